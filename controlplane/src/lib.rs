@@ -1,0 +1,2 @@
+//! Config model, validation, API, metrics.
+pub mod config;

@@ -1,0 +1,2 @@
+//! Safe DPDK wrappers, packet views, forwarding pipeline, workers.
+pub mod wire;
