@@ -1,0 +1,373 @@
+//! Edge cases, and structural invariants under random edits (node recycling, next-hop
+//! refcounts). Behaviour against a naive reference lives in `tests/reference.rs`.
+
+use super::*;
+use crate::trie::Key;
+use proptest::prelude::*;
+
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+fn fib4(routes: &[(&str, u8, NextHop)]) -> Fib4 {
+    let mut fib = Fib4::new();
+    for &(p, l, nh) in routes {
+        fib.insert(v4(p), l, nh).unwrap();
+    }
+    fib.trie.check_invariants();
+    fib
+}
+
+#[test]
+fn types_are_send_sync_clone() {
+    fn assert_traits<T: Send + Sync + Clone + Default + 'static>() {}
+    assert_traits::<Fib4>();
+    assert_traits::<Fib6>();
+    fn assert_error<T: std::error::Error + Send + Sync + Copy + 'static>() {}
+    assert_error::<LpmError>();
+}
+
+#[test]
+fn empty_table() {
+    let fib = Fib4::new();
+    assert!(fib.is_empty());
+    assert_eq!(fib.len(), 0);
+    assert_eq!(fib.memory_bytes(), 0);
+    assert_eq!(fib.lookup(v4("1.2.3.4")), None);
+    assert_eq!(fib.lookup_u32(0), NO_ROUTE);
+    let mut out = [0; 20];
+    fib.lookup_batch(&[1; 19], &mut out);
+    assert!(out[..19].iter().all(|&x| x == NO_ROUTE));
+    assert_eq!(out[19], 0, "batch writes only addrs.len() outputs");
+    assert_eq!(fib.iter().count(), 0);
+    let fib6 = Fib6::new();
+    assert_eq!(fib6.memory_bytes(), 0);
+    assert_eq!(fib6.lookup_u128(u128::MAX), NO_ROUTE);
+    assert!(std::mem::size_of::<Fib4>() <= 256 && std::mem::size_of::<Fib6>() <= 256);
+}
+
+#[test]
+fn default_route_v4() {
+    let mut fib = fib4(&[("0.0.0.0", 0, 7)]);
+    assert_eq!(fib.lookup(v4("0.0.0.0")), Some(7));
+    assert_eq!(fib.lookup(v4("255.255.255.255")), Some(7));
+    assert_eq!(fib.lookup_u32(0x0a00_0001), 7);
+    fib.insert(v4("10.0.0.0"), 8, 8).unwrap();
+    fib.insert(v4("10.1.2.3"), 32, 9).unwrap();
+    assert_eq!(fib.lookup(v4("10.200.0.1")), Some(8));
+    assert_eq!(fib.lookup(v4("10.1.2.3")), Some(9));
+    assert_eq!(fib.lookup(v4("11.0.0.0")), Some(7));
+    // Replacing the default reaches the leaf-pushed copies under 10/8.
+    assert_eq!(fib.insert(v4("0.0.0.0"), 0, 70), Ok(Some(7)));
+    assert_eq!(fib.lookup(v4("10.1.2.4")), Some(8));
+    assert_eq!(fib.lookup(v4("9.255.255.255")), Some(70));
+    fib.remove(v4("10.0.0.0"), 8).unwrap();
+    assert_eq!(fib.lookup(v4("10.1.2.4")), Some(70));
+    assert_eq!(fib.remove(v4("0.0.0.0"), 0), Ok(Some(70)));
+    assert_eq!(fib.lookup(v4("10.1.2.4")), None);
+    assert_eq!(fib.lookup(v4("10.1.2.3")), Some(9));
+    fib.trie.check_invariants();
+}
+
+#[test]
+fn default_route_v6() {
+    let mut fib = Fib6::new();
+    fib.insert(Ipv6Addr::UNSPECIFIED, 0, 1).unwrap();
+    fib.insert(v6("2001:db8::"), 32, 2).unwrap();
+    assert_eq!(fib.lookup(v6("::1")), Some(1));
+    assert_eq!(
+        fib.lookup(v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
+        Some(1)
+    );
+    assert_eq!(fib.lookup(v6("2001:db8:ffff::1")), Some(2));
+    assert_eq!(fib.remove(Ipv6Addr::UNSPECIFIED, 0), Ok(Some(1)));
+    assert_eq!(fib.lookup(v6("::1")), None);
+    assert_eq!(fib.lookup(v6("2001:db8::1")), Some(2));
+    fib.trie.check_invariants();
+}
+
+#[test]
+fn host_routes() {
+    let mut fib = fib4(&[
+        ("192.0.2.1", 32, 1),
+        ("255.255.255.255", 32, 2),
+        ("0.0.0.0", 32, 3),
+    ]);
+    assert_eq!(fib.lookup(v4("192.0.2.1")), Some(1));
+    assert_eq!(fib.lookup(v4("192.0.2.0")), None);
+    assert_eq!(fib.lookup(v4("192.0.2.2")), None);
+    assert_eq!(fib.lookup_u32(u32::MAX), 2);
+    assert_eq!(fib.lookup_u32(u32::MAX - 1), NO_ROUTE);
+    assert_eq!(fib.lookup_u32(0), 3);
+    assert_eq!(fib.lookup_u32(1), NO_ROUTE);
+    fib.insert(v4("192.0.2.0"), 24, 4).unwrap();
+    assert_eq!(fib.lookup(v4("192.0.2.2")), Some(4));
+    assert_eq!(fib.lookup(v4("192.0.2.1")), Some(1));
+
+    let mut fib6 = Fib6::new();
+    let host = v6("2001:db8::1");
+    fib6.insert(host, 128, 5).unwrap();
+    fib6.insert(Ipv6Addr::from(u128::MAX), 128, 6).unwrap();
+    assert_eq!(fib6.lookup(host), Some(5));
+    assert_eq!(fib6.lookup_u128(u128::from(host) + 1), NO_ROUTE);
+    assert_eq!(fib6.lookup_u128(u128::from(host) - 1), NO_ROUTE);
+    assert_eq!(fib6.lookup_u128(u128::MAX), 6);
+    assert_eq!(fib6.lookup_u128(u128::MAX - 1), NO_ROUTE);
+    fib6.trie.check_invariants();
+}
+
+#[test]
+fn overlapping_prefixes() {
+    let fib = fib4(&[
+        ("10.0.0.0", 8, 1),
+        ("10.1.0.0", 16, 2),
+        ("10.1.2.0", 24, 3),
+        ("10.1.2.128", 25, 4),
+        ("10.1.2.192", 26, 5),
+        ("10.0.0.0", 7, 6),
+        ("10.1.0.0", 17, 7),
+        ("10.1.2.200", 31, 8),
+    ]);
+    let cases = [
+        ("10.255.0.0", Some(1)),
+        ("11.0.0.1", Some(6)),
+        ("12.0.0.0", None),
+        ("10.1.200.1", Some(2)),
+        ("10.1.127.255", Some(7)),
+        ("10.1.128.0", Some(2)),
+        ("10.1.2.0", Some(3)),
+        ("10.1.2.127", Some(3)),
+        ("10.1.2.128", Some(4)),
+        ("10.1.2.191", Some(4)),
+        ("10.1.2.192", Some(5)),
+        ("10.1.2.199", Some(5)),
+        ("10.1.2.200", Some(8)),
+        ("10.1.2.201", Some(8)),
+        ("10.1.2.202", Some(5)),
+        ("10.1.3.0", Some(7)),
+    ];
+    for (a, want) in cases {
+        assert_eq!(fib.lookup(v4(a)), want, "{a}");
+    }
+    let keys: Vec<u32> = cases.iter().map(|(a, _)| u32::from(v4(a))).collect();
+    let mut out = vec![0; keys.len()];
+    fib.lookup_batch(&keys, &mut out);
+    let want: Vec<u32> = cases.iter().map(|(_, w)| w.unwrap_or(NO_ROUTE)).collect();
+    assert_eq!(out, want);
+    assert_eq!(fib.len(), 8);
+}
+
+#[test]
+fn replace_returns_old_next_hop() {
+    let mut fib = fib4(&[("10.0.0.0", 8, 1), ("10.1.0.0", 16, 2)]);
+    assert_eq!(fib.insert(v4("10.0.0.0"), 8, 1), Ok(Some(1)));
+    assert_eq!(fib.insert(v4("10.0.0.0"), 8, 3), Ok(Some(1)));
+    assert_eq!(fib.lookup(v4("10.2.0.0")), Some(3));
+    assert_eq!(fib.lookup(v4("10.1.0.0")), Some(2));
+    assert_eq!(fib.len(), 2);
+    // Next hop 1 is no longer used: its slot is free again.
+    fib.trie.check_invariants();
+    let mut routes: Vec<_> = fib.iter().collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        vec![(v4("10.0.0.0"), 8, 3), (v4("10.1.0.0"), 16, 2)]
+    );
+}
+
+#[test]
+fn remove_restores_covering_route() {
+    let mut fib = fib4(&[
+        ("10.0.0.0", 8, 1),
+        ("10.1.0.0", 16, 2),
+        ("10.1.2.0", 24, 3),
+        ("10.1.2.0", 23, 4),
+        ("10.1.2.64", 26, 5),
+    ]);
+    assert_eq!(fib.remove(v4("10.1.2.0"), 24), Ok(Some(3)));
+    assert_eq!(fib.lookup(v4("10.1.2.1")), Some(4), "the /23 takes over");
+    assert_eq!(fib.lookup(v4("10.1.2.65")), Some(5), "the /26 stays");
+    assert_eq!(fib.remove(v4("10.1.2.0"), 23), Ok(Some(4)));
+    assert_eq!(fib.lookup(v4("10.1.2.1")), Some(2), "then the /16");
+    assert_eq!(fib.lookup(v4("10.1.3.1")), Some(2));
+    assert_eq!(fib.remove(v4("10.1.0.0"), 16), Ok(Some(2)));
+    assert_eq!(fib.lookup(v4("10.1.2.1")), Some(1), "then the /8");
+    assert_eq!(fib.lookup(v4("10.1.2.64")), Some(5));
+    fib.trie.check_invariants();
+    assert_eq!(fib.remove(v4("10.1.2.64"), 26), Ok(Some(5)));
+    assert_eq!(fib.lookup(v4("10.1.2.64")), Some(1));
+    fib.trie.check_invariants();
+    assert_eq!(fib.trie.live_nodes(), 1, "only the root is left for a /8");
+    assert_eq!(fib.remove(v4("10.0.0.0"), 8), Ok(Some(1)));
+    assert!(fib.is_empty());
+    assert_eq!(fib.memory_bytes(), 0);
+}
+
+#[test]
+fn remove_absent_route() {
+    let mut fib = fib4(&[("10.0.0.0", 8, 1)]);
+    assert_eq!(fib.remove(v4("10.1.0.0"), 16), Ok(None));
+    assert_eq!(fib.remove(v4("10.0.0.0"), 9), Ok(None));
+    assert_eq!(fib.remove(v4("0.0.0.0"), 0), Ok(None));
+    assert_eq!(fib.lookup(v4("10.1.0.0")), Some(1));
+    assert_eq!(fib.len(), 1);
+    let mut empty = Fib6::new();
+    assert_eq!(empty.remove(v6("2001:db8::"), 32), Ok(None));
+    fib.trie.check_invariants();
+}
+
+#[test]
+fn bad_prefixes_are_refused() {
+    let mut fib = Fib4::new();
+    assert_eq!(fib.insert(v4("10.0.0.1"), 8, 1), Err(LpmError::HostBitsSet));
+    assert_eq!(
+        fib.insert(v4("10.0.0.0"), 33, 1),
+        Err(LpmError::PrefixTooLong)
+    );
+    assert_eq!(fib.insert(v4("0.0.0.1"), 0, 1), Err(LpmError::HostBitsSet));
+    assert_eq!(fib.remove(v4("10.0.0.1"), 31), Err(LpmError::HostBitsSet));
+    assert_eq!(
+        fib.remove(v4("10.0.0.0"), 200),
+        Err(LpmError::PrefixTooLong)
+    );
+    assert!(fib.is_empty());
+    assert_eq!(fib.memory_bytes(), 0);
+    let mut fib6 = Fib6::new();
+    assert_eq!(
+        fib6.insert(v6("2001:db8::1"), 64, 1),
+        Err(LpmError::HostBitsSet)
+    );
+    assert_eq!(
+        fib6.insert(v6("2001:db8::"), 129, 1),
+        Err(LpmError::PrefixTooLong)
+    );
+    assert_eq!(fib6.insert(v6("2001:db8::1"), 128, 1), Ok(None));
+    assert_eq!(
+        LpmError::HostBitsSet.to_string(),
+        "address has bits set beyond the prefix length"
+    );
+    assert_eq!(
+        LpmError::PrefixTooLong.to_string(),
+        "prefix length exceeds the address width"
+    );
+}
+
+#[test]
+fn no_route_as_next_hop() {
+    // Allowed; only `lookup` can tell it from a miss.
+    let fib = fib4(&[("10.0.0.0", 8, NO_ROUTE), ("10.1.0.0", 16, 0)]);
+    assert_eq!(fib.lookup(v4("10.2.0.0")), Some(NO_ROUTE));
+    assert_eq!(fib.lookup_u32(u32::from(v4("10.2.0.0"))), NO_ROUTE);
+    assert_eq!(fib.lookup(v4("10.1.0.0")), Some(0));
+    assert_eq!(fib.lookup(v4("11.0.0.0")), None);
+}
+
+#[test]
+fn clone_is_independent() {
+    let mut a = fib4(&[("10.0.0.0", 8, 1), ("10.1.2.0", 24, 2)]);
+    let b = a.clone();
+    a.insert(v4("10.1.0.0"), 16, 3).unwrap();
+    a.remove(v4("10.1.2.0"), 24).unwrap();
+    assert_eq!(b.lookup(v4("10.1.2.1")), Some(2));
+    assert_eq!(b.lookup(v4("10.1.3.1")), Some(1));
+    assert_eq!(a.lookup(v4("10.1.2.1")), Some(3));
+    assert_eq!(b.len(), 2);
+    b.trie.check_invariants();
+}
+
+#[test]
+fn small_tables_are_small() {
+    // A tenant-like table: 100 routes inside a few private ranges.
+    let mut fib = Fib4::new();
+    for i in 0..100u32 {
+        let prefix = 0x0a00_0000 | (i % 4) << 16 | (i / 4) << 8;
+        fib.insert(Ipv4Addr::from(prefix), 24, i % 8).unwrap();
+    }
+    fib.insert(Ipv4Addr::UNSPECIFIED, 0, 99).unwrap();
+    assert!(
+        fib.memory_bytes() < 32 * 1024,
+        "{} bytes",
+        fib.memory_bytes()
+    );
+    let mut one = Fib6::new();
+    one.insert(v6("2001:db8::"), 32, 1).unwrap();
+    assert!(
+        one.memory_bytes() < 8 * 1024,
+        "{} bytes",
+        one.memory_bytes()
+    );
+}
+
+#[test]
+fn nodes_are_recycled() {
+    let mut fib = Fib4::new();
+    let routes: Vec<u32> = (0..64u32)
+        .map(|i| i.wrapping_mul(0x9e37_79b9) & 0xffff_ff00)
+        .collect();
+    for round in 0..3 {
+        for (i, &p) in routes.iter().enumerate() {
+            fib.insert(Ipv4Addr::from(p), 24, i as u32).unwrap();
+        }
+        fib.insert(v4("1.0.0.0"), 8, 1).unwrap();
+        let nodes = fib.trie.live_nodes();
+        for &p in &routes {
+            fib.remove(Ipv4Addr::from(p), 24).unwrap();
+        }
+        fib.trie.check_invariants();
+        assert_eq!(
+            fib.trie.live_nodes(),
+            1,
+            "round {round}: {nodes} nodes before removal"
+        );
+        assert_eq!(fib.len(), 1);
+    }
+}
+
+fn arb_v4() -> impl Strategy<Value = (u32, u8)> {
+    // Keys clustered around a few bases so that prefixes overlap often.
+    (0usize..4, any::<u32>(), 0u32..=32, 0u8..=32).prop_map(|(b, noise, s, len)| {
+        const BASES: [u32; 4] = [0x0a00_0000, 0x0a01_0200, 0xffff_ffff, 0];
+        let a = BASES[b] ^ noise.checked_shr(s).unwrap_or(0);
+        (a.mask(len), len)
+    })
+}
+
+fn arb_v6() -> impl Strategy<Value = (u128, u8)> {
+    (0usize..3, any::<u128>(), 0u32..=128, 0u8..=128).prop_map(|(b, noise, s, len)| {
+        const BASES: [u128; 3] = [0x2001_0db8 << 96, u128::MAX, 0];
+        let a = BASES[b] ^ noise.checked_shr(s).unwrap_or(0);
+        (a.mask(len), len)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn invariants_hold_v4(ops in prop::collection::vec((any::<bool>(), arb_v4(), 0u32..4), 1..80)) {
+        let mut fib = Fib4::new();
+        for (add, (p, l), nh) in ops {
+            if add { fib.insert(Ipv4Addr::from(p), l, nh).unwrap(); } else { fib.remove(Ipv4Addr::from(p), l).unwrap(); }
+            fib.trie.check_invariants();
+        }
+        let routes: Vec<_> = fib.iter().collect();
+        for (p, l, _) in routes {
+            fib.remove(p, l).unwrap();
+            fib.trie.check_invariants();
+        }
+        prop_assert_eq!(fib.memory_bytes(), 0);
+    }
+
+    #[test]
+    fn invariants_hold_v6(ops in prop::collection::vec((any::<bool>(), arb_v6(), 0u32..4), 1..60)) {
+        let mut fib = Fib6::new();
+        for (add, (p, l), nh) in ops {
+            if add { fib.insert(Ipv6Addr::from(p), l, nh).unwrap(); } else { fib.remove(Ipv6Addr::from(p), l).unwrap(); }
+            fib.trie.check_invariants();
+        }
+    }
+}
