@@ -1,2 +1,13 @@
-//! Safe DPDK wrappers, packet views, forwarding pipeline, workers.
+//! The vnetd dataplane: safe DPDK wrappers (`dpdk`), zero-copy packet views
+//! (`wire`), the per-vnet tables the control plane publishes (`tables`), the
+//! packet path (`pipeline`), the poll-mode workers (`worker`) and the running
+//! whole (`runtime`).
+pub mod dpdk;
+pub mod frame;
+pub mod neighbor_manager;
+pub mod pipeline;
+pub mod runtime;
+pub mod stats;
+pub mod tables;
 pub mod wire;
+pub mod worker;

@@ -1,0 +1,62 @@
+//! The packet path of one worker: L2 parse and demux to a vnet, the router's
+//! own protocols (ARP, ND, echo), IPv4/IPv6 forwarding, ICMP errors, neighbor
+//! resolution with a pending queue, and the L2 rewrite for the egress interface.
+//!
+//! Generic over `Frame` so the whole path runs on byte fixtures in tests.
+mod arp;
+mod egress;
+mod icmp_error;
+mod ingress;
+mod ipv4;
+mod ipv6;
+mod nd;
+mod pending;
+mod solicit;
+
+#[cfg(test)]
+mod tests;
+
+pub use pending::Pending;
+pub use solicit::service_pending;
+
+use crate::dpdk::PortId;
+use crate::frame::Frame;
+use crate::tables::{Interface, NeighborEvent, Tables, Vnet};
+
+/// Where the packet path sends its results; the worker implements it with TX
+/// buffers, its mempool and its neighbor-event queue.
+pub trait Output<F: Frame> {
+    fn tx(&mut self, port: PortId, frame: F);
+    /// A fresh frame for a packet the router originates (ARP/ND requests).
+    fn alloc(&mut self) -> Option<F>;
+    fn learned(&mut self, ev: NeighborEvent);
+}
+
+/// What stays constant over one burst.
+pub struct PathCtx<'a> {
+    pub tables: &'a Tables,
+    pub worker: usize,
+    /// TSC at the start of the burst, and its rate.
+    pub now: u64,
+    pub hz: u64,
+}
+
+/// A frame after demux: which vnet and interface it arrived on.
+pub(crate) struct Ingress<'a> {
+    pub vnet: &'a Vnet,
+    pub iface: &'a Interface,
+    pub l3_off: usize,
+    pub src_mac: [u8; 6],
+}
+
+/// Processes one received frame to completion.
+#[inline]
+pub fn handle<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    pending: &mut Pending<F>,
+    out: &mut O,
+    port: PortId,
+    frame: F,
+) {
+    ingress::handle(ctx, pending, out, port, frame)
+}

@@ -1,0 +1,272 @@
+//! The running dataplane: EAL, mempool, ports, workers and the control thread
+//! that owns neighbor learning. Started and stopped by the vnetd binary.
+use crate::dpdk::{self, tsc, tsc_hz, Eal, Mempool, Port, PortId, PortStats, QueueId};
+use crate::neighbor_manager::NeighborManager;
+use crate::stats::PortCounters;
+use crate::tables::{
+    build_vnet, BuildError, DemuxEntry, PortEntry, TablePublisher, Tables, Vnet, VnetSpec,
+};
+use crate::worker::{self, Shared, WorkerPlan};
+use crossbeam_queue::ArrayQueue;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub struct PortSpec {
+    pub name: String,
+    pub devargs: String,
+}
+
+pub struct DataplaneOptions {
+    /// Full EAL argv (argv[0] first), including `--vdev`/`-a` for every port.
+    pub eal_args: Vec<String>,
+    pub ports: Vec<PortSpec>,
+    pub workers: usize,
+    pub mbufs: u32,
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    Dpdk(dpdk::DpdkError),
+    Build(BuildError),
+    Other(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Dpdk(e) => write!(f, "{e}"),
+            StartError::Build(e) => write!(f, "{e}"),
+            StartError::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<dpdk::DpdkError> for StartError {
+    fn from(e: dpdk::DpdkError) -> Self {
+        StartError::Dpdk(e)
+    }
+}
+
+/// Dynamic neighbor entries not confirmed for this long are forgotten.
+const NEIGHBOR_MAX_AGE: Duration = Duration::from_secs(300);
+
+pub struct Dataplane {
+    // Field order is drop order: workers stop (in `stop`) before ports close,
+    // ports close before the pool goes, the pool before EAL.
+    shared: Arc<Shared>,
+    control: Option<JoinHandle<()>>,
+    control_stop: Arc<AtomicBool>,
+    ports: Vec<(String, Port, Arc<PortCounters>)>,
+    workers: usize,
+    stopped: bool,
+    _eal: Eal,
+}
+
+impl Dataplane {
+    /// Initialises EAL, creates the mbuf pool and starts every port.
+    /// Workers are not running yet: publish tables with `install`, then `launch`.
+    pub fn start(opts: DataplaneOptions) -> Result<Dataplane, StartError> {
+        let eal = Eal::init(&opts.eal_args)?;
+        let lcores = dpdk::worker_lcores();
+        if lcores.len() < opts.workers {
+            return Err(StartError::Other(format!(
+                "{} workers configured but EAL started {} worker lcores (check -l/--lcores in eal_args)",
+                opts.workers,
+                lcores.len()
+            )));
+        }
+        let pool = Arc::new(Mempool::new("vnetd_mbufs", opts.mbufs, 256, -1)?);
+        let mut ports = Vec::new();
+        for p in &opts.ports {
+            let port = Port::start(&p.devargs, 1, opts.workers as u16, &pool).map_err(|e| {
+                StartError::Other(format!("port {:?} ({}): {e}", p.name, p.devargs))
+            })?;
+            ports.push((
+                p.name.clone(),
+                port,
+                Arc::new(PortCounters::new(opts.workers)),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            publisher: Arc::new(TablePublisher::new(Tables::empty())),
+            events: Arc::new(ArrayQueue::new(4096)),
+            pool,
+            stop: Arc::new(AtomicBool::new(false)),
+        });
+        Ok(Dataplane {
+            shared,
+            control: None,
+            control_stop: Arc::new(AtomicBool::new(false)),
+            ports,
+            workers: opts.workers,
+            stopped: false,
+            _eal: eal,
+        })
+    }
+
+    /// MAC of a started port, by its config name.
+    pub fn port_mac(&self, name: &str) -> Option<[u8; 6]> {
+        self.ports
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, p, _)| p.mac())
+    }
+
+    pub fn port_id(&self, name: &str) -> Option<PortId> {
+        self.ports
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, p, _)| p.id())
+    }
+
+    /// Builds every vnet's tables and publishes them as one new version.
+    pub fn install(&self, specs: &[VnetSpec]) -> Result<(), StartError> {
+        let tables = build_tables(specs, &self.ports, self.workers)?;
+        self.shared.publisher.update(move |_| tables);
+        Ok(())
+    }
+
+    /// Starts the workers and the control thread.
+    pub fn launch(&mut self) -> Result<(), StartError> {
+        let lcores = dpdk::worker_lcores();
+        let nports = self.ports.len();
+        for (w, &lcore) in lcores.iter().enumerate().take(self.workers) {
+            let plan = WorkerPlan {
+                index: w,
+                // Ports spread round-robin over workers (one RX queue each for now).
+                rx: (0..nports)
+                    .filter(|i| i % self.workers == w)
+                    .map(|i| (self.ports[i].1.id(), QueueId(0)))
+                    .collect(),
+                tx: self
+                    .ports
+                    .iter()
+                    .map(|(_, p, _)| (p.id(), QueueId(w as u16)))
+                    .collect(),
+            };
+            let shared = self.shared.clone();
+            dpdk::launch_worker(lcore, move || worker::run(plan, shared))?;
+        }
+        let shared = self.shared.clone();
+        let stop = self.control_stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("vnetd-neigh".into())
+            .spawn(move || control_loop(shared, stop))
+            .map_err(|e| StartError::Other(format!("spawning the neighbor thread: {e}")))?;
+        self.control = Some(handle);
+        Ok(())
+    }
+
+    pub fn tables(&self) -> Arc<Tables> {
+        self.shared.publisher.load()
+    }
+
+    /// (config name, DPDK stats, software counters) per port.
+    pub fn port_stats(&self) -> Vec<(String, PortStats, Arc<PortCounters>)> {
+        self.ports
+            .iter()
+            .map(|(n, p, c)| (n.clone(), p.stats().unwrap_or_default(), c.clone()))
+            .collect()
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    pub fn mbufs_in_use(&self) -> u32 {
+        self.shared.pool.in_use()
+    }
+
+    /// Stops workers and the control thread; every held frame is freed.
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.shared.stop.store(true, Ordering::SeqCst);
+        dpdk::wait_all_workers();
+        self.control_stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.control.take() {
+            let _ = h.join();
+        }
+        // Let the tables go (and with them nothing that holds mbufs).
+        self.shared.publisher.update(|_| Tables::empty());
+        self.shared.publisher.free_retired();
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.stop();
+        self.ports.clear();
+    }
+}
+
+fn build_tables(
+    specs: &[VnetSpec],
+    ports: &[(String, Port, Arc<PortCounters>)],
+    workers: usize,
+) -> Result<Tables, StartError> {
+    let mut demux = crate::tables::Demux::default();
+    let mut vnets = Vec::with_capacity(specs.len());
+    for (vi, spec) in specs.iter().enumerate() {
+        let (fwd, neighbors) = build_vnet(spec, workers, None).map_err(StartError::Build)?;
+        for (ii, ifc) in fwd.interfaces.iter().enumerate() {
+            demux
+                .insert(ifc.port, ifc.vlan, DemuxEntry::new(vi, ii))
+                .map_err(|owner| {
+                    StartError::Other(format!(
+                    "vnet {:?} interface {:?}: (port {}, vlan {:?}) already belongs to vnet {:?}",
+                    spec.name, ifc.name, ifc.port.0, ifc.vlan, specs[owner.vnet()].name
+                ))
+                })?;
+        }
+        vnets.push(Vnet {
+            fwd: Arc::new(fwd),
+            neighbors: Arc::new(neighbors),
+        });
+    }
+    let max_id = ports
+        .iter()
+        .map(|(_, p, _)| p.id().0 as usize)
+        .max()
+        .map_or(0, |m| m + 1);
+    let mut entries: Vec<Option<PortEntry>> = (0..max_id).map(|_| None).collect();
+    for (name, p, c) in ports {
+        entries[p.id().0 as usize] = Some(PortEntry {
+            name: name.clone(),
+            id: p.id(),
+            mac: p.mac(),
+            counters: c.clone(),
+        });
+    }
+    Ok(Tables {
+        generation: 0,
+        demux: Arc::new(demux),
+        vnets,
+        ports: Arc::new(entries),
+    })
+}
+
+/// The control thread: neighbor learning and aging, freeing retired tables.
+fn control_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    let mut mgr = NeighborManager::new(&shared.publisher.load());
+    let hz = tsc_hz();
+    let mut next_expiry = 0;
+    while !stop.load(Ordering::Relaxed) {
+        mgr.drain(&shared.events);
+        let now = tsc();
+        if now >= next_expiry {
+            mgr.expire(now.saturating_sub(NEIGHBOR_MAX_AGE.as_secs() * hz));
+            next_expiry = now + hz;
+        }
+        mgr.publish(&shared.publisher);
+        shared.publisher.free_retired();
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}

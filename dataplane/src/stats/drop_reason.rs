@@ -1,0 +1,108 @@
+//! Why a frame was dropped: small `Copy` enums indexing counter arrays.
+
+/// Drops counted per vnet (the frame was already demultiplexed to one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Frame or header shorter than it claims, bad version/IHL, …
+    Malformed,
+    /// IPv4 header checksum or ICMPv6/ND checksum wrong.
+    BadChecksum,
+    /// Unicast frame for another MAC (ports run promiscuous).
+    NotForUs,
+    /// EtherType vnetd does not route (LLDP, …).
+    UnsupportedEthertype,
+    /// TTL / hop limit would reach zero (an ICMP time exceeded was sent if allowed).
+    TtlExpired,
+    /// No route to the destination (an ICMP unreachable was sent if allowed).
+    NoRoute,
+    /// Next hop did not answer ARP/ND in time, or the pending queue was full.
+    NeighborUnresolved,
+    /// Addressed to the router itself but no local service handles it.
+    LocalUnhandled,
+    /// Link-local or multicast traffic that must not be routed.
+    NotRoutable,
+    /// A frame chained over several mbufs (jumbo): not handled yet.
+    MultiSegment,
+    /// The NIC's TX queue refused the frame.
+    TxFull,
+    /// No mbuf to build an ARP/ND request or ICMP error.
+    NoBuffer,
+}
+
+impl DropReason {
+    pub const COUNT: usize = 12;
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::BadChecksum,
+        DropReason::NotForUs,
+        DropReason::UnsupportedEthertype,
+        DropReason::TtlExpired,
+        DropReason::NoRoute,
+        DropReason::NeighborUnresolved,
+        DropReason::LocalUnhandled,
+        DropReason::NotRoutable,
+        DropReason::MultiSegment,
+        DropReason::TxFull,
+        DropReason::NoBuffer,
+    ];
+
+    /// The `reason` label in metrics.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::NoRoute => "no_route",
+            DropReason::NeighborUnresolved => "neighbor_unresolved",
+            DropReason::LocalUnhandled => "local_unhandled",
+            DropReason::NotRoutable => "not_routable",
+            DropReason::MultiSegment => "multi_segment",
+            DropReason::TxFull => "tx_full",
+            DropReason::NoBuffer => "no_buffer",
+        }
+    }
+}
+
+/// Drops counted per port (before any vnet is known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PortDropReason {
+    /// No vnet interface owns this (port, VLAN).
+    UnknownVlan,
+    /// Not even an Ethernet header, or a stacked (QinQ) tag.
+    BadL2,
+}
+
+impl PortDropReason {
+    pub const COUNT: usize = 2;
+    pub const ALL: [PortDropReason; Self::COUNT] =
+        [PortDropReason::UnknownVlan, PortDropReason::BadL2];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            PortDropReason::UnknownVlan => "unknown_vlan",
+            PortDropReason::BadL2 => "bad_l2",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_reason_once_in_discriminant_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        for (i, r) in PortDropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        let labels: std::collections::HashSet<_> =
+            DropReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), DropReason::COUNT);
+    }
+}

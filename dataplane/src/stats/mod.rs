@@ -1,0 +1,12 @@
+//! Packet counters: written by one worker each, summed when scraped.
+//!
+//! Every counter slot belongs to exactly one worker, so increments are a plain
+//! load + store of an `AtomicU64` (no read-modify-write, no lock prefix); the
+//! atomic type only makes the scraper's concurrent reads well-defined.
+mod counters;
+mod drop_reason;
+
+pub use counters::{
+    bump, PortCounters, PortWorkerCounters, VnetCounters, VnetTotals, VnetWorkerCounters,
+};
+pub use drop_reason::{DropReason, PortDropReason};

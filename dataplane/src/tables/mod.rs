@@ -1,0 +1,79 @@
+//! What the packet path reads: an immutable snapshot of every vnet's
+//! interfaces, routes and neighbors, built by the control plane and published
+//! read-copy-update style (see `publish`).
+mod build;
+mod demux;
+mod interface;
+mod neighbor;
+mod nexthop;
+mod publish;
+
+pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
+pub use demux::{Demux, DemuxEntry};
+pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
+pub use neighbor::{FastHash, NeighborEntry, NeighborEvent, NeighborTable};
+pub use nexthop::NextHop;
+pub use publish::{TablePublisher, TableReader};
+
+use crate::dpdk::PortId;
+use crate::stats::{PortCounters, VnetCounters};
+use std::sync::Arc;
+
+/// One published version of the whole dataplane state.
+pub struct Tables {
+    /// Increases with every publication; workers compare it at the top of their loop.
+    pub generation: u64,
+    pub demux: Arc<Demux>,
+    /// Indexed by the vnet index stored in `DemuxEntry`.
+    pub vnets: Vec<Vnet>,
+    /// Indexed by DPDK port id.
+    pub ports: Arc<Vec<Option<PortEntry>>>,
+}
+
+impl Tables {
+    pub fn empty() -> Self {
+        Tables {
+            generation: 0,
+            demux: Arc::default(),
+            vnets: Vec::new(),
+            ports: Arc::default(),
+        }
+    }
+
+    #[inline]
+    pub fn port(&self, id: PortId) -> Option<&PortEntry> {
+        self.ports.get(id.0 as usize).and_then(|p| p.as_ref())
+    }
+
+    pub fn vnet_by_id(&self, id: u64) -> Option<(usize, &Vnet)> {
+        self.vnets.iter().enumerate().find(|(_, v)| v.fwd.id == id)
+    }
+}
+
+pub struct PortEntry {
+    pub name: String,
+    pub id: PortId,
+    pub mac: [u8; 6],
+    pub counters: Arc<PortCounters>,
+}
+
+/// A vnet as the packet path sees it: the forwarding part (changes with
+/// config) and the neighbor part (changes with ARP/ND) are published apart,
+/// so learning a MAC does not copy a routing table.
+#[derive(Clone)]
+pub struct Vnet {
+    pub fwd: Arc<VnetFwd>,
+    pub neighbors: Arc<NeighborTable>,
+}
+
+pub struct VnetFwd {
+    /// Unique for the process lifetime (a recreated vnet gets a new id).
+    pub id: u64,
+    pub name: String,
+    pub interfaces: Vec<Interface>,
+    pub fib4: lpm::Fib4,
+    pub fib6: lpm::Fib6,
+    /// Indexed by the next-hop values stored in the FIBs.
+    pub nexthops: Vec<NextHop>,
+    pub counters: Arc<VnetCounters>,
+}

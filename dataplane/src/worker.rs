@@ -1,0 +1,138 @@
+//! A poll-mode worker: owns its RX queues, one TX queue on every port, a
+//! pending queue and its counter slots; runs the packet path to completion.
+use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, PortId, QueueId, RxBurst, TxBuffer};
+use crate::pipeline::{self, Output, PathCtx, Pending};
+use crate::stats::{bump, DropReason};
+use crate::tables::{NeighborEvent, TablePublisher, TableReader, Tables};
+use crossbeam_queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What a worker polls and where it transmits.
+#[derive(Debug, Clone)]
+pub struct WorkerPlan {
+    pub index: usize,
+    pub rx: Vec<(PortId, QueueId)>,
+    /// Every port, each with this worker's own TX queue.
+    pub tx: Vec<(PortId, QueueId)>,
+}
+
+/// What all workers and the control plane share (none of it locks on the packet path).
+pub struct Shared {
+    pub publisher: Arc<TablePublisher>,
+    pub events: Arc<ArrayQueue<NeighborEvent>>,
+    pub pool: Arc<Mempool>,
+    pub stop: Arc<AtomicBool>,
+}
+
+struct WorkerOutput<'a> {
+    tx: &'a mut [Option<TxBuffer>],
+    pool: &'a Mempool,
+    events: &'a ArrayQueue<NeighborEvent>,
+    tables: &'a Tables,
+    worker: usize,
+}
+
+impl Output<Mbuf> for WorkerOutput<'_> {
+    #[inline]
+    fn tx(&mut self, port: PortId, frame: Mbuf) {
+        if let Some(Some(buf)) = self.tx.get_mut(port.0 as usize) {
+            let refused = buf.push(frame);
+            if refused > 0 {
+                count_refused(self.tables, self.worker, port, refused);
+            }
+        }
+    }
+    #[inline]
+    fn alloc(&mut self) -> Option<Mbuf> {
+        Mbuf::alloc(self.pool)
+    }
+    #[inline]
+    fn learned(&mut self, ev: NeighborEvent) {
+        // Full queue: the control thread is behind; the neighbor will be learned on its next packet.
+        let _ = self.events.push(ev);
+    }
+}
+
+#[cold]
+fn count_refused(t: &Tables, worker: usize, port: PortId, n: u32) {
+    if let Some(p) = t.port(port) {
+        bump(&p.counters.worker(worker).tx_refused, n as u64);
+    }
+}
+
+/// The worker's loop; returns when `shared.stop` is set, after freeing every frame it held.
+pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
+    let mut reader = TableReader::new(&shared.publisher);
+    let max_port = plan.tx.iter().map(|(p, _)| p.0 as usize).max().unwrap_or(0);
+    let mut tx: Vec<Option<TxBuffer>> = (0..=max_port).map(|_| None).collect();
+    for &(p, q) in &plan.tx {
+        tx[p.0 as usize] = Some(TxBuffer::new(p, q));
+    }
+    let mut pending: Pending<Mbuf> = Pending::new(Pending::<Mbuf>::DEFAULT_SLOTS);
+    let mut rx = RxBurst::default();
+    let hz = tsc_hz();
+    let service_every = hz / 100; // 10 ms
+    let mut next_service = 0u64;
+
+    while !shared.stop.load(Ordering::Relaxed) {
+        // Quiescent point: no reference into the tables survives past here.
+        let changed = reader.refresh(&shared.publisher);
+        let now = tsc();
+        let tables = reader.tables();
+        let ctx = PathCtx {
+            tables,
+            worker: plan.index,
+            now,
+            hz,
+        };
+        let mut out = WorkerOutput {
+            tx: &mut tx,
+            pool: &shared.pool,
+            events: &shared.events,
+            tables,
+            worker: plan.index,
+        };
+        if changed || now >= next_service {
+            pipeline::service_pending(&ctx, &mut pending, &mut out);
+            next_service = now + service_every;
+        }
+        for &(port, queue) in &plan.rx {
+            if rx.poll(port, queue) == 0 {
+                continue;
+            }
+            for m in &mut rx {
+                if m.is_chained() {
+                    drop_chained(tables, plan.index, port, &m);
+                    continue;
+                }
+                pipeline::handle(&ctx, &mut pending, &mut out, port, m);
+            }
+        }
+        for buf in tx.iter_mut().flatten() {
+            let refused = buf.flush();
+            if refused > 0 {
+                count_refused(tables, plan.index, buf.port(), refused);
+            }
+        }
+    }
+    pending.clear();
+    0
+}
+
+#[cold]
+fn drop_chained(t: &Tables, worker: usize, port: PortId, m: &Mbuf) {
+    use crate::frame::Frame;
+    if let Ok(l2) = crate::wire::parse_l2(m.data()) {
+        let e = t
+            .demux
+            .lookup(port, l2.vlan.or(m.stripped_vlan()).filter(|v| *v != 0));
+        if !e.is_none() {
+            t.vnets[e.vnet()]
+                .fwd
+                .counters
+                .worker(worker)
+                .drop(DropReason::MultiSegment);
+        }
+    }
+}
