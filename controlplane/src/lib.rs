@@ -1,2 +1,6 @@
-//! Config model, validation, API, metrics.
+//! vnetd's control plane: the config file (model, parsing, validation), the
+//! daemon that runs the dataplane, the admin API and the Prometheus exporter.
+pub mod api;
 pub mod config;
+pub mod daemon;
+pub mod metrics;

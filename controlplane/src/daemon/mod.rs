@@ -1,0 +1,97 @@
+//! The vnetd daemon: config → dataplane → API and metrics → wait for a signal
+//! → orderly shutdown (workers stop, every mbuf returns, ports close).
+mod eal_args;
+mod refuse;
+mod signals;
+mod specs;
+
+pub use eal_args::build as eal_argv;
+
+use crate::api::ApiServer;
+use crate::config::Config;
+use crate::metrics::MetricsServer;
+use dataplane::runtime::{Dataplane, DataplaneOptions, PortSpec};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn run(cfg: Config) -> Result<(), String> {
+    refuse::unenforced_features(&cfg)?;
+    warn_about_hugepages(&cfg);
+    signals::install();
+
+    let opts = DataplaneOptions {
+        eal_args: eal_args::build(&cfg),
+        ports: cfg
+            .ports
+            .iter()
+            .map(|p| PortSpec {
+                name: p.name.clone(),
+                devargs: p.device.clone(),
+            })
+            .collect(),
+        workers: cfg.dataplane.workers as usize,
+        mbufs: cfg.dataplane.mbufs,
+    };
+    eprintln!("vnetd: EAL {}", opts.eal_args.join(" "));
+    let mut dp = Dataplane::start(opts).map_err(|e| format!("starting the dataplane: {e}"))?;
+    let specs = specs::vnet_specs(&cfg, &dp)?;
+    dp.install(&specs).map_err(|e| e.to_string())?;
+    dp.launch().map_err(|e| e.to_string())?;
+    let dp = Arc::new(dp);
+
+    let metrics = match cfg.metrics.listen {
+        Some(addr) => Some(MetricsServer::start(addr, dp.clone())?),
+        None => None,
+    };
+    let devices = cfg
+        .ports
+        .iter()
+        .map(|p| (p.name.clone(), p.device.clone()))
+        .collect();
+    let api = ApiServer::start(&cfg.api.socket, dp.clone(), devices)?;
+    eprintln!(
+        "vnetd: running: {} ports, {} vnets, {} workers; api {}{}",
+        cfg.ports.len(),
+        cfg.vnets.len(),
+        cfg.dataplane.workers,
+        cfg.api.socket.display(),
+        cfg.metrics
+            .listen
+            .map(|a| format!(", metrics http://{a}/metrics"))
+            .unwrap_or_default()
+    );
+
+    while !signals::stop_requested() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("vnetd: stopping");
+    drop(api);
+    drop(metrics);
+    let mut dp = Arc::try_unwrap(dp)
+        .map_err(|_| "internal: dataplane still shared at shutdown".to_string())?;
+    dp.stop();
+    let held = dp.mbufs_in_use();
+    drop(dp);
+    eprintln!("vnetd: stopped ({held} mbufs still in use at port close)");
+    Ok(())
+}
+
+/// DPDK without hugepages works (`--no-huge`) but is slower; say so once.
+fn warn_about_hugepages(cfg: &Config) {
+    if cfg.dataplane.eal_args.iter().any(|a| a == "--no-huge") {
+        return;
+    }
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("HugePages_Total:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    if total == 0 {
+        eprintln!(
+            "vnetd: warning: no hugepages reserved (echo 1024 > /proc/sys/vm/nr_hugepages), and eal_args has no --no-huge: EAL will likely fail"
+        );
+    }
+}

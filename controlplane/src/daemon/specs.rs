@@ -1,0 +1,45 @@
+//! Validated config → the dataplane's plain-data vnet specs.
+use crate::config::Config;
+use dataplane::runtime::Dataplane;
+use dataplane::tables::{InterfaceSpec, VnetSpec};
+use std::net::IpAddr;
+
+pub fn vnet_specs(cfg: &Config, dp: &Dataplane) -> Result<Vec<VnetSpec>, String> {
+    let mut out = Vec::with_capacity(cfg.vnets.len());
+    for (i, v) in cfg.vnets.iter().enumerate() {
+        let mut interfaces = Vec::with_capacity(v.interfaces.len());
+        for ifc in &v.interfaces {
+            let port = &cfg.ports[ifc.port];
+            let id = dp
+                .port_id(&port.name)
+                .ok_or_else(|| format!("port {:?} did not start", port.name))?;
+            let mac = match ifc.mac {
+                Some(m) => m,
+                None => dp
+                    .port_mac(&port.name)
+                    .ok_or_else(|| format!("port {:?} has no MAC", port.name))?,
+            };
+            interfaces.push(InterfaceSpec {
+                name: ifc.name.clone(),
+                port: id,
+                vlan: ifc.vlan,
+                mac,
+                addrs4: ifc.addrs4.iter().map(|a| (a.addr, a.len)).collect(),
+                addrs6: ifc.addrs6.iter().map(|a| (a.addr, a.len)).collect(),
+            });
+        }
+        out.push(VnetSpec {
+            id: i as u64 + 1,
+            name: v.name.clone(),
+            interfaces,
+            routes4: v.routes4.iter().map(|r| (r.prefix, r.len, r.via)).collect(),
+            routes6: v.routes6.iter().map(|r| (r.prefix, r.len, r.via)).collect(),
+            static_neighbors: v
+                .neighbors
+                .iter()
+                .map(|n| (n.addr, n.mac))
+                .collect::<Vec<(IpAddr, [u8; 6])>>(),
+        });
+    }
+    Ok(out)
+}

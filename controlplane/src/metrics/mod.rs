@@ -1,0 +1,7 @@
+//! Prometheus exporter: `GET /metrics` in the text exposition format.
+//! Counters are summed over the workers' slots at scrape time.
+mod render;
+mod server;
+
+pub use render::render;
+pub use server::MetricsServer;
