@@ -83,9 +83,10 @@ impl Dataplane {
         let pool = Arc::new(Mempool::new("vnetd_mbufs", opts.mbufs, 256, -1)?);
         let mut ports = Vec::new();
         for p in &opts.ports {
-            let port = Port::start(&p.devargs, 1, opts.workers as u16, &pool).map_err(|e| {
-                StartError::Other(format!("port {:?} ({}): {e}", p.name, p.devargs))
-            })?;
+            let port = Port::start(&p.devargs, opts.workers as u16, opts.workers as u16, &pool)
+                .map_err(|e| {
+                    StartError::Other(format!("port {:?} ({}): {e}", p.name, p.devargs))
+                })?;
             ports.push((
                 p.name.clone(),
                 port,
@@ -134,14 +135,20 @@ impl Dataplane {
     /// Starts the workers and the control thread.
     pub fn launch(&mut self) -> Result<(), StartError> {
         let lcores = dpdk::worker_lcores();
-        let nports = self.ports.len();
+        // Every (port, RX queue) pair is polled by exactly one worker, dealt round-robin.
+        let rx_pairs: Vec<(PortId, QueueId)> = self
+            .ports
+            .iter()
+            .flat_map(|(_, p, _)| (0..p.rx_queues()).map(move |q| (p.id(), QueueId(q))))
+            .collect();
         for (w, &lcore) in lcores.iter().enumerate().take(self.workers) {
             let plan = WorkerPlan {
                 index: w,
-                // Ports spread round-robin over workers (one RX queue each for now).
-                rx: (0..nports)
-                    .filter(|i| i % self.workers == w)
-                    .map(|i| (self.ports[i].1.id(), QueueId(0)))
+                rx: rx_pairs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % self.workers == w)
+                    .map(|(_, p)| *p)
                     .collect(),
                 tx: self
                     .ports

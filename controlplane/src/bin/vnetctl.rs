@@ -85,9 +85,9 @@ fn print_status(v: &Value) {
             p["name"].as_str().unwrap_or(""),
             p["device"].as_str().unwrap_or(""),
             p["mac"].as_str().unwrap_or(""),
-            p["rx_packets"],
-            p["tx_packets"],
-            p["rx_missed"]
+            p["rx_packets"].as_u64().unwrap_or(0),
+            p["tx_packets"].as_u64().unwrap_or(0),
+            p["rx_missed"].as_u64().unwrap_or(0)
         );
     }
     println!();
@@ -118,12 +118,12 @@ fn print_status(v: &Value) {
             "{:<12} {:<34} {:>7} {:>7} {:>6} {:>10} {:>10} {:>8}",
             n["name"].as_str().unwrap_or(""),
             ifs.join(","),
-            n["routes4"],
-            n["routes6"],
-            n["neighbors"],
-            n["forwarded"],
-            n["local"],
-            n["dropped"]
+            n["routes4"].as_u64().unwrap_or(0),
+            n["routes6"].as_u64().unwrap_or(0),
+            n["neighbors"].as_u64().unwrap_or(0),
+            n["forwarded"].as_u64().unwrap_or(0),
+            n["local"].as_u64().unwrap_or(0),
+            n["dropped"].as_u64().unwrap_or(0)
         );
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 pub fn run(cfg: Config) -> Result<(), String> {
     refuse::unenforced_features(&cfg)?;
     warn_about_hugepages(&cfg);
+    warn_about_shared_cpus(&cfg);
     signals::install();
 
     let opts = DataplaneOptions {
@@ -74,6 +75,23 @@ pub fn run(cfg: Config) -> Result<(), String> {
     drop(dp);
     eprintln!("vnetd: stopped ({held} mbufs still in use at port close)");
     Ok(())
+}
+
+/// Poll-mode workers never sleep: two on one CPU take turns at full spin.
+fn warn_about_shared_cpus(cfg: &Config) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cfg.dataplane.workers as usize + 1 > cpus
+        && !cfg
+            .dataplane
+            .eal_args
+            .iter()
+            .any(|a| a.starts_with("-l") || a.starts_with("--lcores") || a == "-c")
+    {
+        eprintln!(
+            "vnetd: warning: {} workers + the main lcore on {cpus} CPUs: lcores share CPUs, which costs forwarding speed",
+            cfg.dataplane.workers
+        );
+    }
 }
 
 /// DPDK without hugepages works (`--no-huge`) but is slower; say so once.

@@ -56,8 +56,11 @@ pub fn is_vdev(devargs: &str) -> bool {
 
 impl Port {
     /// Configures and starts the already-probed device named by `devargs`
-    /// (vnetd hands every port to EAL as `--vdev`/`-a` at init).
-    pub fn start(devargs: &str, rx_queues: u16, tx_queues: u16, pool: &Mempool) -> Result<Port> {
+    /// (vnetd hands every port to EAL as `--vdev`/`-a` at init). Uses up to
+    /// `rx_wanted` RX queues (as many as the device has, at least one: a
+    /// device that spreads frames over queues must have all of them polled)
+    /// and exactly `tx_queues` TX queues.
+    pub fn start(devargs: &str, rx_wanted: u16, tx_queues: u16, pool: &Mempool) -> Result<Port> {
         let name = device_name(devargs);
         let cname =
             CString::new(name.clone()).map_err(|_| DpdkError::new("device name", libc::EINVAL))?;
@@ -77,7 +80,8 @@ impl Port {
             unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) },
             || op("rte_eth_dev_info_get"),
         )?;
-        if tx_queues > info.max_tx_queues || rx_queues > info.max_rx_queues {
+        let rx_queues = rx_wanted.clamp(1, info.max_rx_queues.max(1));
+        if tx_queues > info.max_tx_queues {
             return Err(DpdkError::new(
                 format!(
                     "port {name}: {rx_queues} RX / {tx_queues} TX queues wanted (one TX queue per worker), device supports {} / {} \
