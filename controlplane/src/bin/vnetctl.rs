@@ -129,6 +129,9 @@ fn print_status(v: &Value) {
 }
 
 fn main() -> ExitCode {
+    // `vnetctl status | head` must end quietly, like any Unix filter, not panic.
+    // SAFETY: restores the default SIGPIPE action before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let mut socket = DEFAULT_SOCKET.to_string();
     let mut json = false;
     let mut command = None;
