@@ -11,6 +11,13 @@ pub struct NeighborManager {
 }
 
 impl NeighborManager {
+    pub fn empty() -> Self {
+        NeighborManager {
+            master: HashMap::new(),
+            dirty: HashSet::new(),
+        }
+    }
+
     /// Starts from the neighbor tables (static entries) of the published version.
     pub fn new(t: &Tables) -> Self {
         let master = t
@@ -81,6 +88,17 @@ impl NeighborManager {
                 .collect(),
             ports: cur.ports.clone(),
         });
+    }
+
+    /// Installs a vnet's configured (static) entries, keeping what it learned:
+    /// old static entries go, learned ones stay unless a static entry replaces them.
+    pub fn replace_statics(&mut self, vnet_id: u64, statics: NeighborTable) -> &NeighborTable {
+        let t = self.master.entry(vnet_id).or_default();
+        t.v4.retain(|_, e| !e.is_static);
+        t.v6.retain(|_, e| !e.is_static);
+        t.v4.extend(statics.v4);
+        t.v6.extend(statics.v6);
+        t
     }
 
     pub fn table(&self, vnet_id: u64) -> Option<&NeighborTable> {

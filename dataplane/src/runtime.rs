@@ -4,13 +4,13 @@ use crate::dpdk::{self, tsc, tsc_hz, Eal, Mempool, Port, PortId, PortStats, Queu
 use crate::neighbor_manager::NeighborManager;
 use crate::stats::PortCounters;
 use crate::tables::{
-    build_vnet, BuildError, DemuxEntry, PortEntry, TablePublisher, Tables, Vnet, VnetSpec,
+    assemble, AssembleSummary, BuildError, PortEntry, TablePublisher, Tables, VnetSpec,
 };
 use crate::worker::{self, Shared, WorkerPlan};
 use crossbeam_queue::ArrayQueue;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -61,6 +61,8 @@ pub struct Dataplane {
     shared: Arc<Shared>,
     control: Option<JoinHandle<()>>,
     control_stop: Arc<AtomicBool>,
+    /// The neighbor tables' single writer, shared by the control thread and `apply`.
+    neighbors: Arc<Mutex<NeighborManager>>,
     ports: Vec<(String, Port, Arc<PortCounters>)>,
     workers: usize,
     stopped: bool,
@@ -93,8 +95,24 @@ impl Dataplane {
                 Arc::new(PortCounters::new(opts.workers)),
             ));
         }
+        let mut initial = Tables::empty();
+        let max_id = ports
+            .iter()
+            .map(|(_, p, _)| p.id().0 as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut entries: Vec<Option<PortEntry>> = (0..max_id).map(|_| None).collect();
+        for (name, p, c) in &ports {
+            entries[p.id().0 as usize] = Some(PortEntry {
+                name: name.clone(),
+                id: p.id(),
+                mac: p.mac(),
+                counters: c.clone(),
+            });
+        }
+        initial.ports = Arc::new(entries);
         let shared = Arc::new(Shared {
-            publisher: Arc::new(TablePublisher::new(Tables::empty())),
+            publisher: Arc::new(TablePublisher::new(initial)),
             events: Arc::new(ArrayQueue::new(4096)),
             pool,
             stop: Arc::new(AtomicBool::new(false)),
@@ -103,6 +121,7 @@ impl Dataplane {
             shared,
             control: None,
             control_stop: Arc::new(AtomicBool::new(false)),
+            neighbors: Arc::new(Mutex::new(NeighborManager::empty())),
             ports,
             workers: opts.workers,
             stopped: false,
@@ -125,11 +144,25 @@ impl Dataplane {
             .map(|(_, p, _)| p.id())
     }
 
-    /// Builds every vnet's tables and publishes them as one new version.
-    pub fn install(&self, specs: &[VnetSpec]) -> Result<(), StartError> {
-        let tables = build_tables(specs, &self.ports, self.workers)?;
-        self.shared.publisher.update(move |_| tables);
-        Ok(())
+    /// Publishes exactly these vnets as one new version (see `tables::assemble`):
+    /// all are built first, and on any error nothing changes. Unchanged vnets
+    /// keep their tables untouched; changed ones keep counters and neighbors.
+    pub fn apply(&self, specs: &[VnetSpec]) -> Result<AssembleSummary, StartError> {
+        let mut neighbors = self.neighbors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut result = Ok(AssembleSummary::default());
+        self.shared.publisher.try_update(|cur| {
+            match assemble(specs, cur, self.workers, &mut neighbors) {
+                Ok((next, summary)) => {
+                    result = Ok(summary);
+                    Some(next)
+                }
+                Err(e) => {
+                    result = Err(StartError::Build(e));
+                    None
+                }
+            }
+        });
+        result
     }
 
     /// Starts the workers and the control thread.
@@ -161,9 +194,10 @@ impl Dataplane {
         }
         let shared = self.shared.clone();
         let stop = self.control_stop.clone();
+        let neighbors = self.neighbors.clone();
         let handle = std::thread::Builder::new()
             .name("vnetd-neigh".into())
-            .spawn(move || control_loop(shared, stop))
+            .spawn(move || control_loop(shared, neighbors, stop))
             .map_err(|e| StartError::Other(format!("spawning the neighbor thread: {e}")))?;
         self.control = Some(handle);
         Ok(())
@@ -214,65 +248,25 @@ impl Drop for Dataplane {
     }
 }
 
-fn build_tables(
-    specs: &[VnetSpec],
-    ports: &[(String, Port, Arc<PortCounters>)],
-    workers: usize,
-) -> Result<Tables, StartError> {
-    let mut demux = crate::tables::Demux::default();
-    let mut vnets = Vec::with_capacity(specs.len());
-    for (vi, spec) in specs.iter().enumerate() {
-        let (fwd, neighbors) = build_vnet(spec, workers, None).map_err(StartError::Build)?;
-        for (ii, ifc) in fwd.interfaces.iter().enumerate() {
-            demux
-                .insert(ifc.port, ifc.vlan, DemuxEntry::new(vi, ii))
-                .map_err(|owner| {
-                    StartError::Other(format!(
-                    "vnet {:?} interface {:?}: (port {}, vlan {:?}) already belongs to vnet {:?}",
-                    spec.name, ifc.name, ifc.port.0, ifc.vlan, specs[owner.vnet()].name
-                ))
-                })?;
-        }
-        vnets.push(Vnet {
-            fwd: Arc::new(fwd),
-            neighbors: Arc::new(neighbors),
-        });
-    }
-    let max_id = ports
-        .iter()
-        .map(|(_, p, _)| p.id().0 as usize)
-        .max()
-        .map_or(0, |m| m + 1);
-    let mut entries: Vec<Option<PortEntry>> = (0..max_id).map(|_| None).collect();
-    for (name, p, c) in ports {
-        entries[p.id().0 as usize] = Some(PortEntry {
-            name: name.clone(),
-            id: p.id(),
-            mac: p.mac(),
-            counters: c.clone(),
-        });
-    }
-    Ok(Tables {
-        generation: 0,
-        demux: Arc::new(demux),
-        vnets,
-        ports: Arc::new(entries),
-    })
-}
-
 /// The control thread: neighbor learning and aging, freeing retired tables.
-fn control_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
-    let mut mgr = NeighborManager::new(&shared.publisher.load());
+fn control_loop(
+    shared: Arc<Shared>,
+    neighbors: Arc<Mutex<NeighborManager>>,
+    stop: Arc<AtomicBool>,
+) {
     let hz = tsc_hz();
     let mut next_expiry = 0;
     while !stop.load(Ordering::Relaxed) {
-        mgr.drain(&shared.events);
-        let now = tsc();
-        if now >= next_expiry {
-            mgr.expire(now.saturating_sub(NEIGHBOR_MAX_AGE.as_secs() * hz));
-            next_expiry = now + hz;
+        {
+            let mut mgr = neighbors.lock().unwrap_or_else(|e| e.into_inner());
+            mgr.drain(&shared.events);
+            let now = tsc();
+            if now >= next_expiry {
+                mgr.expire(now.saturating_sub(NEIGHBOR_MAX_AGE.as_secs() * hz));
+                next_expiry = now + hz;
+            }
+            mgr.publish(&shared.publisher);
         }
-        mgr.publish(&shared.publisher);
         shared.publisher.free_retired();
         std::thread::sleep(Duration::from_micros(500));
     }

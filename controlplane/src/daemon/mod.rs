@@ -36,7 +36,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
     eprintln!("vnetd: EAL {}", opts.eal_args.join(" "));
     let mut dp = Dataplane::start(opts).map_err(|e| format!("starting the dataplane: {e}"))?;
     let specs = specs::vnet_specs(&cfg, &dp)?;
-    dp.install(&specs).map_err(|e| e.to_string())?;
+    dp.apply(&specs).map_err(|e| e.to_string())?;
     dp.launch().map_err(|e| e.to_string())?;
     let dp = Arc::new(dp);
 

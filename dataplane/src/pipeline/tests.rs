@@ -746,3 +746,33 @@ fn ipv6_nd_echo_forwarding_and_hop_limit() {
         );
     }
 }
+
+#[test]
+fn frames_held_for_a_destroyed_vnet_are_freed() {
+    let mut r = Router::new();
+    r.rx(
+        TRUNK,
+        eth(
+            TRUNK_MAC,
+            RED1_HOST,
+            Some(10),
+            EtherType::IPV4,
+            &echo4("10.0.1.10", "10.0.2.99", 64, b""),
+        ),
+    );
+    assert_eq!(r.pending.len(), 1);
+    // Publish a version without red (as destroying it through the API does).
+    r.publisher.update(|cur| Tables {
+        generation: 0,
+        demux: Arc::new(Demux::default()),
+        vnets: cur
+            .vnets
+            .iter()
+            .filter(|v| v.fwd.name != "red")
+            .cloned()
+            .collect(),
+        ports: cur.ports.clone(),
+    });
+    assert!(r.advance(0).is_empty());
+    assert_eq!(r.pending.len(), 0);
+}

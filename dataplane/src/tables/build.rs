@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterfaceSpec {
     pub name: String,
     pub port: PortId,
@@ -21,7 +21,7 @@ pub struct InterfaceSpec {
     pub addrs6: Vec<(Ipv6Addr, u8)>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VnetSpec {
     pub id: u64,
     pub name: String,
@@ -185,6 +185,7 @@ pub fn build_vnet(
         fib6,
         nexthops: nhs.list,
         counters: counters.unwrap_or_else(|| Arc::new(VnetCounters::new(workers))),
+        spec: Arc::new(spec.clone()),
     };
     Ok((fwd, neighbors))
 }

@@ -1,6 +1,7 @@
 //! What the packet path reads: an immutable snapshot of every vnet's
 //! interfaces, routes and neighbors, built by the control plane and published
 //! read-copy-update style (see `publish`).
+mod assemble;
 mod build;
 mod demux;
 mod interface;
@@ -8,6 +9,7 @@ mod neighbor;
 mod nexthop;
 mod publish;
 
+pub use assemble::{assemble, AssembleSummary};
 pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
 pub use demux::{Demux, DemuxEntry};
 pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
@@ -76,4 +78,7 @@ pub struct VnetFwd {
     /// Indexed by the next-hop values stored in the FIBs.
     pub nexthops: Vec<NextHop>,
     pub counters: Arc<VnetCounters>,
+    /// What it was built from: a later publication with an equal spec reuses
+    /// this whole `VnetFwd` (tables, counters, and the frames waiting on it).
+    pub spec: Arc<VnetSpec>,
 }

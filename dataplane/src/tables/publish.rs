@@ -40,16 +40,22 @@ impl TablePublisher {
     /// publishes it. `f` gets the current version and returns the new one
     /// (whose generation is set here).
     pub fn update(&self, f: impl FnOnce(&Tables) -> Tables) -> Arc<Tables> {
+        self.try_update(|cur| Some(f(cur)))
+            .expect("update always publishes")
+    }
+
+    /// Like `update`, but `f` may decline (return None): nothing is published then.
+    pub fn try_update(&self, f: impl FnOnce(&Tables) -> Option<Tables>) -> Option<Arc<Tables>> {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let cur = self.current.load_full();
-        let mut next = f(&cur);
+        let mut next = f(&cur)?;
         next.generation = cur.generation + 1;
         let next = Arc::new(next);
         self.current.store(next.clone());
         self.generation.store(next.generation, Ordering::Release);
         drop(cur);
         self.free_retired();
-        next
+        Some(next)
     }
 
     /// Drops versions the workers handed back (control thread).
