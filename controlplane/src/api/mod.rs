@@ -1,7 +1,14 @@
 //! The admin API: HTTP/JSON on a unix socket (mode 0600: whoever can open it
-//! is the admin). Issue 6 grows this into the full API; today it serves status.
+//! is the admin). Resources are documented in docs/api/openapi.yaml.
+mod fib;
+mod neighbors;
+mod reply;
+mod router;
 mod server;
 mod status;
+mod vnets;
 
+pub use reply::Reply;
+pub use router::{handle, Context, Request};
 pub use server::ApiServer;
 pub use status::status_json;

@@ -1,11 +1,17 @@
-//! The unix-socket HTTP listener (a control-plane thread).
+//! The unix-socket HTTP listener (a control-plane thread, never a worker).
+use super::router::{handle, Context, Request};
+use crate::state::Running;
 use dataplane::runtime::Dataplane;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Request bodies larger than this are refused (a bulk route list of ~500k fits).
+const MAX_BODY: u64 = 64 << 20;
 
 pub struct ApiServer {
     path: PathBuf,
@@ -13,17 +19,11 @@ pub struct ApiServer {
     thread: Option<JoinHandle<()>>,
 }
 
-fn json_response(status: u16, body: String) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let ct = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-    tiny_http::Response::from_string(body)
-        .with_status_code(status)
-        .with_header(ct)
-}
-
 impl ApiServer {
     pub fn start(
         path: &Path,
         dp: Arc<Dataplane>,
+        running: Arc<Mutex<Running>>,
         devices: Vec<(String, String)>,
     ) -> Result<ApiServer, String> {
         if let Some(dir) = path.parent() {
@@ -44,29 +44,51 @@ impl ApiServer {
             .map_err(|e| format!("api: cannot listen on {}: {e}", path.display()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("api: chmod 0600 {}: {e}", path.display()))?;
+        let ctx = Context {
+            dp,
+            running,
+            devices,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("vnetd-api".into())
             .spawn(move || {
                 while !stop2.load(Ordering::Relaxed) {
-                    let Ok(Some(req)) = server.recv_timeout(Duration::from_millis(200)) else {
+                    let Ok(Some(mut req)) = server.recv_timeout(Duration::from_millis(200)) else {
                         continue;
                     };
-                    let resp = match (req.method(), req.url()) {
-                        (tiny_http::Method::Get, "/v1/status") => {
-                            json_response(200, super::status_json(&dp, &devices).to_string())
+                    let mut body = String::new();
+                    let read = req.as_reader().take(MAX_BODY + 1).read_to_string(&mut body);
+                    let reply = if read.is_err() {
+                        super::Reply::error(400, "request body is not UTF-8 text")
+                    } else if body.len() as u64 > MAX_BODY {
+                        super::Reply::error(413, format!("request body over {MAX_BODY} bytes"))
+                    } else {
+                        let url = req.url().to_string();
+                        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+                        let method = req.method().as_str().to_string();
+                        let r = handle(
+                            &ctx,
+                            &Request {
+                                method: &method,
+                                path,
+                                query,
+                                body: &body,
+                            },
+                        );
+                        if r.status >= 400 {
+                            eprintln!("vnetd: api: {method} {path}: {} {}", r.status, r.body);
                         }
-                        (_, "/v1/status") => {
-                            json_response(405, r#"{"error":"method not allowed: use GET"}"#.into())
-                        }
-                        (_, url) => json_response(
-                            404,
-                            serde_json::json!({ "error": format!("no such resource: {url}") })
-                                .to_string(),
-                        ),
+                        r
                     };
-                    let _ = req.respond(resp);
+                    let ct = tiny_http::Header::from_bytes("Content-Type", reply.content_type)
+                        .expect("static header");
+                    let _ = req.respond(
+                        tiny_http::Response::from_string(reply.body)
+                            .with_status_code(reply.status)
+                            .with_header(ct),
+                    );
                 }
             })
             .map_err(|e| format!("api thread: {e}"))?;

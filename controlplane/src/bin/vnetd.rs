@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         println!("{}", controlplane::daemon::eal_argv(&cfg).join(" "));
         return ExitCode::SUCCESS;
     }
-    match controlplane::daemon::run(cfg) {
+    match controlplane::daemon::run(&path, cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vnetd: {e}");

@@ -6,15 +6,20 @@ mod signals;
 mod specs;
 
 pub use eal_args::build as eal_argv;
+pub use refuse::unenforced_features as refuse_unenforced;
+pub use specs::vnet_specs;
 
 use crate::api::ApiServer;
 use crate::config::Config;
 use crate::metrics::MetricsServer;
+use crate::state::Running;
 use dataplane::runtime::{Dataplane, DataplaneOptions, PortSpec};
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
-pub fn run(cfg: Config) -> Result<(), String> {
+pub fn run(path: &Path, cfg: Config) -> Result<(), String> {
     refuse::unenforced_features(&cfg)?;
     warn_about_hugepages(&cfg);
     warn_about_shared_cpus(&cfg);
@@ -35,10 +40,10 @@ pub fn run(cfg: Config) -> Result<(), String> {
     };
     eprintln!("vnetd: EAL {}", opts.eal_args.join(" "));
     let mut dp = Dataplane::start(opts).map_err(|e| format!("starting the dataplane: {e}"))?;
-    let specs = specs::vnet_specs(&cfg, &dp)?;
-    dp.apply(&specs).map_err(|e| e.to_string())?;
+    let running = Running::start(path, cfg.clone(), &dp)?;
     dp.launch().map_err(|e| e.to_string())?;
     let dp = Arc::new(dp);
+    let running = Arc::new(Mutex::new(running));
 
     let metrics = match cfg.metrics.listen {
         Some(addr) => Some(MetricsServer::start(addr, dp.clone())?),
@@ -49,7 +54,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         .iter()
         .map(|p| (p.name.clone(), p.device.clone()))
         .collect();
-    let api = ApiServer::start(&cfg.api.socket, dp.clone(), devices)?;
+    let api = ApiServer::start(&cfg.api.socket, dp.clone(), running.clone(), devices)?;
     eprintln!(
         "vnetd: running: {} ports, {} vnets, {} workers; api {}{}",
         cfg.ports.len(),
@@ -64,10 +69,25 @@ pub fn run(cfg: Config) -> Result<(), String> {
 
     while !signals::stop_requested() {
         std::thread::sleep(Duration::from_millis(100));
+        if signals::take_reload_request() {
+            let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
+            match r.reload(&dp) {
+                Ok(s) => eprintln!(
+                    "vnetd: SIGHUP: reloaded {}: added {:?}, changed {:?}, removed {:?}, {} unchanged",
+                    path.display(),
+                    s.added,
+                    s.changed,
+                    s.removed,
+                    s.unchanged
+                ),
+                Err(e) => eprintln!("vnetd: SIGHUP: reload refused, nothing changed:\n{e}"),
+            }
+        }
     }
     eprintln!("vnetd: stopping");
     drop(api);
     drop(metrics);
+    drop(running);
     let mut dp = Arc::try_unwrap(dp)
         .map_err(|_| "internal: dataplane still shared at shutdown".to_string())?;
     dp.stop();

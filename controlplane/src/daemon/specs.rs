@@ -4,9 +4,14 @@ use dataplane::runtime::Dataplane;
 use dataplane::tables::{InterfaceSpec, VnetSpec};
 use std::net::IpAddr;
 
-pub fn vnet_specs(cfg: &Config, dp: &Dataplane) -> Result<Vec<VnetSpec>, String> {
+/// `id_of` gives each vnet its dataplane id (stable while the vnet lives).
+pub fn vnet_specs(
+    cfg: &Config,
+    dp: &Dataplane,
+    mut id_of: impl FnMut(&str) -> u64,
+) -> Result<Vec<VnetSpec>, String> {
     let mut out = Vec::with_capacity(cfg.vnets.len());
-    for (i, v) in cfg.vnets.iter().enumerate() {
+    for v in &cfg.vnets {
         let mut interfaces = Vec::with_capacity(v.interfaces.len());
         for ifc in &v.interfaces {
             let port = &cfg.ports[ifc.port];
@@ -29,7 +34,7 @@ pub fn vnet_specs(cfg: &Config, dp: &Dataplane) -> Result<Vec<VnetSpec>, String>
             });
         }
         out.push(VnetSpec {
-            id: i as u64 + 1,
+            id: id_of(&v.name),
             name: v.name.clone(),
             interfaces,
             routes4: v.routes4.iter().map(|r| (r.prefix, r.len, r.via)).collect(),

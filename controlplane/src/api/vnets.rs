@@ -1,0 +1,98 @@
+//! /v1/vnets: list, create, destroy; a vnet's interfaces.
+use super::reply::Reply;
+use super::router::{Context, Request};
+use super::status::vnet_json;
+use crate::state::{document::table_from_json, ChangeError};
+use serde_json::Value;
+
+pub fn list(ctx: &Context) -> Reply {
+    let t = ctx.dp.tables();
+    Reply::json(
+        200,
+        Value::Array(t.vnets.iter().map(|v| vnet_json(v, &t)).collect()),
+    )
+}
+
+pub fn get(ctx: &Context, name: &str) -> Reply {
+    let t = ctx.dp.tables();
+    match t.vnets.iter().find(|v| v.fwd.name == name) {
+        Some(v) => Reply::json(200, vnet_json(v, &t)),
+        None => Reply::error(404, format!("no vnet named {name:?}")),
+    }
+}
+
+/// Body: a vnet as in the config file, in JSON: `{"name": "green", "interface": [...],
+/// "route": [...], "neighbor": [...]}`. It forwards as soon as this returns.
+pub fn create(ctx: &Context, req: &Request<'_>) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let table = match table_from_json(&body) {
+        Ok(t) => t,
+        Err(e) => return Reply::error(400, e),
+    };
+    let Some(name) = table
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+    else {
+        return Reply::error(400, "field \"name\": required, the new vnet's name");
+    };
+    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
+        if doc.has_vnet(&name) {
+            return Err(ChangeError::Conflict(format!(
+                "vnet {name:?} exists already"
+            )));
+        }
+        doc.add_vnet(table);
+        Ok(())
+    }))
+}
+
+/// Destroys a vnet: its (port, VLAN)s are free as soon as this returns; frames
+/// it held anywhere are freed by the workers, its counters disappear.
+pub fn destroy(ctx: &Context, name: &str) -> Reply {
+    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
+        if doc.remove_vnet(name) {
+            Ok(())
+        } else {
+            Err(ChangeError::NotFound(format!("no vnet named {name:?}")))
+        }
+    }))
+}
+
+pub fn interfaces(ctx: &Context, name: &str) -> Reply {
+    match get(ctx, name) {
+        r if r.status != 200 => r,
+        r => {
+            let v: Value = serde_json::from_str(&r.body).unwrap_or_default();
+            Reply::json(200, v["interfaces"].clone())
+        }
+    }
+}
+
+/// Body: `{"name": "lan3", "port": "trunk0", "vlan": 30, "addresses": ["10.0.3.1/24"]}`.
+pub fn add_interface(ctx: &Context, vnet: &str, req: &Request<'_>) -> Reply {
+    let table = match req.json().map(|b| table_from_json(&b)) {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Reply::error(400, e),
+        Err(r) => return r,
+    };
+    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
+        doc.push_to_vnet(vnet, "interface", vec![table])
+            .map_err(ChangeError::NotFound)
+    }))
+}
+
+pub fn remove_interface(ctx: &Context, vnet: &str, ifname: &str) -> Reply {
+    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
+        match doc.remove_from_vnet(vnet, "interface", "name", ifname) {
+            Ok(0) => Err(ChangeError::NotFound(format!(
+                "vnet {vnet:?} has no interface {ifname:?}"
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(ChangeError::NotFound(e)),
+        }
+    }))
+}

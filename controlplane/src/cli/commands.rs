@@ -1,0 +1,267 @@
+//! Argument parsing and the commands.
+use super::client::Client;
+use super::{render, USAGE};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+const DEFAULT_SOCKET: &str = "/run/vnetd/vnetd.sock";
+
+struct Cli {
+    client: Client,
+    json: bool,
+    vnet: Option<String>,
+}
+
+/// A command's failure: exit code 2 for usage errors, 1 for refusals and I/O.
+enum Fail {
+    Usage(String),
+    Other(String),
+}
+
+type Res = Result<(), Fail>;
+
+fn usage(msg: impl Into<String>) -> Fail {
+    Fail::Usage(msg.into())
+}
+
+pub fn run(args: Vec<String>) -> ExitCode {
+    let mut socket = DEFAULT_SOCKET.to_string();
+    let (mut json, mut vnet) = (false, None);
+    let mut words = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--socket" | "-s" => match it.next() {
+                Some(s) => socket = s,
+                None => return fail(usage("--socket needs a path")),
+            },
+            "--json" => json = true,
+            "-v" | "--vnet" => match it.next() {
+                Some(v) => vnet = Some(v),
+                None => return fail(usage("-v needs a vnet name")),
+            },
+            "--help" | "-h" if words.is_empty() => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => words.push(a),
+        }
+    }
+    let cli = Cli {
+        client: Client { socket },
+        json,
+        vnet,
+    };
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    match cli.dispatch(&w) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => fail(f),
+    }
+}
+
+fn fail(f: Fail) -> ExitCode {
+    match f {
+        Fail::Usage(m) => {
+            eprintln!("vnetctl: {m}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Fail::Other(m) => {
+            eprintln!("vnetctl: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+impl Cli {
+    fn dispatch(&self, w: &[&str]) -> Res {
+        match w {
+            ["help"] => {
+                println!("{USAGE}");
+                Ok(())
+            }
+            ["status"] | ["stats"] => self.show("GET", "/v1/status", render::status),
+            ["vnet", "list"] | ["vnet"] => self.show("GET", "/v1/vnets", render::vnets),
+            ["vnet", "create", name] => {
+                self.change("POST", "/v1/vnets", Some(json!({ "name": name })))
+            }
+            ["vnet", "destroy", name] => self.change("DELETE", &format!("/v1/vnets/{name}"), None),
+            ["reload"] => self.change("POST", "/v1/reload", None),
+            ["config", "dump"] => self.text("/v1/config"),
+            ["completions", "bash"] => {
+                println!("{}", BASH_COMPLETION);
+                Ok(())
+            }
+            _ => self.per_vnet(w),
+        }
+    }
+
+    fn per_vnet(&self, w: &[&str]) -> Res {
+        let Some(v) = self.vnet.as_deref() else {
+            return Err(usage(format!(
+                "unknown command {:?} (per-vnet commands need -v VNET)",
+                w.join(" ")
+            )));
+        };
+        let base = format!("/v1/vnets/{v}");
+        match w {
+            ["ifconfig"] => self.show("GET", &format!("{base}/interfaces"), render::interfaces),
+            ["ifconfig", ifname, "destroy"] => {
+                self.change("DELETE", &format!("{base}/interfaces/{ifname}"), None)
+            }
+            ["ifconfig", ifname, "create", rest @ ..] => self.change(
+                "POST",
+                &format!("{base}/interfaces"),
+                Some(ifconfig_body(ifname, rest)?),
+            ),
+            ["route", "add", prefix, via] | ["route", "add", prefix, "via", via] => self.change(
+                "POST",
+                &format!("{base}/routes"),
+                Some(json!({ "prefix": prefix, "via": via })),
+            ),
+            ["route", "delete", prefix] | ["route", "del", prefix] => {
+                self.change("DELETE", &format!("{base}/routes/{prefix}"), None)
+            }
+            ["route", "get", addr] => self.show(
+                "GET",
+                &format!("{base}/lookup?address={addr}"),
+                render::route_get,
+            ),
+            ["route", "show"] | ["netstat", "-r"] | ["netstat", "-rn"] => {
+                self.show("GET", &format!("{base}/routes"), render::routes)
+            }
+            ["netstat", "-i"] => self.show("GET", &base, render::counters),
+            ["arp"] | ["ndp"] | ["arp", "-a"] | ["ndp", "-a"] | ["neighbor", "show"] => {
+                self.show("GET", &format!("{base}/neighbors"), render::neighbors)
+            }
+            ["arp" | "ndp" | "neighbor", "add", addr, mac] => self.change(
+                "POST",
+                &format!("{base}/neighbors"),
+                Some(json!({ "address": addr, "mac": mac })),
+            ),
+            ["arp" | "ndp" | "neighbor", "delete" | "del", addr] => {
+                self.change("DELETE", &format!("{base}/neighbors/{addr}"), None)
+            }
+            _ => Err(usage(format!("unknown command {:?}", w.join(" ")))),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Fail> {
+        let body = body.map(|b| b.to_string());
+        let (status, text) = self
+            .client
+            .call(method, path, body.as_deref())
+            .map_err(Fail::Other)?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        if status >= 400 {
+            let msg = v["error"].as_str().map(str::to_string).unwrap_or(text);
+            return Err(Fail::Other(format!("refused ({status}): {msg}")));
+        }
+        Ok(v)
+    }
+
+    fn show(&self, method: &str, path: &str, human: fn(&Value)) -> Res {
+        let v = self.call(method, path, None)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        } else {
+            human(&v);
+        }
+        Ok(())
+    }
+
+    fn change(&self, method: &str, path: &str, body: Option<Value>) -> Res {
+        let v = self.call(method, path, body)?;
+        if self.json {
+            println!("{v}");
+        } else {
+            render::applied(&v);
+        }
+        Ok(())
+    }
+
+    fn text(&self, path: &str) -> Res {
+        let (status, text) = self.client.call("GET", path, None).map_err(Fail::Other)?;
+        if status >= 400 {
+            return Err(Fail::Other(format!("refused ({status}): {text}")));
+        }
+        print!("{text}");
+        Ok(())
+    }
+}
+
+/// `port P [vlan N] [inet A/L]... [inet6 A/L]... [ether MAC]` → an interface object.
+fn ifconfig_body(name: &str, rest: &[&str]) -> Result<Value, Fail> {
+    let mut body = json!({ "name": name });
+    let mut addrs = Vec::new();
+    let mut it = rest.iter();
+    while let Some(k) = it.next() {
+        let val = it
+            .next()
+            .ok_or_else(|| usage(format!("ifconfig: {k} needs a value")))?;
+        match *k {
+            "port" => body["port"] = json!(val),
+            "vlan" => {
+                body["vlan"] = json!(val
+                    .parse::<u64>()
+                    .map_err(|_| usage(format!("ifconfig: vlan {val:?} is not a number")))?)
+            }
+            "inet" | "inet6" => addrs.push(json!(val)),
+            "ether" | "mac" => body["mac"] = json!(val),
+            other => return Err(usage(format!(
+                "ifconfig: unknown keyword {other:?} (expected port, vlan, inet, inet6 or ether)"
+            ))),
+        }
+    }
+    if body.get("port").is_none() {
+        return Err(usage("ifconfig IF create: `port PORT` is required"));
+    }
+    if !addrs.is_empty() {
+        body["addresses"] = Value::Array(addrs);
+    }
+    Ok(body)
+}
+
+const BASH_COMPLETION: &str = r#"_vnetctl() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    case $prev in
+        --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        -v|--vnet) COMPREPLY=($(compgen -W "$(vnetctl --json vnet list 2>/dev/null | sed -n 's/.*"name": "\([^"]*\)".*/\1/p' | sort -u)" -- "$cur")); return ;;
+        vnet) COMPREPLY=($(compgen -W "list create destroy" -- "$cur")); return ;;
+        route) COMPREPLY=($(compgen -W "add delete get show" -- "$cur")); return ;;
+        config) COMPREPLY=($(compgen -W "dump" -- "$cur")); return ;;
+        netstat) COMPREPLY=($(compgen -W "-r -i" -- "$cur")); return ;;
+    esac
+    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp --socket --json -v help" -- "$cur"))
+}
+complete -F _vnetctl vnetctl"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifconfig_words_become_an_interface_object() {
+        let v = ifconfig_body(
+            "lan",
+            &[
+                "port",
+                "trunk0",
+                "vlan",
+                "30",
+                "inet",
+                "10.0.3.1/24",
+                "inet6",
+                "fd00:3::1/64",
+            ],
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"name": "lan", "port": "trunk0", "vlan": 30, "addresses": ["10.0.3.1/24", "fd00:3::1/64"]})
+        );
+        assert!(ifconfig_body("lan", &["vlan", "30"]).is_err());
+        assert!(ifconfig_body("lan", &["port", "p", "vlan", "x"]).is_err());
+        assert!(ifconfig_body("lan", &["port", "p", "mtu", "9000"]).is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! vnetctl: the command line over vnetd's admin API, shaped after the tools
+//! operators know (ifconfig, route, netstat, arp).
+mod client;
+mod commands;
+mod render;
+
+pub use commands::run;
+
+pub const USAGE: &str = "usage: vnetctl [--socket PATH] [--json] [-v VNET] COMMAND ...
+
+Router-wide:
+  status                          ports and vnets with their counters (also: stats)
+  vnet list                       the vnets
+  vnet create NAME                a new, empty vnet (add interfaces with ifconfig)
+  vnet destroy NAME               remove a vnet under traffic; its (port, VLAN)s become free
+  reload                          re-read the config file (as SIGHUP does): all or nothing
+  config dump                     the running configuration as a valid config file
+
+Inside one vnet (-v NAME):
+  ifconfig                        its interfaces
+  ifconfig IF create port PORT [vlan N] [inet A/LEN]... [inet6 A/LEN]... [ether MAC]
+  ifconfig IF destroy
+  route add PREFIX GATEWAY        a static route (PREFIX like 192.168.0.0/16)
+  route delete PREFIX
+  route get ADDRESS               the next hop the dataplane would use
+  route show                      the FIB (also: netstat -r)
+  netstat -r | -i                 routes | counters
+  arp | ndp                       the neighbor table (learned and static)
+  arp add ADDRESS MAC | arp delete ADDRESS
+
+Options:
+  --socket PATH   vnetd's admin socket (default /run/vnetd/vnetd.sock)
+  --json          print the API's JSON instead of tables
+  -v, --vnet NAME the vnet a per-vnet command acts on
+
+Examples:
+  vnetctl vnet create green
+  vnetctl -v green ifconfig lan create port trunk0 vlan 30 inet 10.0.3.1/24
+  vnetctl -v green route add 0.0.0.0/0 10.0.3.254
+  vnetctl -v red netstat -r";

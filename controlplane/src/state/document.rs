@@ -1,0 +1,168 @@
+//! The config as a TOML document that API calls edit. Serialised, it is a
+//! valid config file (`vnetctl config dump`), and it is re-validated in full
+//! by the config loader after every edit.
+use toml::{Table, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    root: Table,
+}
+
+impl Document {
+    pub fn parse(text: &str) -> Result<Document, String> {
+        text.parse::<Table>()
+            .map(|root| Document { root })
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn to_text(&self) -> String {
+        toml::to_string(&self.root).unwrap_or_default()
+    }
+
+    fn vnets_mut(&mut self) -> &mut Vec<Value> {
+        let v = self
+            .root
+            .entry("vnet")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !v.is_array() {
+            *v = Value::Array(Vec::new());
+        }
+        v.as_array_mut().expect("just made an array")
+    }
+
+    fn vnet_mut(&mut self, name: &str) -> Option<&mut Table> {
+        self.vnets_mut()
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+            .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
+    }
+
+    pub fn has_vnet(&self, name: &str) -> bool {
+        self.root
+            .get("vnet")
+            .and_then(Value::as_array)
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            })
+    }
+
+    /// Appends a `[[vnet]]` table (its fields as in the config file).
+    pub fn add_vnet(&mut self, vnet: Table) {
+        self.vnets_mut().push(Value::Table(vnet));
+    }
+
+    /// Removes `[[vnet]] name = ...`; false if there was none.
+    pub fn remove_vnet(&mut self, name: &str) -> bool {
+        let vnets = self.vnets_mut();
+        let before = vnets.len();
+        vnets.retain(|v| v.get("name").and_then(Value::as_str) != Some(name));
+        vnets.len() != before
+    }
+
+    /// Appends entries to one of a vnet's arrays of tables (`interface`, `route`, `neighbor`).
+    pub fn push_to_vnet(&mut self, vnet: &str, key: &str, items: Vec<Table>) -> Result<(), String> {
+        let t = self
+            .vnet_mut(vnet)
+            .ok_or_else(|| format!("no vnet named {vnet:?}"))?;
+        let arr = t.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+        let arr = arr
+            .as_array_mut()
+            .ok_or_else(|| format!("vnet {vnet:?}: {key} is not an array"))?;
+        arr.extend(items.into_iter().map(Value::Table));
+        Ok(())
+    }
+
+    /// Removes the entries of a vnet's array whose `field` equals `value`; returns how many.
+    pub fn remove_from_vnet(
+        &mut self,
+        vnet: &str,
+        key: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<usize, String> {
+        let t = self
+            .vnet_mut(vnet)
+            .ok_or_else(|| format!("no vnet named {vnet:?}"))?;
+        let Some(arr) = t.get_mut(key).and_then(Value::as_array_mut) else {
+            return Ok(0);
+        };
+        let before = arr.len();
+        arr.retain(|e| e.get(field).and_then(Value::as_str) != Some(value));
+        let removed = before - arr.len();
+        if arr.is_empty() {
+            t.remove(key);
+        }
+        Ok(removed)
+    }
+}
+
+/// A JSON object from the API as a TOML table (JSON nulls mean "not given").
+pub fn table_from_json(v: &serde_json::Value) -> Result<Table, String> {
+    fn strip_nulls(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), strip_nulls(v)))
+                    .collect(),
+            ),
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.iter().map(strip_nulls).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    if !v.is_object() {
+        return Err("expected a JSON object".into());
+    }
+    match Value::try_from(strip_nulls(v)) {
+        Ok(Value::Table(t)) => Ok(t),
+        Ok(_) => Err("expected a JSON object".into()),
+        Err(e) => Err(format!("not representable in the config: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[[port]]
+name = "p0"
+device = "net_null0"
+
+[[vnet]]
+name = "red"
+  [[vnet.interface]]
+  name = "lan"
+  port = "p0"
+  vlan = 10
+  addresses = ["10.0.1.1/24"]
+"#;
+
+    #[test]
+    fn edits_round_trip_through_text() {
+        let mut d = Document::parse(BASE).unwrap();
+        assert!(d.has_vnet("red") && !d.has_vnet("blue"));
+        let blue =
+            table_from_json(&serde_json::json!({"name": "blue", "routes_file": null})).unwrap();
+        assert!(!blue.contains_key("routes_file"));
+        d.add_vnet(blue);
+        let route =
+            table_from_json(&serde_json::json!({"prefix": "0.0.0.0/0", "via": "10.0.1.254"}))
+                .unwrap();
+        d.push_to_vnet("red", "route", vec![route]).unwrap();
+        assert!(d.push_to_vnet("green", "route", vec![]).is_err());
+        let again = Document::parse(&d.to_text()).unwrap();
+        assert_eq!(again, d);
+        assert_eq!(
+            d.remove_from_vnet("red", "route", "prefix", "0.0.0.0/0")
+                .unwrap(),
+            1
+        );
+        assert!(d.remove_vnet("blue"));
+        assert!(!d.remove_vnet("blue"));
+        assert_eq!(d, Document::parse(BASE).unwrap());
+    }
+}
