@@ -85,6 +85,23 @@ fn bench_v4() {
         clone,
     );
 
+    let updates: Vec<lpm::Update4> = prefixes
+        .iter()
+        .map(|&(p, l, nh)| lpm::Update4::Insert(p, l, nh))
+        .collect();
+    let t = Instant::now();
+    let mut bulk = Fib4::new();
+    bulk.apply(&updates).expect("valid prefixes");
+    println!(
+        "  bulk load: {:.3} s; lookup structure {} bytes ({:.2} bytes/prefix) after one-by-one inserts, {} bytes ({:.2} bytes/prefix) after a bulk load; route set {} bytes",
+        t.elapsed().as_secs_f64(),
+        fib.lookup_bytes(),
+        fib.lookup_bytes() as f64 / fib.len() as f64,
+        bulk.lookup_bytes(),
+        bulk.lookup_bytes() as f64 / fib.len() as f64,
+        bulk.route_set_bytes()
+    );
+    let fib = &mut bulk;
     let keys: Vec<u32> = keys(&routes, 32, &mut Rng(1))
         .into_iter()
         .map(|k| k as u32)
@@ -152,6 +169,23 @@ fn bench_v6() {
         clone,
     );
 
+    let updates: Vec<lpm::Update6> = prefixes
+        .iter()
+        .map(|&(p, l, nh)| lpm::Update6::Insert(p, l, nh))
+        .collect();
+    let t = Instant::now();
+    let mut bulk = Fib6::new();
+    bulk.apply(&updates).expect("valid prefixes");
+    println!(
+        "  bulk load: {:.3} s; lookup structure {} bytes ({:.2} bytes/prefix) after one-by-one inserts, {} bytes ({:.2} bytes/prefix) after a bulk load; route set {} bytes",
+        t.elapsed().as_secs_f64(),
+        fib.lookup_bytes(),
+        fib.lookup_bytes() as f64 / fib.len() as f64,
+        bulk.lookup_bytes(),
+        bulk.lookup_bytes() as f64 / fib.len() as f64,
+        bulk.route_set_bytes()
+    );
+    let fib = &bulk;
     let keys = keys(&routes, 128, &mut Rng(2));
     let single = rate(keys.len(), || {
         keys.iter().fold(0u64, |acc, &k| {

@@ -1,0 +1,330 @@
+//! A routing table of one family: the authoritative route set (an ordered map, which
+//! answers `iter`, replacements, and "which routes lie inside this slot") and the
+//! lookup structure (`Dxr`) derived from it. Every edit rebuilds only the slots of
+//! the lookup structure that the edited prefixes overlap, from the route set.
+
+use std::collections::BTreeMap;
+use std::mem::size_of;
+
+use crate::dxr::{Dxr, Slot};
+use crate::key::{wide_mask, Key};
+use crate::{LpmError, NextHop, NO_ROUTE};
+
+/// One edit of a batch, keys left-aligned.
+pub(crate) type Edit = (u128, u32);
+
+#[derive(Clone, Default)]
+pub(crate) struct Table<K: Key> {
+    pub(crate) dxr: Dxr<K>,
+    routes: BTreeMap<(K, u8), NextHop>,
+    /// Routes per prefix length (`BITS + 1` counters; empty while the table is).
+    lens: Vec<u32>,
+}
+
+/// Intervals of `[lo, hi]` from the routes inside it (sorted by start, then length)
+/// and the next hop covering the whole span. Neighbours get different next hops.
+fn sweep(
+    lo: u128,
+    hi: u128,
+    cover: NextHop,
+    routes: impl Iterator<Item = (u128, u128, NextHop)>,
+    out: &mut Vec<(u128, NextHop)>,
+) {
+    out.clear();
+    let piece = |out: &mut Vec<(u128, NextHop)>, start: u128, nh: NextHop| {
+        if out.last().map(|&(_, last)| last) != Some(nh) {
+            out.push((start, nh));
+        }
+    };
+    let mut stack: Vec<(u128, NextHop)> = vec![(hi, cover)];
+    let mut pos = lo;
+    for (p, last, nh) in routes {
+        while let Some(&(tl, tnh)) = stack.last() {
+            if tl >= p {
+                break;
+            }
+            stack.pop();
+            if pos <= tl {
+                piece(out, pos, tnh);
+                pos = tl + 1;
+            }
+        }
+        let top = stack.last().expect("the span's cover stays at the bottom").1;
+        if pos < p {
+            piece(out, pos, top);
+            pos = p;
+        }
+        stack.push((last, nh));
+    }
+    while let Some((tl, tnh)) = stack.pop() {
+        if pos <= tl {
+            piece(out, pos, tnh);
+            if tl == u128::MAX {
+                break;
+            }
+            pos = tl + 1;
+        }
+    }
+}
+
+impl<K: Key> Table<K> {
+    pub(crate) fn check(prefix: K, len: u8) -> Result<(), LpmError> {
+        if u32::from(len) > K::BITS {
+            Err(LpmError::PrefixTooLong)
+        } else if prefix.to_wide() & !wide_mask(u32::from(len)) != 0 {
+            Err(LpmError::HostBitsSet)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub(crate) fn routes(&self) -> impl Iterator<Item = (K, u8, NextHop)> + '_ {
+        self.routes.iter().map(|(&(k, l), &nh)| (k, l, nh))
+    }
+
+    /// Estimated heap bytes of the route set: B-tree nodes of 11 entries, about
+    /// 3/4 full, plus the per-length counters.
+    pub(crate) fn route_set_bytes(&self) -> usize {
+        let entry = size_of::<(K, u8)>() + size_of::<NextHop>();
+        let nodes = (self.routes.len() * 4).div_ceil(11 * 3);
+        nodes * (11 * entry + 2 * size_of::<usize>()) + self.lens.capacity() * 4
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.dxr.memory_bytes() + self.route_set_bytes()
+    }
+
+    /// Top-level index bits for a table of `n` routes: about 8 routes per slot,
+    /// at most 2^16 slots (256 KiB); IPv6 tables fill only 2000::/3, so theirs
+    /// stay small and dense parts get sub-tables.
+    fn wanted_bits(n: usize) -> u32 {
+        let log = usize::BITS - n.max(1).leading_zeros();
+        if K::BITS == 32 {
+            log.saturating_sub(3).clamp(1, 16)
+        } else {
+            log.saturating_sub(6).clamp(1, 12)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lookup_nh(&self, key: K) -> NextHop {
+        self.dxr.lookup(key)
+    }
+
+    /// `None` on a miss; a route whose next hop is `NO_ROUTE` is told apart from a
+    /// miss through the route set.
+    pub(crate) fn lookup(&self, key: K) -> Option<NextHop> {
+        match self.dxr.lookup(key) {
+            NO_ROUTE => self.longest_match(key.to_wide(), K::BITS),
+            nh => Some(nh),
+        }
+    }
+
+    /// Next hop of the longest route of length `<= max_len` containing `addr`.
+    fn longest_match(&self, addr: u128, max_len: u32) -> Option<NextHop> {
+        (0..=max_len as usize)
+            .rev()
+            .filter(|&l| self.lens.get(l).is_some_and(|&c| c > 0))
+            .find_map(|l| {
+                let p = K::from_wide(addr & wide_mask(l as u32));
+                self.routes.get(&(p, l as u8)).copied()
+            })
+    }
+
+    pub(crate) fn insert(
+        &mut self,
+        prefix: K,
+        len: u8,
+        nh: NextHop,
+    ) -> Result<Option<NextHop>, LpmError> {
+        Self::check(prefix, len)?;
+        let old = self.set(prefix, len, Some(nh));
+        if old != Some(nh) {
+            self.refresh(&mut vec![(prefix.to_wide(), u32::from(len))]);
+        }
+        Ok(old)
+    }
+
+    pub(crate) fn remove(&mut self, prefix: K, len: u8) -> Result<Option<NextHop>, LpmError> {
+        Self::check(prefix, len)?;
+        let old = self.set(prefix, len, None);
+        if old.is_some() {
+            self.refresh(&mut vec![(prefix.to_wide(), u32::from(len))]);
+        }
+        Ok(old)
+    }
+
+    /// Applies validated edits (`Some(nh)`: insert or replace, `None`: remove) and
+    /// rebuilds the lookup structure once for all of them.
+    pub(crate) fn apply(&mut self, edits: impl Iterator<Item = (K, u8, Option<NextHop>)>) {
+        let mut changed = Vec::new();
+        for (p, l, nh) in edits {
+            if self.set(p, l, nh) != nh {
+                changed.push((p.to_wide(), u32::from(l)));
+            }
+        }
+        if !changed.is_empty() {
+            self.refresh(&mut changed);
+        }
+    }
+
+    /// Updates the route set only; returns the previous next hop.
+    fn set(&mut self, prefix: K, len: u8, nh: Option<NextHop>) -> Option<NextHop> {
+        let old = match nh {
+            Some(nh) => self.routes.insert((prefix, len), nh),
+            None => self.routes.remove(&(prefix, len)),
+        };
+        if old.is_none() && nh.is_none() {
+            return None;
+        }
+        if self.lens.is_empty() {
+            self.lens = vec![0; K::BITS as usize + 1];
+        }
+        let c = &mut self.lens[usize::from(len)];
+        match (old.is_some(), nh.is_some()) {
+            (false, true) => *c += 1,
+            (true, false) => *c -= 1,
+            _ => {}
+        }
+        old
+    }
+
+    /// Brings the lookup structure up to date after the route set changed at the
+    /// prefixes `edits`.
+    fn refresh(&mut self, edits: &mut Vec<Edit>) {
+        let n = self.routes.len();
+        if n == 0 {
+            // Give all memory back: an empty table holds no heap.
+            *self = Self::default();
+            return;
+        }
+        let want = Self::wanted_bits(n);
+        let s = self.dxr.top_bits();
+        if self.dxr.is_empty() || want > s || want + 2 <= s || edits.len() * 4 > n {
+            self.rebuild();
+            return;
+        }
+        // Every (top-level slot, edit) pair, grouped by slot.
+        let mut pairs: Vec<(usize, Edit)> = Vec::with_capacity(edits.len());
+        for &(p, l) in edits.iter() {
+            let first = (p >> (128 - s)) as usize;
+            let count = if l >= s { 1 } else { 1usize << (s - l) };
+            pairs.extend((first..first + count).map(|j| (j, (p, l))));
+        }
+        pairs.sort_unstable_by_key(|&(j, (p, l))| (j, p, l));
+        pairs.dedup();
+        let mut buf = Vec::new();
+        let mut group = Vec::new();
+        let mut i = 0;
+        while i < pairs.len() {
+            let j = pairs[i].0;
+            group.clear();
+            while i < pairs.len() && pairs[i].0 == j {
+                group.push(pairs[i].1);
+                i += 1;
+            }
+            let lo = (j as u128) << (128 - s);
+            self.refresh_slot(j, lo, s, &group, &mut buf);
+        }
+        if self.dxr.needs_compaction() {
+            self.rebuild();
+        }
+    }
+
+    /// Rebuilds what the edits (all overlapping the span `lo/o`) change in the slot
+    /// at `direct[loc]`: recurses into a sub-direct table when every edit is
+    /// longer than the span, else rebuilds the whole slot.
+    fn refresh_slot(&mut self, loc: usize, lo: u128, o: u32, edits: &[Edit], buf: &mut Vec<(u128, NextHop)>) {
+        let e = self.dxr.entry(loc);
+        if let Slot::Sub { bits: t, off } = self.dxr.slot_kind(e) {
+            if edits.iter().all(|&(_, l)| l > o) {
+                let sub_o = o + t;
+                let mut pairs: Vec<(usize, Edit)> = Vec::new();
+                for &(p, l) in edits {
+                    let first = ((p << o) >> (128 - t)) as usize;
+                    let count = if l >= sub_o { 1 } else { 1usize << (sub_o - l) };
+                    pairs.extend((first..first + count).map(|j| (j, (p, l))));
+                }
+                pairs.sort_unstable_by_key(|&(j, (p, l))| (j, p, l));
+                let mut group = Vec::new();
+                let mut i = 0;
+                while i < pairs.len() {
+                    let j = pairs[i].0;
+                    group.clear();
+                    while i < pairs.len() && pairs[i].0 == j {
+                        group.push(pairs[i].1);
+                        i += 1;
+                    }
+                    let slo = lo | ((j as u128) << (128 - sub_o));
+                    self.refresh_slot(off + j, slo, sub_o, &group, buf);
+                }
+                return;
+            }
+        }
+        self.intervals(lo, o, buf);
+        self.dxr.release(e);
+        let e = self.dxr.emit(buf, o);
+        self.dxr.set_entry(loc, e);
+    }
+
+    /// The intervals of the span `lo/o`.
+    fn intervals(&self, lo: u128, o: u32, out: &mut Vec<(u128, NextHop)>) {
+        let cover = self.longest_match(lo, o).unwrap_or(NO_ROUTE);
+        let hi = lo | !wide_mask(o);
+        let from = (K::from_wide(lo), (o + 1) as u8);
+        let to = (K::from_wide(hi), u8::MAX);
+        let inside = self.routes.range(from..=to).map(|(&(p, l), &nh)| {
+            let p = p.to_wide();
+            (p, p | !wide_mask(u32::from(l)), nh)
+        });
+        sweep(lo, hi, cover, inside, out);
+    }
+
+    /// Rebuilds the lookup structure from scratch, sized for the current table.
+    pub(crate) fn rebuild(&mut self) {
+        let mut iv = Vec::new();
+        let all = self.routes.iter().map(|(&(p, l), &nh)| {
+            let p = p.to_wide();
+            (p, p | !wide_mask(u32::from(l)), nh)
+        });
+        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv);
+        self.dxr = Dxr::build(&iv, Self::wanted_bits(self.routes.len()));
+    }
+}
+
+#[cfg(test)]
+impl<K: Key> Table<K> {
+    /// Panics unless the lookup structure answers like one rebuilt from scratch at
+    /// every interval boundary (and either side of it), and its accounting holds.
+    pub(crate) fn check_invariants(&self) {
+        if self.routes.is_empty() {
+            assert!(self.dxr.is_empty() && self.lens.is_empty(), "empty table holds memory");
+            return;
+        }
+        self.dxr.check_accounting();
+        let counted: u32 = self.lens.iter().sum();
+        assert_eq!(counted as usize, self.routes.len(), "length counters");
+        let mut iv = Vec::new();
+        let all = self.routes.iter().map(|(&(p, l), &nh)| {
+            let p = p.to_wide();
+            (p, p | !wide_mask(u32::from(l)), nh)
+        });
+        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv);
+        for w in iv.windows(2) {
+            assert_ne!(w[0].1, w[1].1, "neighbour intervals not merged");
+        }
+        let step = 1u128 << (128 - K::BITS);
+        for (i, &(start, nh)) in iv.iter().enumerate() {
+            let key = K::from_wide(start);
+            assert_eq!(self.dxr.lookup(key), nh, "interval start {key:?}");
+            if i > 0 {
+                let prev = K::from_wide(start - step);
+                assert_eq!(self.dxr.lookup(prev), iv[i - 1].1, "before {key:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""Single-core forwarding: vnetd against DPDK's l3fwd (lpm and fib), same routes, same pcap.
+
+Each measurement starts one program on CPU 1 (l3fwd `-l 1`, main lcore forwarding;
+vnetd's worker lcore 1@1, its main lcore sleeping on CPU 0), waits until frames leave
+port 1, lets it warm up, then reads the ports' own counters through DPDK telemetry
+(`/ethdev/stats`, the same for both programs) at the start and the end of a fixed
+window. rate = delta(port 1 opackets) / window. Programs alternate within a round and
+the order rotates between rounds, so slow drift of a shared machine hits all alike;
+the table holds medians over rounds and the median of the per-round vnetd/l3fwd ratios.
+
+Also recorded per measurement: the share of one CPU the program got during the window
+(process CPU time / wall time; below ~0.95 means something else ran on its CPU) and,
+for vnetd, the Prometheus `vnetd_port_tx_packets_total{port="out0"}` rate as a
+cross-check of the telemetry figure. Python 3 standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+RUNTIME = "/var/run/dpdk"
+NOHUGE_MEM = ["--no-huge", "-m", "1536"]
+HUGEPAGES_WANTED = 1024  # 2 MiB pages: 2 GiB, enough for either program alone
+
+SCENARIOS = {
+    "1": {"title": "1: 1 vnet, full IPv4 table", "pcap": "v4.pcap", "vnetd": "vnetd-s1.toml",
+          "l3fwd": True},
+    "6": {"title": "6: IPv6, 1 vnet, full IPv6 table", "pcap": "v6.pcap",
+          "vnetd": "vnetd-s6.toml", "l3fwd": True},
+    "4": {"title": "4: {vnets} vnets on {vnets} VLANs, 100 routes each", "pcap": "vnets.pcap",
+          "vnetd": "vnetd-s4.toml", "l3fwd": False},
+}
+
+
+# ---- DPDK telemetry (the v2 socket protocol: JSON over SOCK_SEQPACKET) ---------
+
+class Telemetry:
+    def __init__(self, prefix):
+        self.path = os.path.join(RUNTIME, prefix, "dpdk_telemetry.v2")
+        self.sock = None
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(5)
+        s.connect(self.path)
+        json.loads(s.recv(16384).decode())  # greeting: version, pid, max_output_len
+        self.sock = s
+
+    def query(self, cmd):
+        self.sock.send(cmd.encode())
+        reply = json.loads(self.sock.recv(1 << 16).decode())
+        return reply[cmd.split(",")[0]]
+
+    def stats(self, port):
+        return self.query(f"/ethdev/stats,{port}")
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+
+
+def cpu_seconds(pid):
+    """utime + stime of a whole process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def prometheus_tx(listen, port_name):
+    try:
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    m = re.search(r'^vnetd_port_tx_packets_total\{port="%s"\} (\d+)' % re.escape(port_name),
+                  text, re.M)
+    return int(m.group(1)) if m else None
+
+
+def prometheus_drops(listen):
+    """vnetd's nonzero drop counters (what vnetd did instead of forwarding)."""
+    try:
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if "dropped" in line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            if float(v) != 0:
+                out[k] = float(v)
+    return out
+
+
+# ---- one measurement ----------------------------------------------------------
+
+class Failed(Exception):
+    pass
+
+
+def measure(name, cmd, prefix, args, log_path, metrics=None):
+    shutil.rmtree(os.path.join(RUNTIME, prefix), ignore_errors=True)
+    with open(log_path, "w") as log:
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    tel = Telemetry(prefix)
+    try:
+        started = time.monotonic()
+        while True:  # up: telemetry answers and frames leave port 1
+            if p.poll() is not None:
+                raise Failed(f"{name} exited with {p.returncode}; see {log_path}")
+            if time.monotonic() - started > args.startup_timeout:
+                raise Failed(f"{name}: no frames out of port 1 after {args.startup_timeout}s")
+            try:
+                if tel.sock is None:
+                    tel.connect()
+                if tel.stats(1)["opackets"] > 0:
+                    break
+            except (OSError, ValueError, KeyError):
+                tel.close()
+                tel.sock = None
+            time.sleep(0.2)
+        up_s = time.monotonic() - started
+        time.sleep(args.warmup)
+
+        def sample():
+            s0, s1 = tel.stats(0), tel.stats(1)
+            t = time.monotonic()
+            prom = prometheus_tx(metrics, "out0") if metrics else None
+            return t, s0, s1, cpu_seconds(p.pid), prom
+
+        t0, a0, b0, c0, m0 = sample()
+        time.sleep(args.window)
+        t1, a1, b1, c1, m1 = sample()
+        dt = t1 - t0
+        out = b1["opackets"] - b0["opackets"]
+        inp = a1["ipackets"] - a0["ipackets"]
+        res = {
+            "app": name,
+            "mpps": out / dt / 1e6,
+            "rx_mpps": inp / dt / 1e6,
+            "forwarded_share": out / inp if inp else 0.0,
+            "cpu_share": (c1 - c0) / dt,
+            "window_s": dt,
+            "startup_s": up_s,
+            "tx_errors": b1["oerrors"] - b0["oerrors"],
+        }
+        if m0 is not None and m1 is not None:
+            res["prometheus_mpps"] = (m1 - m0) / dt / 1e6
+            res["drops"] = prometheus_drops(metrics)
+        return res
+    finally:
+        tel.close()
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        shutil.rmtree(os.path.join(RUNTIME, prefix), ignore_errors=True)
+
+
+# ---- programs -----------------------------------------------------------------
+
+def l3fwd_cmd(args, pcap, lookup, prefix, mem):
+    w = args.work
+    return [args.l3fwd, "-l", "1", "--no-pci", f"--file-prefix={prefix}", *mem,
+            "--vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1",
+            "--vdev", "net_null0,no-rx=1",
+            "--", "-p", "0x3", "--config=(0,0,1)", f"--lookup={lookup}", "--parse-ptype",
+            f"--rule_ipv4={w}/rules_v4.cfg", f"--rule_ipv6={w}/rules_v6.cfg"]
+
+
+def vnetd_cmd(args, config, prefix, mem):
+    """vnetd on a copy of the generated config with this run's EAL arguments."""
+    with open(os.path.join(args.work, config)) as f:
+        text = f.read()
+    eal = ["--no-pci", f"--file-prefix={prefix}", *mem]
+    text, n = re.subn(r"^eal_args = .*$", "eal_args = " + json.dumps(eal), text, flags=re.M)
+    if n != 1:
+        raise Failed(f"{config}: no eal_args line")
+    path = os.path.join(args.work, f"run-{config}")
+    with open(path, "w") as f:
+        f.write(text)
+    m = re.search(r'^listen = "([^"]+)"', text, re.M)
+    return [args.vnetd, "--config", path], (m.group(1) if m else None)
+
+
+# ---- memory mode --------------------------------------------------------------
+
+def meminfo(key):
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def hugetlbfs_mounted():
+    with open("/proc/mounts") as f:
+        return any(line.split()[2] == "hugetlbfs" for line in f)
+
+
+def choose_memory(mode):
+    """EAL memory arguments and a description. 'auto' reserves hugepages if it can."""
+    if mode == "nohuge":
+        return NOHUGE_MEM, "no hugepages (--no-huge -m 1536, 4 KiB pages)"
+    try:
+        if meminfo("HugePages_Total") < HUGEPAGES_WANTED:
+            with open("/proc/sys/vm/nr_hugepages", "w") as f:
+                f.write(str(HUGEPAGES_WANTED))
+        if not hugetlbfs_mounted():
+            os.makedirs("/dev/hugepages", exist_ok=True)
+            subprocess.run(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"], check=True,
+                           capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"bench: cannot reserve hugepages: {e}", file=sys.stderr)
+    free = meminfo("HugePages_Free")
+    if free >= 768 and hugetlbfs_mounted():
+        return [], f"hugepages ({free} x 2 MiB free at start)"
+    if mode == "huge":
+        sys.exit(f"bench: only {free} hugepages free or hugetlbfs not mounted")
+    print("bench: falling back to --no-huge", file=sys.stderr)
+    return NOHUGE_MEM, "no hugepages (reservation failed; --no-huge -m 1536)"
+
+
+# ---- report -------------------------------------------------------------------
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, digits=2, suffix=""):
+    return "—" if x is None else f"{x:.{digits}f}{suffix}"
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, nproc {os.cpu_count()}, {platform.system()} {platform.release()}"
+
+
+def report(results, args, meta, mem_desc):
+    by = {}
+    for r in results:
+        by.setdefault((r["scenario"], r["app"]), []).append(r)
+
+    def rates(s, app):
+        return [r["mpps"] for r in by.get((s, app), [])]
+
+    def per_round_ratio(s, num_app, den_s, den_app):
+        num = {r["round"]: r["mpps"] for r in by.get((s, num_app), [])}
+        den = {r["round"]: r["mpps"] for r in by.get((den_s, den_app), [])}
+        return med([num[k] / den[k] for k in num if k in den and den[k] > 0])
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# vnetd vs DPDK l3fwd: single-core forwarding",
+        "",
+        f"- Date: {now}; machine: {machine()}",
+        f"- Memory: {mem_desc}, the same for both programs",
+        f"- Routes: {meta.get('routes4')} IPv4 + {meta.get('routes6')} IPv6 "
+        f"({meta.get('table')}), all via one gateway on port 1",
+        f"- Traffic: {meta.get('frames')} frames per pcap, 64-byte UDP/IPv4 (62-byte UDP/IPv6), "
+        "destinations uniform over the prefixes; net_pcap infinite_rx in, net_null out",
+        f"- {args.runs} rounds, program order rotating; warm-up {args.warmup:g} s, "
+        f"window {args.window:g} s; rate = port 1 TX counter (DPDK telemetry /ethdev/stats)",
+        "- Mpps: median over rounds; ratios: median of the per-round ratios (same round)",
+        "",
+        "| scenario | l3fwd-lpm Mpps | l3fwd-fib Mpps | vnetd Mpps | vnetd/lpm | vnetd/fib "
+        "| vnetd/scenario 1 | CPU share l3fwd-lpm / -fib / vnetd |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in args.scenarios:
+        sc = SCENARIOS[s]
+        title = sc["title"].format(vnets=meta.get("vnets", "?"))
+        lpm, fib, vn = rates(s, "l3fwd-lpm"), rates(s, "l3fwd-fib"), rates(s, "vnetd")
+        if sc["l3fwd"]:
+            r_lpm = per_round_ratio(s, "vnetd", s, "l3fwd-lpm")
+            r_fib = per_round_ratio(s, "vnetd", s, "l3fwd-fib")
+        else:
+            r_lpm = per_round_ratio(s, "vnetd", "1", "l3fwd-lpm")
+            r_fib = per_round_ratio(s, "vnetd", "1", "l3fwd-fib")
+        # Tenant count should be free: scenario 4 against vnetd's own scenario 1.
+        r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s == "4" else None
+        cpu = " / ".join(fmt(med([r["cpu_share"] for r in by.get((s, a), [])]))
+                         for a in ("l3fwd-lpm", "l3fwd-fib", "vnetd"))
+        note = "" if sc["l3fwd"] else " ¹"
+        lines.append(
+            f"| {title} | {fmt(med(lpm))} | {fmt(med(fib))} | {fmt(med(vn))} "
+            f"| {fmt(r_lpm, suffix='x')}{note} | {fmt(r_fib, suffix='x')}{note} "
+            f"| {fmt(r_s1, suffix='x')} | {cpu} |")
+    if any(not SCENARIOS[s]["l3fwd"] for s in args.scenarios):
+        lines += ["", "¹ l3fwd has no VLANs or tenants: scenario 4 is compared with l3fwd "
+                  "on scenario 1 (same round)."]
+    lines += ["", "## Every measurement", "",
+              "| round | scenario | program | Mpps | RX Mpps | forwarded | CPU share | "
+              "Prometheus Mpps | startup s |",
+              "|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(
+            f"| {r['round']} | {r['scenario']} | {r['app']} | {r['mpps']:.2f} | "
+            f"{r['rx_mpps']:.2f} | {r['forwarded_share'] * 100:.1f}% | {r['cpu_share']:.2f} | "
+            f"{fmt(r.get('prometheus_mpps'))} | {r['startup_s']:.1f} |")
+    drops = {k: v for r in results for k, v in r.get("drops", {}).items()}
+    if drops:
+        lines += ["", "vnetd drop counters seen (last value): "
+                  + ", ".join(f"`{k}` {v:.0f}" for k, v in sorted(drops.items()))]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", required=True, help="directory written by gen.py")
+    ap.add_argument("--l3fwd", required=True)
+    ap.add_argument("--vnetd", required=True)
+    ap.add_argument("--scenarios", default="1,6", help="comma list of 1, 6, 4")
+    ap.add_argument("--apps", default="l3fwd-lpm,l3fwd-fib,vnetd")
+    ap.add_argument("--runs", type=int, default=5, help="rounds")
+    ap.add_argument("--window", type=float, default=5.0, help="seconds measured")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds after first frames")
+    ap.add_argument("--startup-timeout", type=float, default=300.0)
+    ap.add_argument("--mem", choices=("auto", "huge", "nohuge"), default="auto")
+    ap.add_argument("--out", help="markdown report (default: stdout only)")
+    ap.add_argument("--raw", help="JSON with every measurement")
+    args = ap.parse_args()
+    args.work = os.path.abspath(args.work)
+    args.scenarios = [s for s in args.scenarios.split(",") if s]
+    apps = [a for a in args.apps.split(",") if a]
+    for s in args.scenarios:
+        if s not in SCENARIOS:
+            sys.exit(f"bench: unknown scenario {s}")
+        if not os.path.exists(os.path.join(args.work, SCENARIOS[s]["pcap"])):
+            sys.exit(f"bench: {SCENARIOS[s]['pcap']} missing in {args.work} (gen.py --vnets?)")
+    with open(os.path.join(args.work, "meta.json")) as f:
+        meta = json.load(f)
+    mem, mem_desc = choose_memory(args.mem)
+    print(f"bench: {mem_desc}", file=sys.stderr)
+
+    results = []
+    logs = os.path.join(args.work, "logs")
+    os.makedirs(logs, exist_ok=True)
+    n = 0
+    for rnd in range(1, args.runs + 1):
+        for s in args.scenarios:
+            sc = SCENARIOS[s]
+            todo = [a for a in apps if sc["l3fwd"] or a == "vnetd"]
+            k = (rnd - 1) % len(todo)
+            for app in todo[k:] + todo[:k]:
+                n += 1
+                prefix = f"fwdperf-{os.getpid()}-{n}"
+                log = os.path.join(logs, f"r{rnd}-s{s}-{app}.log")
+                pcap = os.path.join(args.work, sc["pcap"])
+                metrics = None
+                if app == "vnetd":
+                    cmd, metrics = vnetd_cmd(args, sc["vnetd"], prefix, mem)
+                else:
+                    cmd = l3fwd_cmd(args, pcap, app.split("-")[1], prefix, mem)
+                try:
+                    r = measure(app, cmd, prefix, args, log, metrics)
+                except Failed as e:
+                    print(f"bench: round {rnd} scenario {s} {app}: FAILED: {e}", file=sys.stderr)
+                    continue
+                r.update(round=rnd, scenario=s)
+                results.append(r)
+                print(f"bench: round {rnd} scenario {s} {app:9s} {r['mpps']:6.2f} Mpps "
+                      f"(rx {r['rx_mpps']:.2f}, cpu {r['cpu_share']:.2f}, "
+                      f"up {r['startup_s']:.0f}s)", file=sys.stderr)
+    text = report(results, args, meta, mem_desc)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    if args.raw:
+        with open(args.raw, "w") as f:
+            json.dump({"meta": meta, "memory": mem_desc, "machine": machine(),
+                       "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
