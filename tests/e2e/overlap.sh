@@ -19,250 +19,21 @@ VN_PROG=e2e/overlap
 source "$ROOT/scripts/lib/common.sh"
 # shellcheck source=tests/lib/topology.sh
 source "$ROOT/tests/lib/topology.sh"
+# shellcheck source=tests/lib/e2e.sh
+source "$ROOT/tests/lib/e2e.sh"
 vn_require_root "$0" "$@"
 cd "$ROOT" || exit 1
 
-VNETD=${VNETD:-$ROOT/target/release/vnetd}
-VNETCTL=${VNETCTL:-$ROOT/target/release/vnetctl}
-METRICS=${VN_E2E_METRICS:-127.0.0.1:19469}
-WORK=$(mktemp -d /tmp/vn-e2e.XXXXXX)
-SOCK=$WORK/vnetd.sock
-CFG=$WORK/vnetd.toml
-LOG=$WORK/vnetd.log
-VNETD_PID=""
-VNETD_RC=""
-N=0
-FAILED=0
-LOG_SHOWN=""
-
-cleanup() {
-    trap - EXIT INT TERM
-    stop_vnetd >/dev/null 2>&1
-    [[ -n $VN_CAP_PID ]] && vn_capture_stop "$VN_CAP_PID" "$VN_CAP_FILE" >/dev/null 2>&1
-    vn_topo_down
-    if [[ ${VN_KEEP:-0} == 1 ]]; then
-        echo "# VN_KEEP=1: logs and configs kept in $WORK"
-    else
-        rm -rf -- "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# ---------------------------------------------------------------- helpers
-say() { printf '%s\n' "$*"; }                 # diagnostics inside a case (captured)
-hx() { local ns=vn-$1; shift; timeout 30 ip netns exec "$ns" "$@"; }
-
-vnetd_alive() { [[ -n $VNETD_PID ]] && kill -0 "$VNETD_PID" 2>/dev/null; }
-
-# stop_vnetd: SIGTERM, wait up to 10 s, then SIGKILL. Sets VNETD_RC. Returns 1 if it
-# had to be killed.
-stop_vnetd() {
-    local i
-    [[ -n $VNETD_PID ]] || return 0
-    if kill -0 "$VNETD_PID" 2>/dev/null; then
-        kill -TERM "$VNETD_PID" 2>/dev/null
-        for ((i = 0; i < 100; i++)); do kill -0 "$VNETD_PID" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$VNETD_PID" 2>/dev/null; then
-            kill -KILL "$VNETD_PID" 2>/dev/null
-            wait "$VNETD_PID" 2>/dev/null
-            VNETD_RC=killed
-            VNETD_PID=""
-            return 1
-        fi
-    fi
-    wait "$VNETD_PID" 2>/dev/null
-    VNETD_RC=$?
-    VNETD_PID=""
-}
-
-# run_case NAME FUNCTION [ARGS...]: runs the check in this shell, output to a file;
-# prints ok/not ok, and on failure the output and the tail of vnetd's log.
-run_case() {
-    local name=$1 out rc
-    shift
-    N=$((N + 1))
-    out=$WORK/case-$N.out
-    "$@" >"$out" 2>&1 </dev/null
-    rc=$?
-    if [[ $rc -eq 0 ]]; then
-        say "ok $N - $name"
-        [[ ${VN_DEBUG:-0} == 1 ]] && sed 's/^/#   /' "$out"
-    else
-        FAILED=$((FAILED + 1))
-        say "not ok $N - $name"
-        sed 's/^/#   /' "$out"
-        # The log's tail, unless it was shown already and has not grown since.
-        if [[ -s $LOG && $(wc -c <"$LOG") != "$LOG_SHOWN" ]]; then
-            LOG_SHOWN=$(wc -c <"$LOG")
-            say "#   --- vnetd log (last 15 lines of $LOG):"
-            tail -n 15 "$LOG" | sed 's/^/#   | /'
-        fi
-        if [[ -n $VNETD_PID ]] && ! vnetd_alive; then
-            wait "$VNETD_PID" 2>/dev/null
-            say "#   --- vnetd is no longer running (exit status $?)"
-            VNETD_PID=""
-        fi
-    fi
-    return 0
-}
-
-need_vnetd() { vnetd_alive || { say "vnetd is not running (see the readiness case above)"; return 1; }; }
-
-# ping_ok NS DEST [ping options]: warm-up (neighbor resolution), then 3 pings, 0% loss.
-ping_ok() {
-    local ns=$1 dst=$2 i out
-    shift 2
-    need_vnetd || return 1
-    for ((i = 0; i < 5; i++)); do
-        hx "$ns" ping "$@" -c1 -W1 "$dst" >/dev/null 2>&1 && break
-    done
-    out=$(hx "$ns" ping "$@" -c3 -i0.2 -W2 "$dst" 2>&1)
-    say "\$ ip netns exec vn-$ns ping $* -c3 $dst"
-    say "$out"
-    grep -qE ' 3 received, 0% packet loss' <<<"$out"
-}
-
-# http_is NS URL EXPECTED: curl the payload server, expect exactly EXPECTED.
-http_is() {
-    local ns=$1 url=$2 want=$3 got i
-    need_vnetd || return 1
-    for ((i = 0; i < 2; i++)); do
-        got=$(hx "$ns" curl -sS -g --max-time 5 "$url" 2>&1)
-        [[ $got == "$want" ]] && { say "got: $got"; return 0; }
-        sleep 0.5
-    done
-    say "\$ ip netns exec vn-$ns curl $url"
-    say "expected '$want', got: '$got'"
-    return 1
-}
-
-# ping_error NS REGEX PING-ARGS...: one probe (two tries) whose output must match REGEX.
-ping_error() {
-    local ns=$1 re=$2 out i
-    shift 2
-    need_vnetd || return 1
-    for ((i = 0; i < 2; i++)); do
-        out=$(hx "$ns" ping -c1 -W2 "$@" 2>&1)
-        grep -qE "$re" <<<"$out" && { say "$out"; return 0; }
-        sleep 1.1 # ICMP errors may be rate-limited
-    done
-    say "\$ ip netns exec vn-$ns ping -c1 -W2 $*"
-    say "$out"
-    say "expected a line matching: $re"
-    return 1
-}
-
-scrape() { curl -sS --max-time 5 "http://$METRICS/metrics"; }
-
-# metric_sum FILE NAME LABEL VALUE: sum of NAME{...LABEL="VALUE"...}; fails if absent.
-metric_sum() {
-    python3 - "$@" <<'PY'
-import re, sys
-path, name, key, val = sys.argv[1:]
-total, found = 0.0, False
-for line in open(path, encoding="utf-8", errors="replace"):
-    if line.startswith("#"):
-        continue
-    m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
-    if not m or m.group(1) != name:
-        continue
-    labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-    if labels.get(key) != val:
-        continue
-    found = True
-    total += float(m.group(3))
-if not found:
-    sys.exit(1)
-print(int(total))
-PY
-}
-
-write_config() { # write_config FILE SOCKET METRICS BLUE_LAN1_VLAN
-    cat >"$1" <<EOF
-# generated by tests/e2e/overlap.sh (from configs/demo.toml)
-[dataplane]
-workers = 1
-eal_args = ["--no-pci", "--no-huge", "-m", "512", "--file-prefix=vnetd-e2e-$$"]
-
-[api]
-socket = "$2"
-
-[metrics]
-listen = "$3"
-
-[[port]]
-name = "trunk0"
-device = "net_af_packet0,iface=vd-trunk"
-
-[[port]]
-name = "red2"
-device = "net_af_packet1,iface=vd-red2"
-
-[[port]]
-name = "blue2"
-device = "net_af_packet2,iface=vd-blue2"
-
-[[vnet]]
-name = "red"
-
-  [[vnet.interface]]
-  name = "lan1"
-  port = "trunk0"
-  vlan = 10
-  addresses = ["10.0.1.1/24", "fd00:1::1/64"]
-
-  [[vnet.interface]]
-  name = "lan2"
-  port = "red2"
-  addresses = ["10.0.2.1/24", "fd00:2::1/64"]
-
-[[vnet]]
-name = "blue"
-
-  [[vnet.interface]]
-  name = "lan1"
-  port = "trunk0"
-  vlan = $4
-  addresses = ["10.0.1.1/24", "fd00:1::1/64"]
-
-  [[vnet.interface]]
-  name = "lan2"
-  port = "blue2"
-  addresses = ["10.0.2.1/24", "fd00:2::1/64"]
-EOF
-}
+e2e_init e2e
 
 # ---------------------------------------------------------------- cases
 t_topology() { vn_topo_check; }
 
 t_start() {
-    local i out
-    for f in "$VNETD" "$VNETCTL"; do
-        [[ -x $f ]] || { say "$f not built (cargo build --release --workspace)"; return 1; }
-    done
-    write_config "$CFG" "$SOCK" "$METRICS" 20
-    say "\$ $VNETD --config $CFG   (log: $LOG)"
-    "$VNETD" --config "$CFG" >"$LOG" 2>&1 </dev/null &
-    VNETD_PID=$!
-    for ((i = 0; i < 60; i++)); do # 30 s
-        if ! vnetd_alive; then
-            wait "$VNETD_PID" 2>/dev/null
-            say "vnetd exited with status $? before becoming ready"
-            VNETD_PID=""
-            return 1
-        fi
-        if out=$(timeout 2 "$VNETCTL" --socket "$SOCK" status 2>&1); then
-            say "ready after ~$((i / 2)) s; vnetctl status:"
-            say "$out"
-            return 0
-        fi
-        sleep 0.5
-    done
-    say "vnetctl --socket $SOCK status did not succeed within 30 s; last output:"
-    say "$out"
-    return 1
+    demo_config "$CFG" 20
+    start_vnetd "$CFG" || return 1
+    say "vnetctl status:"
+    ctl status
 }
 
 # Captures on the HOST side (vn-*2 eth0) see both directions. On the router side
@@ -350,7 +121,7 @@ t_metrics_port() {
 
 t_bad_config() {
     local bad=$WORK/bad.toml out rc t0 ms first second lines l ok_line=0 res=0
-    write_config "$bad" "$WORK/bad.sock" "127.0.0.1:19470" 10 # blue lan1 on (trunk0, 10) too
+    (SOCK=$WORK/bad.sock METRICS=127.0.0.1:19470 demo_config "$bad" 10) # blue lan1 on (trunk0, 10) too
     # The two interfaces that clash: lines of red's and blue's lan1 blocks.
     first=$(grep -n 'vlan = 10' "$bad" | sed -n 1p | cut -d: -f1)
     second=$(grep -n 'vlan = 10' "$bad" | sed -n 2p | cut -d: -f1)
@@ -381,27 +152,9 @@ t_bad_config() {
     return $res
 }
 
-t_stop() {
-    need_vnetd || return 1
-    if stop_vnetd; then
-        say "vnetd stopped on SIGTERM, exit status $VNETD_RC"
-        [[ $VNETD_RC == 0 || $VNETD_RC == 143 ]] || { say "expected exit status 0"; return 1; }
-    else
-        say "vnetd still running 10 s after SIGTERM; killed"
-        return 1
-    fi
-}
-
 # ---------------------------------------------------------------- main
 say "# vnetd e2e: overlapping tenants red/blue (work dir $WORK)"
-if ! vn_topo_up >"$WORK/topology.log" 2>&1; then
-    say "not ok 1 - topology: namespaces, veths and userspace OVS come up"
-    sed 's/^/#   /' "$WORK/topology.log"
-    say "1..1"
-    exit 1
-fi
-N=1
-say "ok 1 - topology: namespaces, veths and userspace OVS come up"
+e2e_topology
 
 run_case "topology: OVS puts red1's ARP on the trunk as VLAN 10, blue1's as VLAN 20 (no vnetd)" t_topology
 run_case "vnetd starts and answers 'vnetctl status' within 30 s" t_start
@@ -429,6 +182,4 @@ run_case "i. vnetd_port_rx_packets_total{port=\"trunk0\"} exists" t_metrics_port
 run_case "j. duplicate (port, VLAN) config is rejected fast with :LINE:COL and 'vlan'" t_bad_config
 run_case "vnetd stops on SIGTERM within 10 s" t_stop
 
-say "1..$N"
-say "# $((N - FAILED)) passed, $FAILED failed"
-[[ $FAILED -eq 0 ]]
+e2e_finish

@@ -1,4 +1,5 @@
 //! Request dispatch: method + path → handler.
+use super::auth::{self, Scope};
 use super::reply::Reply;
 use super::{fib, neighbors, status, vnets};
 use crate::state::Running;
@@ -42,8 +43,14 @@ impl Context {
     }
 }
 
-pub fn handle(ctx: &Context, req: &Request<'_>) -> Reply {
+pub fn handle(ctx: &Context, scope: &Scope, req: &Request<'_>) -> Reply {
     let parts: Vec<&str> = req.path.trim_matches('/').splitn(5, '/').collect();
+    if let Err(r) = auth::authorize(scope, req.method, &parts) {
+        return r;
+    }
+    if let (Scope::Tenant(own), "GET", ["v1", "vnets"]) = (scope, req.method, parts.as_slice()) {
+        return vnets::list_only(ctx, own);
+    }
     match (req.method, parts.as_slice()) {
         ("GET", ["v1", "status"]) => Reply::json(200, status::status_json(&ctx.dp, &ctx.devices)),
         ("GET", ["v1", "config"]) => Reply::text(200, ctx.running().dump()),

@@ -13,6 +13,21 @@ pub fn list(ctx: &Context) -> Reply {
     )
 }
 
+/// The list as a tenant sees it: its own vnet alone.
+pub fn list_only(ctx: &Context, own: &str) -> Reply {
+    let t = ctx.dp.tables();
+    Reply::json(
+        200,
+        Value::Array(
+            t.vnets
+                .iter()
+                .filter(|v| v.fwd.name == own)
+                .map(|v| vnet_json(v, &t))
+                .collect(),
+        ),
+    )
+}
+
 pub fn get(ctx: &Context, name: &str) -> Reply {
     let t = ctx.dp.tables();
     match t.vnets.iter().find(|v| v.fwd.name == name) {

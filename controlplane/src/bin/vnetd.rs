@@ -7,6 +7,9 @@ const USAGE: &str = "usage: vnetd --config FILE [--check]
   --config FILE   the configuration (TOML); see configs/demo.toml
   --check         validate the configuration and exit (touches no NIC)
   --print-eal     print the EAL command line vnetd would use and exit
+  --hash-token    read a token from standard input (one line) and print the
+                  SHA-256 that [api] admin_token_sha256 or a vnet's
+                  token_sha256 expects; the config never holds the token
 
 Runs in the foreground; SIGINT/SIGTERM stop it cleanly.";
 
@@ -19,6 +22,7 @@ fn main() -> ExitCode {
             "--config" | "-c" => config = args.next().map(PathBuf::from),
             "--check" => check = true,
             "--print-eal" => print_eal = true,
+            "--hash-token" => return hash_token(),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -68,4 +72,23 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `vnetd --hash-token`: what goes into the config for a token read from stdin.
+fn hash_token() -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() || line.trim().is_empty() {
+        eprintln!("vnetd: --hash-token: give the token on standard input, e.g. `openssl rand -hex 24 | tee token | vnetd --hash-token`");
+        return ExitCode::from(2);
+    }
+    let token = line.trim_end_matches(['\n', '\r']);
+    if token.len() < 16 {
+        eprintln!("vnetd: --hash-token: a token shorter than 16 characters is too easy to guess");
+        return ExitCode::from(2);
+    }
+    println!(
+        "{}",
+        controlplane::api::token_hex(&controlplane::api::token_hash(token))
+    );
+    ExitCode::SUCCESS
 }

@@ -1,13 +1,57 @@
-//! One HTTP/1.1 request over vnetd's unix socket.
+//! One HTTP/1.1 request to vnetd: over the admin unix socket, or over TCP
+//! with a bearer token (`[api] listen`).
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-pub struct Client {
-    pub socket: String,
+pub enum Client {
+    Socket(String),
+    Tcp {
+        /// host:port, from `--url http://host:port`.
+        addr: String,
+        token: String,
+    },
 }
 
 impl Client {
+    /// `--url`: only plain `http://HOST:PORT` (put TLS in front of vnetd if the
+    /// network is not trusted).
+    pub fn tcp(url: &str, token: String) -> Result<Client, String> {
+        let addr = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("--url {url:?}: expected http://HOST:PORT"))?
+            .trim_end_matches('/');
+        if addr.is_empty() || addr.contains('/') {
+            return Err(format!("--url {url:?}: expected http://HOST:PORT"));
+        }
+        Ok(Client::Tcp {
+            addr: addr.to_string(),
+            token,
+        })
+    }
+
+    fn connect(&self) -> Result<Box<dyn ReadWrite>, String> {
+        let timeout = Some(Duration::from_secs(60));
+        match self {
+            Client::Socket(path) => {
+                let s = UnixStream::connect(path).map_err(|e| {
+                    format!(
+                        "cannot connect to vnetd at {path}: {e} (is vnetd running? see --socket)"
+                    )
+                })?;
+                s.set_read_timeout(timeout).ok();
+                Ok(Box::new(s))
+            }
+            Client::Tcp { addr, .. } => {
+                let s = TcpStream::connect(addr)
+                    .map_err(|e| format!("cannot connect to vnetd at {addr}: {e} (see --url)"))?;
+                s.set_read_timeout(timeout).ok();
+                Ok(Box::new(s))
+            }
+        }
+    }
+
     /// Sends a request; returns (status, body).
     pub fn call(
         &self,
@@ -15,17 +59,15 @@ impl Client {
         path: &str,
         body: Option<&str>,
     ) -> Result<(u16, String), String> {
-        let mut s = UnixStream::connect(&self.socket).map_err(|e| {
-            format!(
-                "cannot connect to vnetd at {}: {e} (is vnetd running? see --socket)",
-                self.socket
-            )
-        })?;
-        s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let mut s = self.connect()?;
         let body = body.unwrap_or("");
+        let auth = match self {
+            Client::Tcp { token, .. } => format!("Authorization: Bearer {token}\r\n"),
+            Client::Socket(_) => String::new(),
+        };
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: vnetd\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: vnetd\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .map_err(|e| e.to_string())?;
@@ -55,6 +97,9 @@ impl Client {
         ))
     }
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// Decodes a chunked body (tiny_http chunks large replies).
 fn dechunk(mut s: &str) -> String {

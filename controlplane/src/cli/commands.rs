@@ -26,6 +26,7 @@ fn usage(msg: impl Into<String>) -> Fail {
 
 pub fn run(args: Vec<String>) -> ExitCode {
     let mut socket = DEFAULT_SOCKET.to_string();
+    let (mut url, mut token) = (None, std::env::var("VNETCTL_TOKEN").ok());
     let (mut json, mut vnet) = (false, None);
     let mut words = Vec::new();
     let mut it = args.into_iter();
@@ -34,6 +35,19 @@ pub fn run(args: Vec<String>) -> ExitCode {
             "--socket" | "-s" => match it.next() {
                 Some(s) => socket = s,
                 None => return fail(usage("--socket needs a path")),
+            },
+            "--url" | "-u" => match it.next() {
+                Some(u) => url = Some(u),
+                None => return fail(usage("--url needs http://HOST:PORT")),
+            },
+            "--token" => match it.next() {
+                Some(t) => token = Some(t),
+                None => return fail(usage("--token needs a token")),
+            },
+            "--token-file" => match it.next().map(std::fs::read_to_string) {
+                Some(Ok(t)) => token = Some(t.trim().to_string()),
+                Some(Err(e)) => return fail(Fail::Other(format!("--token-file: {e}"))),
+                None => return fail(usage("--token-file needs a path")),
             },
             "--json" => json = true,
             "-v" | "--vnet" => match it.next() {
@@ -47,11 +61,19 @@ pub fn run(args: Vec<String>) -> ExitCode {
             _ => words.push(a),
         }
     }
-    let cli = Cli {
-        client: Client { socket },
-        json,
-        vnet,
+    let client = match (url, token) {
+        (None, _) => Client::Socket(socket),
+        (Some(u), Some(t)) => match Client::tcp(&u, t) {
+            Ok(c) => c,
+            Err(e) => return fail(usage(e)),
+        },
+        (Some(_), None) => {
+            return fail(usage(
+                "--url needs a token: --token T, --token-file FILE or $VNETCTL_TOKEN",
+            ))
+        }
     };
+    let cli = Cli { client, json, vnet };
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     match cli.dispatch(&w) {
         Ok(()) => ExitCode::SUCCESS,
@@ -207,9 +229,11 @@ fn ifconfig_body(name: &str, rest: &[&str]) -> Result<Value, Fail> {
             }
             "inet" | "inet6" => addrs.push(json!(val)),
             "ether" | "mac" => body["mac"] = json!(val),
-            other => return Err(usage(format!(
+            other => {
+                return Err(usage(format!(
                 "ifconfig: unknown keyword {other:?} (expected port, vlan, inet, inet6 or ether)"
-            ))),
+            )))
+            }
         }
     }
     if body.get("port").is_none() {
@@ -224,14 +248,14 @@ fn ifconfig_body(name: &str, rest: &[&str]) -> Result<Value, Fail> {
 const BASH_COMPLETION: &str = r#"_vnetctl() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     case $prev in
-        --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --socket|--token-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         -v|--vnet) COMPREPLY=($(compgen -W "$(vnetctl --json vnet list 2>/dev/null | sed -n 's/.*"name": "\([^"]*\)".*/\1/p' | sort -u)" -- "$cur")); return ;;
         vnet) COMPREPLY=($(compgen -W "list create destroy" -- "$cur")); return ;;
         route) COMPREPLY=($(compgen -W "add delete get show" -- "$cur")); return ;;
         config) COMPREPLY=($(compgen -W "dump" -- "$cur")); return ;;
         netstat) COMPREPLY=($(compgen -W "-r -i" -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp --socket --json -v help" -- "$cur"))
+    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp --socket --url --token-file --json -v help" -- "$cur"))
 }
 complete -F _vnetctl vnetctl"#;
 

@@ -6,7 +6,8 @@ mod render;
 
 pub use commands::run;
 
-pub const USAGE: &str = "usage: vnetctl [--socket PATH] [--json] [-v VNET] COMMAND ...
+pub const USAGE: &str =
+    "usage: vnetctl [--socket PATH | --url URL --token-file FILE] [--json] [-v VNET] COMMAND ...
 
 Router-wide:
   status                          ports and vnets with their counters (also: stats)
@@ -30,6 +31,10 @@ Inside one vnet (-v NAME):
 
 Options:
   --socket PATH   vnetd's admin socket (default /run/vnetd/vnetd.sock)
+  --url URL       talk to vnetd's TCP API instead ([api] listen), e.g.
+                  http://10.0.0.1:9470; needs a token:
+  --token-file F  the bearer token, read from a file (or --token T, or
+                  $VNETCTL_TOKEN); a vnet's token manages that vnet only
   --json          print the API's JSON instead of tables
   -v, --vnet NAME the vnet a per-vnet command acts on
 

@@ -65,12 +65,18 @@ impl Default for DataplaneConfig {
 pub struct ApiConfig {
     /// The admin API's unix socket.
     pub socket: PathBuf,
+    /// Optional TCP listener; every request on it needs a bearer token.
+    pub listen: Option<SocketAddr>,
+    /// SHA-256 of the admin token (the token itself is never stored).
+    pub admin_token_sha256: Option<[u8; 32]>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             socket: PathBuf::from(DEFAULT_API_SOCKET),
+            listen: None,
+            admin_token_sha256: None,
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct PortConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VnetConfig {
     pub name: String,
+    /// SHA-256 of the tenant's token: it manages this vnet only (`[api] listen`).
+    pub token_sha256: Option<[u8; 32]>,
     pub interfaces: Vec<InterfaceConfig>,
     /// `[[vnet.route]]` entries then the `routes_file` lines, IPv4 ones, in order.
     pub routes4: Vec<Route4>,

@@ -35,6 +35,8 @@ pub(crate) struct RawDataplane {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawApi {
     pub(crate) socket: Option<Value>,
+    pub(crate) listen: Option<Value>,
+    pub(crate) admin_token_sha256: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,7 @@ pub(crate) struct RawPort {
 pub(crate) struct RawVnet {
     pub(crate) name: Option<Value>,
     pub(crate) routes_file: Option<Value>,
+    pub(crate) token_sha256: Option<Value>,
     #[serde(default)]
     pub(crate) interface: Vec<Spanned<RawInterface>>,
     #[serde(default)]

@@ -188,6 +188,62 @@ fn metrics_listen_not_a_socket_address() {
 }
 
 #[test]
+fn api_listen_not_a_socket_address() {
+    assert_error(
+        "[api]\nlisten = \"vnetd:9470\"\n",
+        "t.toml:2:10",
+        &[
+            "api: listen: expected a socket address",
+            "found \"vnetd:9470\"",
+        ],
+    );
+}
+
+#[test]
+fn token_hash_must_be_64_hex_digits() {
+    assert_error(
+        "[api]\nadmin_token_sha256 = \"s3cret\"\n",
+        "t.toml:2:22",
+        &[
+            "api: admin_token_sha256: expected the SHA-256",
+            "never the token itself",
+            "found 6 characters",
+        ],
+    );
+    let text = with_red("").replacen(
+        "name = \"red\"\n",
+        &format!("name = \"red\"\ntoken_sha256 = \"{}\"\n", "z".repeat(64)),
+        1,
+    );
+    assert_error(
+        &text,
+        "t.toml:9:16",
+        &[
+            "vnet \"red\": token_sha256: expected the SHA-256",
+            "found 64 characters",
+        ],
+    );
+}
+
+#[test]
+fn token_hashes_are_accepted() {
+    let h = "ab".repeat(32);
+    let text = format!(
+        "[api]\nlisten = \"127.0.0.1:9470\"\nadmin_token_sha256 = \"{h}\"\n{}",
+        with_red("")
+    )
+    .replacen(
+        "name = \"red\"\n",
+        &format!("name = \"red\"\ntoken_sha256 = \"{}\"\n", "CD".repeat(32)),
+        1,
+    );
+    let c = accept(&text);
+    assert_eq!(c.api.listen, Some("127.0.0.1:9470".parse().unwrap()));
+    assert_eq!(c.api.admin_token_sha256, Some([0xab; 32]));
+    assert_eq!(c.vnets[0].token_sha256, Some([0xcd; 32]));
+}
+
+#[test]
 fn device_empty() {
     assert_error(
         "[[port]]\nname = \"p\"\ndevice = \"\"\n",

@@ -195,7 +195,51 @@ impl<'a> Checker<'a> {
                 None => {}
             }
         }
+        if let Some(v) = raw.and_then(|r| r.get_ref().listen.as_ref()) {
+            let what = "a socket address like \"127.0.0.1:9470\"";
+            if let Some(s) = self.string(v, "api", "listen", what) {
+                match s.parse::<SocketAddr>() {
+                    Ok(a) => api.listen = Some(a),
+                    Err(_) => self.error(
+                        &v.span(),
+                        format!("api: listen: expected {what}, found \"{s}\""),
+                    ),
+                }
+            }
+        }
+        if let Some(v) = raw.and_then(|r| r.get_ref().admin_token_sha256.as_ref()) {
+            api.admin_token_sha256 = self.sha256(v, "api", "admin_token_sha256");
+        }
         api
+    }
+
+    /// A token hash: 64 hex digits (`vnetd --hash-token` prints one).
+    pub(crate) fn sha256(
+        &mut self,
+        v: &super::raw::Value,
+        ctx: &str,
+        key: &str,
+    ) -> Option<[u8; 32]> {
+        let what = "the SHA-256 of a token as 64 hex digits (vnetd --hash-token prints it; never the token itself)";
+        let s = self.string(v, ctx, key, what)?;
+        let bytes = s.as_bytes();
+        let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+        if bytes.len() == 64 && bytes.iter().all(|c| hex(*c).is_some()) {
+            let mut out = [0u8; 32];
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = hex(bytes[2 * i]).unwrap_or(0) << 4 | hex(bytes[2 * i + 1]).unwrap_or(0);
+            }
+            Some(out)
+        } else {
+            self.error(
+                &v.span(),
+                format!(
+                    "{ctx}: {key}: expected {what}, found {} characters",
+                    s.len()
+                ),
+            );
+            None
+        }
     }
 
     fn metrics(&mut self, raw: Option<&Spanned<RawMetrics>>) -> MetricsConfig {

@@ -117,8 +117,13 @@ impl Checker<'_> {
                 pipes.push(p);
             }
         }
+        let token_sha256 = rv
+            .token_sha256
+            .as_ref()
+            .and_then(|v| self.sha256(v, ctx, "token_sha256"));
         VnetConfig {
             name: scope.name.to_string(),
+            token_sha256,
             interfaces,
             routes4: tables.routes4,
             routes6: tables.routes6,

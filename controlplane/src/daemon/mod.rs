@@ -54,13 +54,23 @@ pub fn run(path: &Path, cfg: Config) -> Result<(), String> {
         .iter()
         .map(|p| (p.name.clone(), p.device.clone()))
         .collect();
-    let api = ApiServer::start(&cfg.api.socket, dp.clone(), running.clone(), devices)?;
+    let api = ApiServer::start(
+        &cfg.api.socket,
+        cfg.api.listen,
+        dp.clone(),
+        running.clone(),
+        devices,
+    )?;
     eprintln!(
-        "vnetd: running: {} ports, {} vnets, {} workers; api {}{}",
+        "vnetd: running: {} ports, {} vnets, {} workers; api {}{}{}",
         cfg.ports.len(),
         cfg.vnets.len(),
         cfg.dataplane.workers,
         cfg.api.socket.display(),
+        cfg.api
+            .listen
+            .map(|a| format!(" and http://{a} (bearer tokens)"))
+            .unwrap_or_default(),
         cfg.metrics
             .listen
             .map(|a| format!(", metrics http://{a}/metrics"))

@@ -96,7 +96,7 @@ impl Running {
         // same directory, so relative routes_file paths still resolve.
         let running_path = self.path.with_file_name("(running)");
         let cfg = config::parse_str(&doc.to_text(), &running_path)
-            .map_err(|e| ChangeError::Invalid(located(&e)))?;
+            .map_err(|e| ChangeError::Invalid(unlocated(&e, &running_path)))?;
         self.commit(doc, cfg, dp)
     }
 
@@ -135,6 +135,26 @@ fn located(e: &ConfigError) -> Vec<String> {
     e.errors.iter().map(|e| e.to_string()).collect()
 }
 
+/// An API edit's errors: the messages name the vnet, the item and the field; a
+/// line:column in generated text would only confuse, so it goes, and so do
+/// references to it inside messages (" (PATH:L:C)").
+fn unlocated(e: &ConfigError, generated: &Path) -> Vec<String> {
+    let marker = format!(" ({}:", generated.display());
+    e.errors
+        .iter()
+        .map(|e| {
+            let mut m = e.message.clone();
+            while let Some(start) = m.find(&marker) {
+                match m[start..].find(')') {
+                    Some(end) => m.replace_range(start..start + end + 1, ""),
+                    None => break,
+                }
+            }
+            m
+        })
+        .collect()
+}
+
 /// What a running vnetd cannot change without a restart.
 fn restart_only_changes(cur: &Config, next: &Config) -> Result<(), ChangeError> {
     let mut what = Vec::new();
@@ -158,7 +178,7 @@ fn restart_only_changes(cur: &Config, next: &Config) -> Result<(), ChangeError> 
     if dp(cur) != dp(next) {
         what.push("[dataplane]");
     }
-    if cur.api.socket != next.api.socket {
+    if (&cur.api.socket, cur.api.listen) != (&next.api.socket, next.api.listen) {
         what.push("[api]");
     }
     if cur.metrics.listen != next.metrics.listen {
