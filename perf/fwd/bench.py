@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
-"""Single-core forwarding: vnetd against DPDK's l3fwd (lpm and fib), same routes, same pcap.
+"""Forwarding: vnetd against DPDK's l3fwd (lpm and fib), same routes, same pcap.
 
-Each measurement starts one program on CPU 1 (l3fwd `-l 1`, main lcore forwarding;
-vnetd's worker lcore 1@1, its main lcore sleeping on CPU 0), waits until frames leave
-port 1, lets it warm up, then reads the ports' own counters through DPDK telemetry
-(`/ethdev/stats`, the same for both programs) at the start and the end of a fixed
-window. rate = delta(port 1 opackets) / window. Programs alternate within a round and
-the order rotates between rounds, so slow drift of a shared machine hits all alike;
-the table holds medians over rounds and the median of the per-round vnetd/l3fwd ratios.
+Each measurement starts one program (l3fwd `-l 1`: its main lcore forwards on CPU 1;
+vnetd: worker lcore 1@1, the main lcore and control thread on CPU 0), waits until
+frames leave the egress port(s), lets it warm up, then reads the ports' own counters
+through DPDK telemetry (`/ethdev/stats`, the same for both programs) at the start and
+the end of a fixed window: rate = delta(egress opackets) / window. Programs alternate
+within a round and the order rotates between rounds, so slow drift of a shared machine
+hits all alike; the table holds medians over rounds and the median of the per-round
+vnetd/l3fwd ratios.
 
-Also recorded per measurement: the share of one CPU the program got during the window
-(process CPU time / wall time; below ~0.95 means something else ran on its CPU) and,
-for vnetd, the Prometheus `vnetd_port_tx_packets_total{port="out0"}` rate as a
-cross-check of the telemetry figure. Python 3 standard library only.
+Also recorded per measurement: the CPU the process used during the window (CPU time /
+wall time; below ~0.95 per busy lcore means something else ran on its CPU) and, for
+vnetd, its own Prometheus `vnetd_port_tx_packets_total` rate as a cross-check of the
+telemetry figure. Python 3 standard library only.
 """
 
 import argparse
@@ -34,14 +35,31 @@ RUNTIME = "/var/run/dpdk"
 NOHUGE_MEM = ["--no-huge", "-m", "1536"]
 HUGEPAGES_WANTED = 1024  # 2 MiB pages: 2 GiB, enough for either program alone
 
+# Scenario rows of issue 7. "apps": vnetd variants -> generated config; "l3fwd": whether
+# l3fwd runs the same pcap (it has no VLANs or tenants); "pending": the feature the row
+# waits for (printed as n/a until the harness measures it).
 SCENARIOS = {
-    "1": {"title": "1: 1 vnet, full IPv4 table", "pcap": "v4.pcap", "vnetd": "vnetd-s1.toml",
-          "l3fwd": True},
+    "1": {"title": "1: 1 vnet, full IPv4 table", "pcap": "v4.pcap",
+          "apps": {"vnetd": "vnetd-s1.toml"}, "l3fwd": True},
+    "2": {"title": "2: + 100-rule stateless firewall in and out", "pending": "firewall"},
+    "3": {"title": "3: + keep-state", "pending": "firewall"},
+    "4": {"title": "4: {vnets} vnets on {vnets} VLANs ({trunks} trunk pairs), 100 routes each",
+          "pcap": None, "apps": {"vnetd": "vnetd-s4.toml"}, "l3fwd": False},
+    "5": {"title": "5: + a pipe at unlimited bandwidth", "pending": "shaper"},
     "6": {"title": "6: IPv6, 1 vnet, full IPv6 table", "pcap": "v6.pcap",
-          "vnetd": "vnetd-s6.toml", "l3fwd": True},
-    "4": {"title": "4: {vnets} vnets on {vnets} VLANs, 100 routes each", "pcap": "vnets.pcap",
-          "vnetd": "vnetd-s4.toml", "l3fwd": False},
+          "apps": {"vnetd": "vnetd-s6.toml"}, "l3fwd": True},
+    "w": {"title": "1 on 2 RX queues: 1 vs 2 workers", "pcap": None,
+          "apps": {"vnetd-1w": "vnetd-s1q2w1.toml", "vnetd-2w": "vnetd-s1q2w2.toml"},
+          "l3fwd": False},
 }
+
+
+def scenario_ports(s, meta):
+    """(ingress port ids, egress port ids) of a scenario's vnetd config."""
+    if s == "4":
+        k = int(meta.get("vnet_trunks", 1))
+        return list(range(k)), list(range(k, 2 * k))
+    return [0], [1]
 
 
 # ---- DPDK telemetry (the v2 socket protocol: JSON over SOCK_SEQPACKET) ---------
@@ -78,21 +96,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def prometheus_tx(listen, port_name):
+def prometheus_tx(listen, nout):
+    """vnetd's own count of frames sent on out0..out{nout-1}."""
     try:
-        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=2) as r:
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as r:
             text = r.read().decode()
     except OSError:
         return None
-    m = re.search(r'^vnetd_port_tx_packets_total\{port="%s"\} (\d+)' % re.escape(port_name),
-                  text, re.M)
-    return int(m.group(1)) if m else None
+    total = 0
+    for k in range(nout):
+        m = re.search(r'^vnetd_port_tx_packets_total\{port="out%d"\} (\d+)' % k, text, re.M)
+        if not m:
+            return None
+        total += int(m.group(1))
+    return total
 
 
 def prometheus_drops(listen):
     """vnetd's nonzero drop counters (what vnetd did instead of forwarding)."""
     try:
-        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=2) as r:
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as r:
             text = r.read().decode()
     except OSError:
         return {}
@@ -111,7 +134,14 @@ class Failed(Exception):
     pass
 
 
-def measure(name, cmd, prefix, args, log_path, metrics=None):
+def measure(name, cmd, prefix, args, log_path, ports, metrics=None):
+    """Runs `cmd`, waits for frames out, warms up, then rates over one window.
+    `ports` = (ingress port ids, egress port ids); their counters are summed."""
+    ins, outs = ports
+
+    def summed(key, ids):
+        return sum(tel.stats(i)[key] for i in ids)
+
     shutil.rmtree(os.path.join(RUNTIME, prefix), ignore_errors=True)
     with open(log_path, "w") as log:
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -126,7 +156,7 @@ def measure(name, cmd, prefix, args, log_path, metrics=None):
             try:
                 if tel.sock is None:
                     tel.connect()
-                if tel.stats(1)["opackets"] > 0:
+                if summed("opackets", outs) > 0:
                     break
             except (OSError, ValueError, KeyError):
                 tel.close()
@@ -136,17 +166,18 @@ def measure(name, cmd, prefix, args, log_path, metrics=None):
         time.sleep(args.warmup)
 
         def sample():
-            s0, s1 = tel.stats(0), tel.stats(1)
+            rx, tx = summed("ipackets", ins), summed("opackets", outs)
+            err = summed("oerrors", outs)
             t = time.monotonic()
-            prom = prometheus_tx(metrics, "out0") if metrics else None
-            return t, s0, s1, cpu_seconds(p.pid), prom
+            prom = prometheus_tx(metrics, len(outs)) if metrics else None
+            return t, rx, (tx, err), cpu_seconds(p.pid), prom
 
         t0, a0, b0, c0, m0 = sample()
         time.sleep(args.window)
         t1, a1, b1, c1, m1 = sample()
         dt = t1 - t0
-        out = b1["opackets"] - b0["opackets"]
-        inp = a1["ipackets"] - a0["ipackets"]
+        out = b1[0] - b0[0]
+        inp = a1 - a0
         res = {
             "app": name,
             "mpps": out / dt / 1e6,
@@ -155,7 +186,7 @@ def measure(name, cmd, prefix, args, log_path, metrics=None):
             "cpu_share": (c1 - c0) / dt,
             "window_s": dt,
             "startup_s": up_s,
-            "tx_errors": b1["oerrors"] - b0["oerrors"],
+            "tx_errors": b1[1] - b0[1],
         }
         if m0 is not None and m1 is not None:
             res["prometheus_mpps"] = (m1 - m0) / dt / 1e6
@@ -269,6 +300,9 @@ def report(results, args, meta, mem_desc):
     def rates(s, app):
         return [r["mpps"] for r in by.get((s, app), [])]
 
+    def cpu(s, app):
+        return med([r["cpu_share"] for r in by.get((s, app), [])])
+
     def per_round_ratio(s, num_app, den_s, den_app):
         num = {r["round"]: r["mpps"] for r in by.get((s, num_app), [])}
         den = {r["round"]: r["mpps"] for r in by.get((den_s, den_app), [])}
@@ -276,44 +310,64 @@ def report(results, args, meta, mem_desc):
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "# vnetd vs DPDK l3fwd: single-core forwarding",
+        "# vnetd vs DPDK l3fwd: forwarding",
         "",
         f"- Date: {now}; machine: {machine()}",
+        f"- vnetd: {args.vnetd_version}",
         f"- Memory: {mem_desc}, the same for both programs",
         f"- Routes: {meta.get('routes4')} IPv4 + {meta.get('routes6')} IPv6 "
-        f"({meta.get('table')}), all via one gateway on port 1",
+        f"({meta.get('table')}), all via one gateway on the egress port",
         f"- Traffic: {meta.get('frames')} frames per pcap, 64-byte UDP/IPv4 (62-byte UDP/IPv6), "
         "destinations uniform over the prefixes; net_pcap infinite_rx in, net_null out",
         f"- {args.runs} rounds, program order rotating; warm-up {args.warmup:g} s, "
-        f"window {args.window:g} s; rate = port 1 TX counter (DPDK telemetry /ethdev/stats)",
+        f"window {args.window:g} s; rate = egress ports' TX counters (DPDK telemetry "
+        "/ethdev/stats); one core (l3fwd `-l 1`, vnetd's worker on CPU 1)",
         "- Mpps: median over rounds; ratios: median of the per-round ratios (same round)",
         "",
         "| scenario | l3fwd-lpm Mpps | l3fwd-fib Mpps | vnetd Mpps | vnetd/lpm | vnetd/fib "
         "| vnetd/scenario 1 | CPU share l3fwd-lpm / -fib / vnetd |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for s in args.scenarios:
+    footnote = False
+    for s in ("1", "2", "3", "4", "5", "6"):
         sc = SCENARIOS[s]
-        title = sc["title"].format(vnets=meta.get("vnets", "?"))
+        title = sc["title"].format(vnets=meta.get("vnets", "?"),
+                                   trunks=meta.get("vnet_trunks", "?"))
+        if "pending" in sc:
+            lines.append(f"| {title} | n/a: not on main yet ({sc['pending']}) "
+                         "| | | | | | |")
+            continue
+        if s not in args.scenarios:
+            lines.append(f"| {title} | not run | | | | | | |")
+            continue
         lpm, fib, vn = rates(s, "l3fwd-lpm"), rates(s, "l3fwd-fib"), rates(s, "vnetd")
-        if sc["l3fwd"]:
-            r_lpm = per_round_ratio(s, "vnetd", s, "l3fwd-lpm")
-            r_fib = per_round_ratio(s, "vnetd", s, "l3fwd-fib")
-        else:
-            r_lpm = per_round_ratio(s, "vnetd", "1", "l3fwd-lpm")
-            r_fib = per_round_ratio(s, "vnetd", "1", "l3fwd-fib")
+        base = s if sc["l3fwd"] else "1"
+        r_lpm = per_round_ratio(s, "vnetd", base, "l3fwd-lpm")
+        r_fib = per_round_ratio(s, "vnetd", base, "l3fwd-fib")
         # Tenant count should be free: scenario 4 against vnetd's own scenario 1.
         r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s == "4" else None
-        cpu = " / ".join(fmt(med([r["cpu_share"] for r in by.get((s, a), [])]))
-                         for a in ("l3fwd-lpm", "l3fwd-fib", "vnetd"))
+        shares = " / ".join(fmt(cpu(s, a)) for a in ("l3fwd-lpm", "l3fwd-fib", "vnetd"))
         note = "" if sc["l3fwd"] else " ¹"
+        footnote |= not sc["l3fwd"]
         lines.append(
             f"| {title} | {fmt(med(lpm))} | {fmt(med(fib))} | {fmt(med(vn))} "
             f"| {fmt(r_lpm, suffix='x')}{note} | {fmt(r_fib, suffix='x')}{note} "
-            f"| {fmt(r_s1, suffix='x')} | {cpu} |")
-    if any(not SCENARIOS[s]["l3fwd"] for s in args.scenarios):
+            f"| {fmt(r_s1, suffix='x')} | {shares} |")
+    if footnote:
         lines += ["", "¹ l3fwd has no VLANs or tenants: scenario 4 is compared with l3fwd "
                   "on scenario 1 (same round)."]
+    if "w" in args.scenarios:
+        one, two = rates("w", "vnetd-1w"), rates("w", "vnetd-2w")
+        lines += ["", "## Workers", "",
+                  "Scenario 1's frames split over two captures = two RX queues of one "
+                  "net_pcap port; 1 worker polls both, 2 workers one each "
+                  f"(this machine has {os.cpu_count()} CPUs: with 2 workers the main lcore "
+                  "and the control thread share a CPU with a worker).", "",
+                  "| workers | vnetd Mpps | CPU share | 2 workers / 1 worker |",
+                  "|---:|---:|---:|---:|",
+                  f"| 1 | {fmt(med(one))} | {fmt(cpu('w', 'vnetd-1w'))} | |",
+                  f"| 2 | {fmt(med(two))} | {fmt(cpu('w', 'vnetd-2w'))} "
+                  f"| {fmt(per_round_ratio('w', 'vnetd-2w', 'w', 'vnetd-1w'), suffix='x')} |"]
     lines += ["", "## Every measurement", "",
               "| round | scenario | program | Mpps | RX Mpps | forwarded | CPU share | "
               "Prometheus Mpps | startup s |",
@@ -326,7 +380,7 @@ def report(results, args, meta, mem_desc):
     drops = {k: v for r in results for k, v in r.get("drops", {}).items()}
     if drops:
         lines += ["", "vnetd drop counters seen (last value): "
-                  + ", ".join(f"`{k}` {v:.0f}" for k, v in sorted(drops.items()))]
+                  + ", ".join(f"`{k}` {v:.0f}" for k, v in sorted(drops.items())[:20])]
     return "\n".join(lines) + "\n"
 
 
@@ -335,8 +389,10 @@ def main():
     ap.add_argument("--work", required=True, help="directory written by gen.py")
     ap.add_argument("--l3fwd", required=True)
     ap.add_argument("--vnetd", required=True)
-    ap.add_argument("--scenarios", default="1,6", help="comma list of 1, 6, 4")
-    ap.add_argument("--apps", default="l3fwd-lpm,l3fwd-fib,vnetd")
+    ap.add_argument("--scenarios", default="1,6,4,w",
+                    help="comma list of 1, 6, 4 and w (1 vs 2 workers)")
+    ap.add_argument("--apps", default="l3fwd-lpm,l3fwd-fib,vnetd",
+                    help="programs on the scenarios l3fwd runs too")
     ap.add_argument("--runs", type=int, default=5, help="rounds")
     ap.add_argument("--window", type=float, default=5.0, help="seconds measured")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds after first frames")
@@ -348,13 +404,23 @@ def main():
     args.work = os.path.abspath(args.work)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     apps = [a for a in args.apps.split(",") if a]
-    for s in args.scenarios:
-        if s not in SCENARIOS:
-            sys.exit(f"bench: unknown scenario {s}")
-        if not os.path.exists(os.path.join(args.work, SCENARIOS[s]["pcap"])):
-            sys.exit(f"bench: {SCENARIOS[s]['pcap']} missing in {args.work} (gen.py --vnets?)")
     with open(os.path.join(args.work, "meta.json")) as f:
         meta = json.load(f)
+    for s in args.scenarios:
+        if s not in SCENARIOS or "pending" in SCENARIOS[s]:
+            sys.exit(f"bench: scenario {s} is not measured (known: 1, 4, 6, w)")
+        for cfg in SCENARIOS[s]["apps"].values():
+            if not os.path.exists(os.path.join(args.work, cfg)):
+                sys.exit(f"bench: {cfg} missing in {args.work} (gen.py --vnets?)")
+    try:
+        args.vnetd_version = subprocess.run([args.vnetd, "--version"], capture_output=True,
+                                            text=True, timeout=10).stdout.strip()
+    except OSError as e:
+        sys.exit(f"bench: {args.vnetd}: {e}")
+    rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe",
+                          "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+    if rev:
+        args.vnetd_version += f" (git {rev})"
     mem, mem_desc = choose_memory(args.mem)
     print(f"bench: {mem_desc}", file=sys.stderr)
 
@@ -365,23 +431,28 @@ def main():
     for rnd in range(1, args.runs + 1):
         for s in args.scenarios:
             sc = SCENARIOS[s]
-            todo = [a for a in apps if sc["l3fwd"] or a == "vnetd"]
+            todo = [a for a in apps if a.startswith("l3fwd")] if sc["l3fwd"] else []
+            todo += list(sc["apps"])
             k = (rnd - 1) % len(todo)
             for app in todo[k:] + todo[:k]:
                 n += 1
                 prefix = f"fwdperf-{os.getpid()}-{n}"
                 log = os.path.join(logs, f"r{rnd}-s{s}-{app}.log")
-                pcap = os.path.join(args.work, sc["pcap"])
                 metrics = None
-                if app == "vnetd":
-                    cmd, metrics = vnetd_cmd(args, sc["vnetd"], prefix, mem)
+                if app.startswith("vnetd"):
+                    cmd, metrics = vnetd_cmd(args, sc["apps"][app], prefix, mem)
+                    ports = scenario_ports(s, meta)
                 else:
+                    pcap = os.path.join(args.work, sc["pcap"])
                     cmd = l3fwd_cmd(args, pcap, app.split("-")[1], prefix, mem)
+                    ports = ([0], [1])
                 try:
-                    r = measure(app, cmd, prefix, args, log, metrics)
+                    r = measure(app, cmd, prefix, args, log, ports, metrics)
                 except Failed as e:
                     print(f"bench: round {rnd} scenario {s} {app}: FAILED: {e}", file=sys.stderr)
                     continue
+                finally:
+                    quiet_log(log)
                 r.update(round=rnd, scenario=s)
                 results.append(r)
                 print(f"bench: round {rnd} scenario {s} {app:9s} {r['mpps']:6.2f} Mpps "
@@ -395,7 +466,19 @@ def main():
     if args.raw:
         with open(args.raw, "w") as f:
             json.dump({"meta": meta, "memory": mem_desc, "machine": machine(),
-                       "results": results}, f, indent=1)
+                       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                       "vnetd": args.vnetd_version, "results": results}, f, indent=1)
+
+
+def quiet_log(path):
+    """l3fwd logs every route it adds (half a million lines): keep the rest."""
+    try:
+        with open(path, errors="replace") as f:
+            kept = [line for line in f if ": Adding route " not in line]
+        with open(path, "w") as f:
+            f.writelines(kept)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
