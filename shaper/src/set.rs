@@ -1,0 +1,792 @@
+//! `ShaperSet`: one vnet's pipes, queues and schedulers, generic over the packet
+//! handle `P` (an mbuf on the dataplane, anything in tests).
+//!
+//! Model (dummynet's): a pipe is a link (bandwidth, delay, loss) with a scheduler.
+//! A pipe with a `mask` is a template: each masked flow gets its own *instance*
+//! (own link, own scheduler). Packets enter a *flowset*: the pipe's own (target
+//! `pipe N`) or a configured queue (`queue N`); a flowset with a mask gives each
+//! masked flow its own *flow queue* inside the instance, all sharing its link by
+//! the scheduler's rules.
+//!
+//! Memory: everything is sized when the set is built. Packets sit in a fixed pool
+//! of slots (full → `PoolExhausted`); flow queues and instances are recycled
+//! through free lists and hash chains, so the tables grow only up to their
+//! high-water mark (bounded by `max_flows`, full → `FlowLimit`) and steady state
+//! never allocates. Time is the caller's: every call takes `now` in ticks.
+
+use crate::config::{ConfigError, QueueLimit, ShaperConfig};
+use crate::counters::{DropReason, PipeCounters};
+use crate::flow::{FlowKey, FlowMask};
+use crate::link::Link;
+use crate::queue::{FlowQueue, QueueId, Queues, SlotMeta, NIL};
+use crate::red::Red;
+use crate::rng::Rng;
+use crate::sched::{new_scheduler, Scheduler};
+use crate::wheel::TimerWheel;
+
+/// Where a firewall rule sends a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// `pipe N`: the pipe's own queue.
+    Pipe(u32),
+    /// `queue N`: a flowset sharing its pipe by weight.
+    Queue(u32),
+}
+
+/// What became of a packet handed back by [`ShaperSet::poll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// It left the pipe (after its delay): continue down the packet path.
+    Sent,
+    /// Dropped inside a scheduler after it was queued (CoDel, FQ-CoDel overlimit).
+    Dropped(DropReason),
+}
+
+struct PipeState {
+    id: u32,
+    mask: FlowMask,
+    max_flows: u32,
+    plr: f64,
+    bw: u64,
+    delay: u64,
+    burst: u64,
+    /// The pipe's own flowset (`pipe N` in a rule).
+    own_flowset: u32,
+    /// The instance of an unmasked pipe; NIL when masked.
+    single: u32,
+    counters: PipeCounters,
+    sched: crate::config::SchedulerConfig,
+    /// Forgotten instances of this (masked) pipe, reused before any new one.
+    free: Vec<u32>,
+}
+
+struct Flowset {
+    pipe: u32,
+    weight: u32,
+    prio: u8,
+    limit: QueueLimit,
+    plr: f64,
+    red: Option<Red>,
+    mask: FlowMask,
+    max_flows: u32,
+    live: u32,
+}
+
+struct Instance {
+    pipe: u32,
+    key: FlowKey,
+    hash_next: u32,
+    in_use: bool,
+    sched: Box<dyn Scheduler>,
+    /// First of the scheduler's own hashed queues (FQ-CoDel), NIL otherwise.
+    hashed_base: u32,
+    hashed_n: u32,
+    link: Link,
+    /// Packets waiting in this instance's flow queues.
+    queued: u32,
+    /// Flow queues (not hashed ones) alive in this instance.
+    queues: u32,
+    /// The delay line: slots in release order.
+    dl_head: u32,
+    dl_tail: u32,
+    dl_pkts: u32,
+}
+
+/// One vnet's shaper. Owned by one worker (see the crate docs for cross-core use).
+pub struct ShaperSet<P> {
+    hz: u64,
+    seed: u64,
+    pipes: Vec<PipeState>,
+    /// (pipe id, index) sorted by id.
+    pipe_index: Vec<(u32, u32)>,
+    flowsets: Vec<Flowset>,
+    /// (queue id, flowset index) sorted by id.
+    queue_index: Vec<(u32, u32)>,
+    inst: Vec<Instance>,
+    inst_hash: Vec<u32>,
+    qs: Queues,
+    q_free: Vec<u32>,
+    q_hash: Vec<u32>,
+    handles: Vec<Option<P>>,
+    slot_free: Vec<u32>,
+    wheel: TimerWheel,
+    fired: Vec<u32>,
+    rng: Rng,
+}
+
+impl<P> std::fmt::Debug for ShaperSet<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShaperSet")
+            .field("pipes", &self.pipes.len())
+            .field("flowsets", &self.flowsets.len())
+            .field("held", &self.held())
+            .finish()
+    }
+}
+
+fn bucket_count(n: u64) -> usize {
+    (n.clamp(1, 1 << 24) as usize).next_power_of_two()
+}
+
+fn lookup(index: &[(u32, u32)], id: u32) -> Option<u32> {
+    index
+        .binary_search_by_key(&id, |e| e.0)
+        .ok()
+        .map(|i| index[i].1)
+}
+
+impl<P> ShaperSet<P> {
+    /// Builds a set from a valid configuration; `hz` is the tick rate of every `now`
+    /// it will be given. All large allocations happen here.
+    pub fn new(cfg: &ShaperConfig, hz: u64, now: u64) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        assert!(hz > 0, "a clock needs a positive rate");
+        let mut pipes = Vec::with_capacity(cfg.pipes.len());
+        let mut flowsets = Vec::with_capacity(cfg.pipes.len() + cfg.queues.len());
+        let mut pipe_index = Vec::with_capacity(cfg.pipes.len());
+        let mut inst_buckets = 0u64;
+        let mut q_buckets = 0u64;
+        for (i, p) in cfg.pipes.iter().enumerate() {
+            pipe_index.push((p.id, i as u32));
+            flowsets.push(Flowset {
+                pipe: i as u32,
+                weight: 1,
+                prio: 0,
+                limit: p.queue,
+                plr: 0.0,
+                red: p.red.as_ref().map(|r| Red::new(r, p.queue)),
+                // A masked pipe's flows are told apart by instance already.
+                mask: FlowMask::NONE,
+                max_flows: p.max_flows,
+                live: 0,
+            });
+            if !p.mask.is_none() {
+                inst_buckets += u64::from(p.buckets.max(p.max_flows.min(cfg.pool_slots)));
+            }
+            pipes.push(PipeState {
+                id: p.id,
+                mask: p.mask,
+                max_flows: p.max_flows,
+                plr: p.plr,
+                bw: p.bw.bits_per_sec(),
+                delay: crate::clock::nanos_to_ticks(p.delay.nanos(), hz),
+                burst: p.burst,
+                own_flowset: i as u32,
+                single: NIL,
+                counters: PipeCounters::default(),
+                sched: p.scheduler,
+                free: Vec::new(),
+            });
+        }
+        pipe_index.sort_unstable();
+        let mut queue_index = Vec::with_capacity(cfg.queues.len());
+        for q in &cfg.queues {
+            let pipe = lookup(&pipe_index, q.pipe).ok_or(ConfigError::UnknownPipe(q.id, q.pipe))?;
+            queue_index.push((q.id, flowsets.len() as u32));
+            if !q.mask.is_none() {
+                q_buckets += u64::from(q.buckets.max(q.max_flows.min(cfg.pool_slots)));
+            }
+            flowsets.push(Flowset {
+                pipe,
+                weight: q.weight,
+                prio: q.prio,
+                limit: q.queue,
+                plr: q.plr,
+                red: q.red.as_ref().map(|r| Red::new(r, q.queue)),
+                mask: q.mask,
+                max_flows: q.max_flows,
+                live: 0,
+            });
+        }
+        queue_index.sort_unstable();
+        let pool = cfg.pool_slots;
+        let mut set = ShaperSet {
+            hz,
+            seed: cfg.seed,
+            pipes,
+            pipe_index,
+            flowsets,
+            queue_index,
+            inst: Vec::new(),
+            inst_hash: vec![NIL; bucket_count(inst_buckets)],
+            qs: Queues::new(pool),
+            q_free: Vec::new(),
+            // Unmasked queues (one per flowset and instance) plus masked ones.
+            q_hash: vec![NIL; bucket_count(q_buckets + cfg.queues.len() as u64 + 64)],
+            handles: (0..pool).map(|_| None).collect(),
+            slot_free: (0..pool).rev().collect(),
+            wheel: TimerWheel::new(now, cfg.pipes.len().max(16)),
+            fired: Vec::with_capacity(64),
+            rng: Rng::new(cfg.seed),
+        };
+        for p in 0..set.pipes.len() {
+            if set.pipes[p].mask.is_none() {
+                let i = set.new_instance(p as u32, FlowKey::default(), now);
+                set.pipes[p].single = i;
+            }
+        }
+        Ok(set)
+    }
+
+    /// Ticks per second of the clock this set runs on.
+    pub fn hz(&self) -> u64 {
+        self.hz
+    }
+
+    /// Packets held now (queued, in delay lines, or dropped awaiting `poll`).
+    pub fn held(&self) -> usize {
+        self.handles.len() - self.slot_free.len()
+    }
+
+    /// Ids of the configured pipes, in id order.
+    pub fn pipe_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pipe_index.iter().map(|e| e.0)
+    }
+
+    /// A pipe's counters (its dynamic instances and queues summed).
+    pub fn counters(&self, pipe_id: u32) -> Option<PipeCounters> {
+        lookup(&self.pipe_index, pipe_id).map(|i| self.pipes[i as usize].counters)
+    }
+
+    /// The earliest time `poll` has work (a lower bound; `None` when idle).
+    pub fn next_deadline(&self) -> Option<u64> {
+        if self.qs.dropped_head != NIL {
+            return Some(self.wheel.elapsed());
+        }
+        self.wheel.next_expiration()
+    }
+
+    /// Sends a packet of `len` bytes into `target`. `key` is its header fields (for
+    /// masks and FQ-CoDel). On `Err` the packet was not taken: the caller frees it
+    /// (the drop is counted against the pipe, except `NoSuchPipe`).
+    pub fn enqueue(
+        &mut self,
+        target: Target,
+        key: &FlowKey,
+        len: u32,
+        pkt: P,
+        now: u64,
+    ) -> Result<(), (P, DropReason)> {
+        let fs = match target {
+            Target::Pipe(id) => {
+                lookup(&self.pipe_index, id).map(|p| self.pipes[p as usize].own_flowset)
+            }
+            Target::Queue(id) => lookup(&self.queue_index, id),
+        };
+        let Some(fs) = fs else {
+            return Err((pkt, DropReason::NoSuchPipe));
+        };
+        let p = self.flowsets[fs as usize].pipe as usize;
+        {
+            let c = &mut self.pipes[p].counters;
+            c.in_pkts += 1;
+            c.in_bytes += u64::from(len);
+        }
+        match self.admit(fs, p, key, len, now) {
+            Ok((i, q)) => {
+                let slot = self.slot_free.pop().expect("admit checked the pool");
+                self.handles[slot as usize] = Some(pkt);
+                self.qs.slots[slot as usize] = SlotMeta {
+                    next: NIL,
+                    len,
+                    queue: q,
+                    time: now,
+                    reason: DropReason::QueueFull,
+                };
+                if self.inst[i as usize].queued == 0 {
+                    self.inst[i as usize].link.wake(now);
+                }
+                self.qs.push(q, slot);
+                self.inst[i as usize].queued += 1;
+                let c = &mut self.pipes[p].counters;
+                c.backlog_pkts += 1;
+                c.backlog_bytes += u64::from(len);
+                self.inst[i as usize].sched.enqueue(&mut self.qs, q, now);
+                self.fold_drops(i);
+                self.serialize(i, now);
+                self.arm(i, now);
+                Ok(())
+            }
+            Err(why) => {
+                self.pipes[p].counters.drop(why, len);
+                Err((pkt, why))
+            }
+        }
+    }
+
+    /// Checks loss, instance, queue, limits and RED; returns (instance, queue).
+    fn admit(
+        &mut self,
+        fs: u32,
+        p: usize,
+        key: &FlowKey,
+        len: u32,
+        now: u64,
+    ) -> Result<(u32, QueueId), DropReason> {
+        let pipe_plr = self.pipes[p].plr;
+        let fs_plr = self.flowsets[fs as usize].plr;
+        if pipe_plr > 0.0 && self.rng.next_f64() < pipe_plr {
+            return Err(DropReason::Loss);
+        }
+        if fs_plr > 0.0 && self.rng.next_f64() < fs_plr {
+            return Err(DropReason::Loss);
+        }
+        if self.slot_free.is_empty() {
+            return Err(DropReason::PoolExhausted);
+        }
+        let i = self.instance_for(p, key, now)?;
+        // Serialize what was due before this arrival, so the scheduler chooses among
+        // the packets that really were there. Before the queue lookup: it may free
+        // a queue that just emptied.
+        self.serialize(i, now);
+        if len > self.inst[i as usize].sched.max_len() {
+            self.maybe_free_instance(i, now);
+            return Err(DropReason::Oversize);
+        }
+        let hashed = self.inst[i as usize].hashed_base;
+        let q = if hashed != NIL {
+            let n = self.inst[i as usize].hashed_n;
+            hashed + (key.hash_with(self.seed) % u64::from(n)) as u32
+        } else {
+            match self.queue_for(fs, i, key) {
+                Some(q) => q,
+                None => {
+                    self.maybe_free_instance(i, now);
+                    return Err(DropReason::FlowLimit);
+                }
+            }
+        };
+        if hashed == NIL {
+            let fq = &self.qs.q[q as usize];
+            let full = match self.flowsets[fs as usize].limit {
+                QueueLimit::Slots(n) => fq.pkts >= n,
+                QueueLimit::Bytes(b) => fq.bytes + u64::from(len) > b,
+            };
+            let why = if full {
+                Some(DropReason::QueueFull)
+            } else if let Some(red) = self.flowsets[fs as usize].red {
+                let pkt_ticks = self.inst[i as usize].link.ticks_for(len);
+                let fq = &mut self.qs.q[q as usize];
+                red.should_drop(fq, now, pkt_ticks, &mut self.rng)
+                    .then_some(DropReason::Red)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.maybe_free_queue(i, q, now);
+                return Err(why);
+            }
+        }
+        Ok((i, q))
+    }
+
+    /// The instance of pipe `p` for this packet, created if needed.
+    fn instance_for(&mut self, p: usize, key: &FlowKey, now: u64) -> Result<u32, DropReason> {
+        let single = self.pipes[p].single;
+        if single != NIL {
+            return Ok(single);
+        }
+        let masked = self.pipes[p].mask.apply(key);
+        let h = self.bucket(&self.inst_hash, p as u64, &masked);
+        let mut i = self.inst_hash[h];
+        while i != NIL {
+            let e = &self.inst[i as usize];
+            if e.pipe == p as u32 && e.key == masked {
+                return Ok(i);
+            }
+            i = e.hash_next;
+        }
+        if self.pipes[p].counters.instances >= u64::from(self.pipes[p].max_flows) {
+            return Err(DropReason::FlowLimit);
+        }
+        let i = self.new_instance(p as u32, masked, now);
+        self.inst[i as usize].hash_next = self.inst_hash[h];
+        self.inst_hash[h] = i;
+        Ok(i)
+    }
+
+    fn bucket(&self, table: &[u32], tag: u64, key: &FlowKey) -> usize {
+        (key.hash_with(self.seed ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize)
+            & (table.len() - 1)
+    }
+
+    fn new_instance(&mut self, p: u32, key: FlowKey, now: u64) -> u32 {
+        let ps = &self.pipes[p as usize];
+        let link = Link::new(ps.bw, ps.delay, ps.burst, self.hz, now);
+        let (sched_cfg, own_flowset) = (ps.sched, ps.own_flowset);
+        let i = match self.pipes[p as usize].free.pop() {
+            Some(i) => {
+                // A recycled instance of the same pipe keeps its scheduler (reset)
+                // and its hashed queues: no allocation for a returning flow.
+                let e = &mut self.inst[i as usize];
+                e.sched.reset();
+                let (base, n) = (e.hashed_base, e.hashed_n);
+                if base != NIL {
+                    for q in &mut self.qs.q[base as usize..(base + n) as usize] {
+                        q.sched = Default::default();
+                    }
+                }
+                let e = &mut self.inst[i as usize];
+                e.link = link;
+                e.key = key;
+                e.in_use = true;
+                e.hash_next = NIL;
+                i
+            }
+            None => {
+                let mut sched = new_scheduler(&sched_cfg, self.hz);
+                let (base, n) = match sched.hashed_queues() {
+                    Some(n) => {
+                        let base = self.qs.q.len() as u32;
+                        for _ in 0..n {
+                            self.qs.q.push(FlowQueue {
+                                in_use: true,
+                                instance: self.inst.len() as u32,
+                                flowset: own_flowset,
+                                ..FlowQueue::default()
+                            });
+                        }
+                        sched.set_hashed_base(base);
+                        (base, n)
+                    }
+                    None => (NIL, 0),
+                };
+                self.inst.push(Instance {
+                    pipe: p,
+                    key,
+                    hash_next: NIL,
+                    in_use: true,
+                    sched,
+                    hashed_base: base,
+                    hashed_n: n,
+                    link,
+                    queued: 0,
+                    queues: 0,
+                    dl_head: NIL,
+                    dl_tail: NIL,
+                    dl_pkts: 0,
+                });
+                self.wheel.ensure(self.inst.len());
+                let n = self.inst.len();
+                let free = &mut self.pipes[p as usize].free;
+                if free.capacity() < n {
+                    free.reserve(n - free.len());
+                }
+                (self.inst.len() - 1) as u32
+            }
+        };
+        self.pipes[p as usize].counters.instances += 1;
+        i
+    }
+
+    /// The flow queue of flowset `fs` in instance `i` for this packet, created if
+    /// needed; `None` when the flowset's `max_flows` is reached.
+    fn queue_for(&mut self, fs: u32, i: u32, key: &FlowKey) -> Option<QueueId> {
+        let f = &self.flowsets[fs as usize];
+        let masked = f.mask.apply(key);
+        let dynamic = !f.mask.is_none();
+        let tag = u64::from(fs) << 32 | u64::from(i);
+        let h = self.bucket(&self.q_hash, tag, &masked);
+        let mut q = self.q_hash[h];
+        while q != NIL {
+            let e = &self.qs.q[q as usize];
+            if e.flowset == fs && e.instance == i && e.key == masked {
+                return Some(q);
+            }
+            q = e.hash_next;
+        }
+        if dynamic && f.live >= f.max_flows {
+            return None;
+        }
+        let fresh = FlowQueue {
+            weight: f.weight,
+            prio: f.prio,
+            dynamic,
+            in_use: true,
+            flowset: fs,
+            instance: i,
+            hash_next: self.q_hash[h],
+            key: masked,
+            ..FlowQueue::default()
+        };
+        let q = match self.q_free.pop() {
+            Some(q) => {
+                self.qs.q[q as usize] = fresh;
+                q
+            }
+            None => {
+                // A new high-water mark of flows: grow the free list with the table
+                // so freeing a queue later never allocates.
+                self.qs.q.push(fresh);
+                let n = self.qs.q.len();
+                if self.q_free.capacity() < n {
+                    self.q_free.reserve(n - self.q_free.len());
+                }
+                (n - 1) as u32
+            }
+        };
+        self.q_hash[h] = q;
+        self.inst[i as usize].queues += 1;
+        self.flowsets[fs as usize].live += 1;
+        self.pipes[self.flowsets[fs as usize].pipe as usize]
+            .counters
+            .queues += 1;
+        Some(q)
+    }
+
+    /// Frees an empty queue of a masked flowset, or any empty queue of a dynamic
+    /// (masked) pipe instance, once the scheduler has forgotten it.
+    fn maybe_free_queue(&mut self, i: u32, q: QueueId, now: u64) {
+        let e = &self.qs.q[q as usize];
+        if e.pkts != 0 || self.inst[i as usize].hashed_base != NIL {
+            return;
+        }
+        let p = self.inst[i as usize].pipe as usize;
+        let dynamic_inst = self.pipes[p].single == NIL;
+        if !e.dynamic && !dynamic_inst {
+            return;
+        }
+        debug_assert!(
+            e.in_use,
+            "queue {q} freed twice (instance {i}, flowset {})",
+            e.flowset
+        );
+        self.inst[i as usize].sched.forget(&self.qs, q);
+        let fs = e.flowset;
+        let masked = e.key;
+        let tag = u64::from(fs) << 32 | u64::from(i);
+        let h = self.bucket(&self.q_hash, tag, &masked);
+        // Unlink from its hash chain.
+        let mut cur = self.q_hash[h];
+        let mut prev = NIL;
+        while cur != NIL && cur != q {
+            prev = cur;
+            cur = self.qs.q[cur as usize].hash_next;
+        }
+        let next = self.qs.q[q as usize].hash_next;
+        if prev == NIL {
+            self.q_hash[h] = next;
+        } else {
+            self.qs.q[prev as usize].hash_next = next;
+        }
+        // A scheduler may still hold stale references (WF2Q+'s idle heap): cleared
+        // fields make them harmless.
+        self.qs.q[q as usize].in_use = false;
+        self.qs.q[q as usize].sched = Default::default();
+        self.q_free.push(q);
+        self.inst[i as usize].queues -= 1;
+        self.flowsets[fs as usize].live -= 1;
+        self.pipes[p].counters.queues -= 1;
+        self.maybe_free_instance(i, now);
+    }
+
+    /// Forgets an instance of a masked pipe once it holds nothing and its link is
+    /// idle.
+    fn maybe_free_instance(&mut self, i: u32, now: u64) {
+        let e = &self.inst[i as usize];
+        let p = e.pipe as usize;
+        if self.pipes[p].single != NIL
+            || !e.in_use
+            || e.queued != 0
+            || e.dl_pkts != 0
+            || !e.link.idle(now)
+        {
+            return;
+        }
+        if e.queues != 0 {
+            return;
+        }
+        let masked = e.key;
+        let h = self.bucket(&self.inst_hash, p as u64, &masked);
+        let mut cur = self.inst_hash[h];
+        let mut prev = NIL;
+        while cur != NIL && cur != i {
+            prev = cur;
+            cur = self.inst[cur as usize].hash_next;
+        }
+        let next = self.inst[i as usize].hash_next;
+        if prev == NIL {
+            self.inst_hash[h] = next;
+        } else {
+            self.inst[prev as usize].hash_next = next;
+        }
+        self.wheel.cancel(i);
+        let e = &mut self.inst[i as usize];
+        e.in_use = false;
+        e.hash_next = NIL;
+        e.link.reset(now);
+        self.pipes[p].free.push(i);
+        self.pipes[p].counters.instances -= 1;
+    }
+
+    /// Moves packets from the scheduler onto the link while the link is free by
+    /// `now`; each lands in the delay line with its release time.
+    fn serialize(&mut self, i: u32, now: u64) {
+        let iu = i as usize;
+        while self.inst[iu].queued > 0 && self.inst[iu].link.free_by(now) {
+            let start = self.inst[iu].link.start(now);
+            let got = self.inst[iu].sched.dequeue(&mut self.qs, start);
+            self.fold_drops(i);
+            let Some(slot) = got else { break };
+            let meta = self.qs.slots[slot as usize];
+            debug_assert_eq!(
+                self.qs.q[meta.queue as usize].instance, i,
+                "slot {slot} of queue {} pipe {}",
+                meta.queue, self.inst[iu].pipe
+            );
+            self.inst[iu].queued -= 1;
+            let release = self.inst[iu].link.send(meta.len, start);
+            let m = &mut self.qs.slots[slot as usize];
+            m.time = release;
+            m.next = NIL;
+            let e = &mut self.inst[iu];
+            if e.dl_tail == NIL {
+                e.dl_head = slot;
+            } else {
+                self.qs.slots[e.dl_tail as usize].next = slot;
+            }
+            e.dl_tail = slot;
+            e.dl_pkts += 1;
+            let q = meta.queue;
+            if self.qs.q[q as usize].pkts == 0 {
+                self.qs.q[q as usize].idle_since = start;
+                self.maybe_free_queue(i, q, now);
+            }
+        }
+    }
+
+    /// Folds drops a scheduler made during its last call into the pipe counters
+    /// (the handles are handed out by `poll`).
+    fn fold_drops(&mut self, i: u32) {
+        if self.qs.call_drop_pkts == 0 {
+            return;
+        }
+        let n = self.qs.call_drop_pkts;
+        let p = self.inst[i as usize].pipe as usize;
+        let c = &mut self.pipes[p].counters;
+        for k in 0..DropReason::COUNT {
+            c.dropped_pkts[k] += u64::from(self.qs.call_drops[k]);
+            c.dropped_bytes[k] += self.qs.call_drops_bytes[k];
+            self.qs.call_drops[k] = 0;
+            self.qs.call_drops_bytes[k] = 0;
+        }
+        c.backlog_pkts -= u64::from(n);
+        c.backlog_bytes -= self.qs.call_drop_bytes;
+        self.inst[i as usize].queued -= n;
+        self.qs.call_drop_pkts = 0;
+        self.qs.call_drop_bytes = 0;
+    }
+
+    /// Arms the instance's timer for its next event.
+    fn arm(&mut self, i: u32, now: u64) {
+        let e = &self.inst[i as usize];
+        let mut next = u64::MAX;
+        if e.dl_head != NIL {
+            next = self.qs.slots[e.dl_head as usize].time;
+        }
+        if e.queued > 0 {
+            next = next.min(e.link.start(now));
+        }
+        if next == u64::MAX {
+            self.wheel.cancel(i);
+        } else {
+            self.wheel.schedule(i, next.max(self.wheel.elapsed()));
+        }
+    }
+
+    /// Does everything due by `now`: packets whose time has come leave their pipe
+    /// (`Fate::Sent`, in release order per instance) and packets a scheduler
+    /// dropped are handed back (`Fate::Dropped`). `f` gets each handle with its
+    /// pipe id.
+    pub fn poll(&mut self, now: u64, mut f: impl FnMut(P, u32, Fate)) {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        self.wheel.advance(now, &mut fired);
+        for &i in &fired {
+            self.service(i, now, &mut f);
+        }
+        self.fired = fired;
+        self.hand_out_drops(&mut f);
+    }
+
+    fn service(&mut self, i: u32, now: u64, f: &mut impl FnMut(P, u32, Fate)) {
+        self.serialize(i, now);
+        let iu = i as usize;
+        let p = self.inst[iu].pipe as usize;
+        let pipe_id = self.pipes[p].id;
+        loop {
+            let s = self.inst[iu].dl_head;
+            if s == NIL || self.qs.slots[s as usize].time > now {
+                break;
+            }
+            let meta = self.qs.slots[s as usize];
+            let e = &mut self.inst[iu];
+            e.dl_head = meta.next;
+            if e.dl_head == NIL {
+                e.dl_tail = NIL;
+            }
+            e.dl_pkts -= 1;
+            let c = &mut self.pipes[p].counters;
+            c.out_pkts += 1;
+            c.out_bytes += u64::from(meta.len);
+            c.backlog_pkts -= 1;
+            c.backlog_bytes -= u64::from(meta.len);
+            let pkt = self.handles[s as usize].take().expect("a held slot");
+            self.slot_free.push(s);
+            f(pkt, pipe_id, Fate::Sent);
+            // Releasing may let the link take the next packet (unlimited pipes).
+            self.serialize(i, now);
+        }
+        self.arm(i, now);
+        self.maybe_free_instance(i, now);
+    }
+
+    fn hand_out_drops(&mut self, f: &mut impl FnMut(P, u32, Fate)) {
+        while self.qs.dropped_head != NIL {
+            let s = self.qs.dropped_head;
+            let meta = self.qs.slots[s as usize];
+            self.qs.dropped_head = meta.next;
+            if self.qs.dropped_head == NIL {
+                self.qs.dropped_tail = NIL;
+            }
+            let q = meta.queue as usize;
+            let inst = self.qs.q[q].instance as usize;
+            let pipe_id = self.pipes[self.inst[inst].pipe as usize].id;
+            let pkt = self.handles[s as usize].take().expect("a held slot");
+            self.slot_free.push(s);
+            f(pkt, pipe_id, Fate::Dropped(meta.reason));
+        }
+    }
+
+    /// Takes every packet out (the vnet is being destroyed or reconfigured); the set
+    /// is empty and idle afterwards.
+    pub fn drain(&mut self, mut f: impl FnMut(P)) {
+        for (s, h) in self.handles.iter_mut().enumerate() {
+            if let Some(pkt) = h.take() {
+                self.slot_free.push(s as u32);
+                f(pkt);
+            }
+        }
+        for q in &mut self.qs.q {
+            q.head = NIL;
+            q.tail = NIL;
+            q.pkts = 0;
+            q.bytes = 0;
+            q.sched = Default::default();
+        }
+        self.qs.dropped_head = NIL;
+        self.qs.dropped_tail = NIL;
+        for (i, e) in self.inst.iter_mut().enumerate() {
+            e.queued = 0;
+            e.dl_head = NIL;
+            e.dl_tail = NIL;
+            e.dl_pkts = 0;
+            e.sched.reset();
+            self.wheel.cancel(i as u32);
+        }
+        for p in &mut self.pipes {
+            p.counters.backlog_pkts = 0;
+            p.counters.backlog_bytes = 0;
+        }
+    }
+}
