@@ -105,8 +105,16 @@ t_api_routes() {
     r=$(api GET "/v1/vnets/blue/lookup?address=192.168.7.7")
     say "blue's lookup of the same address (must not see red's route) -> $r"
     grep -q '10.0.2.10' <<<"$r" && rc=1
+    r=$(api POST /v1/vnets/red/routes '{"prefix": "192.168.0.0/16", "via": "10.0.2.11"}')
+    expect_status 409 "$r" "adding an existing prefix" || rc=1
+    r=$(api PUT /v1/vnets/red/routes/192.168.0.0/16 '{"via": "10.0.2.11"}')
+    expect_status 200 "$r" "route replace (PUT)" || rc=1
+    r=$(api GET "/v1/vnets/red/lookup?address=192.168.7.7")
+    expect_status 200 "$r" "lookup after replace" && grep -q '10.0.2.11' <<<"$r" || rc=1
     r=$(api DELETE /v1/vnets/red/routes/192.168.0.0/16)
     expect_status 200 "$r" "route delete" || rc=1
+    r=$(api DELETE /v1/vnets/red/routes/192.168.0.0/16)
+    expect_status 404 "$r" "deleting it again" || rc=1
     # Bulk: n routes in one request.
     body=$WORK/bulk.json
     python3 -c "import json; print(json.dumps([{'prefix': f'100.{i >> 8}.{i & 255}.0/24', 'via': '10.0.2.10'} for i in range($n)]))" >"$body"
@@ -116,6 +124,11 @@ t_api_routes() {
     expect_status 200 "$r" "bulk add of $n routes in $ms ms ($((n * 1000 / (ms + 1))) routes/s)" || rc=1
     r=$(api GET "/v1/vnets/red/lookup?address=100.$(((n - 1) >> 8)).$(((n - 1) & 255)).9")
     expect_status 200 "$r" "the last bulk route is in the FIB" && grep -q '10.0.2.10' <<<"$r" || rc=1
+    python3 -c "import json; print(json.dumps([f'100.{i >> 8}.{i & 255}.0/24' for i in range($n)]))" >"$body"
+    r=$(api DELETE /v1/vnets/red/routes "@$body")
+    expect_status 200 "$r" "bulk delete of the $n routes" || rc=1
+    r=$(api GET "/v1/vnets/red/lookup?address=100.0.0.9")
+    expect_status 404 "$r" "the bulk routes are gone" || rc=1
     ping_ok red1 10.0.2.10 || rc=1
     return $rc
 }
@@ -265,7 +278,7 @@ say "# vnetd e2e: control plane (work dir $WORK)"
 e2e_topology
 run_case "vnetd starts with a TCP API and tokens; red and blue forward" t_start
 run_case "refused API calls (bad prefix, bad gateway, unknown vnet, duplicate VLAN, bad JSON, half-bad bulk) change nothing" t_refusals
-run_case "routes through the API: add, lookup, delete, a 20,000-route bulk add; blue does not see red's routes" t_api_routes
+run_case "routes through the API: add, refuse a duplicate, replace, delete; 20,000-route bulk add and delete; blue does not see red's routes" t_api_routes
 run_case "delegation: no/unknown token 401; red's token manages red only (403 elsewhere); refusals are logged" t_delegation
 run_case "reload adding green and changing red's routes: blue's 400 pings at 10 ms lose none" t_reload_no_loss
 run_case "reload of a broken file is refused with file:line:col and changes nothing" t_reload_broken

@@ -2,7 +2,7 @@
 //! routes), route add/delete, and a lookup (`route get`).
 use super::reply::Reply;
 use super::router::{Context, Request};
-use crate::state::{document::table_from_json, ChangeError};
+use crate::config::RouteText;
 use dataplane::tables::{NextHop, VnetFwd};
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -69,54 +69,98 @@ pub fn list(ctx: &Context, name: &str, req: &Request<'_>) -> Reply {
 }
 
 /// Body: `{"prefix": "192.168.0.0/16", "via": "10.0.2.10"}` or an array of those (bulk).
-pub fn add(ctx: &Context, name: &str, req: &Request<'_>) -> Reply {
+/// POST (add; an existing prefix is refused) or PUT (add or replace) with a body of
+/// one route `{"prefix": "10.1.0.0/16", "via": "10.0.2.10"}` or an array of them;
+/// all or nothing.
+pub fn add(ctx: &Context, name: &str, req: &Request<'_>, upsert: bool) -> Reply {
+    let items = match req.json().and_then(|b| route_items(&b)) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    Reply::from_change(ctx.running().add_routes(&ctx.dp, name, &items, upsert))
+}
+
+/// PUT /routes/{prefix} with `{"via": ...}`: that one route, added or replaced.
+pub fn set_one(ctx: &Context, name: &str, prefix: &str, req: &Request<'_>) -> Reply {
     let body = match req.json() {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let items = match &body {
-        Value::Array(a) => a.iter().map(table_from_json).collect::<Result<Vec<_>, _>>(),
-        one => table_from_json(one).map(|t| vec![t]),
+    let Some(via) = body.get("via").and_then(Value::as_str) else {
+        return Reply::error(400, "field \"via\": required, the gateway address");
     };
-    let items = match items {
-        Ok(i) => i,
-        Err(e) => return Reply::error(400, e),
+    let item = RouteText {
+        prefix: prefix.to_string(),
+        via: via.to_string(),
     };
-    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
-        doc.push_to_vnet(name, "route", items)
-            .map_err(ChangeError::NotFound)
-    }))
+    Reply::from_change(ctx.running().add_routes(&ctx.dp, name, &[item], true))
+}
+
+fn route_items(body: &Value) -> Result<Vec<RouteText>, Reply> {
+    let one = |i: usize, v: &Value| -> Result<RouteText, Reply> {
+        let at = if body.is_array() {
+            format!("route #{}", i + 1)
+        } else {
+            "route".to_string()
+        };
+        let obj = v.as_object().ok_or_else(|| {
+            Reply::error(
+                400,
+                format!("{at}: expected an object {{\"prefix\": ..., \"via\": ...}}"),
+            )
+        })?;
+        if let Some(k) = obj.keys().find(|k| *k != "prefix" && *k != "via") {
+            return Err(Reply::error(
+                400,
+                format!("{at}: unknown field {k:?}: expected \"prefix\" and \"via\""),
+            ));
+        }
+        let field = |f: &str| {
+            obj.get(f)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| Reply::error(400, format!("{at}: field {f:?}: required, a string")))
+        };
+        Ok(RouteText {
+            prefix: field("prefix")?,
+            via: field("via")?,
+        })
+    };
+    match body {
+        Value::Array(a) => a.iter().enumerate().map(|(i, v)| one(i, v)).collect(),
+        v => one(0, v).map(|r| vec![r]),
+    }
 }
 
 pub fn delete(ctx: &Context, name: &str, prefix: &str) -> Reply {
-    let mut running = ctx.running();
-    let from_file = running
-        .config()
-        .vnet(name)
-        .map(|v| {
-            let in_list4 = v
-                .routes4
-                .iter()
-                .any(|r| format!("{}/{}", r.prefix, r.len) == prefix);
-            let in_list6 = v
-                .routes6
-                .iter()
-                .any(|r| format!("{}/{}", r.prefix, r.len) == prefix);
-            in_list4 || in_list6
-        })
-        .unwrap_or(false);
-    Reply::from_change(running.edit(&ctx.dp, |doc| {
-        match doc.remove_from_vnet(name, "route", "prefix", prefix) {
-            Ok(0) if from_file => Err(ChangeError::Conflict(format!(
-                "route {prefix} comes from vnet {name:?}'s routes_file: edit that file and reload"
-            ))),
-            Ok(0) => Err(ChangeError::NotFound(format!(
-                "vnet {name:?} has no static route {prefix}"
-            ))),
-            Ok(_) => Ok(()),
-            Err(e) => Err(ChangeError::NotFound(e)),
+    Reply::from_change(
+        ctx.running()
+            .delete_routes(&ctx.dp, name, &[prefix.to_string()]),
+    )
+}
+
+/// DELETE /routes with a JSON array of prefixes: all or nothing.
+pub fn delete_many(ctx: &Context, name: &str, req: &Request<'_>) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(list) = body.as_array() else {
+        return Reply::error(
+            400,
+            "expected a JSON array of prefixes like [\"10.1.0.0/16\"]",
+        );
+    };
+    let mut prefixes = Vec::with_capacity(list.len());
+    for (i, p) in list.iter().enumerate() {
+        match p.as_str() {
+            Some(s) => prefixes.push(s.to_string()),
+            None => {
+                return Reply::error(400, format!("route #{}: expected a prefix string", i + 1))
+            }
         }
-    }))
+    }
+    Reply::from_change(ctx.running().delete_routes(&ctx.dp, name, &prefixes))
 }
 
 /// `?address=10.1.2.3`: which next hop the dataplane would use.

@@ -1,6 +1,5 @@
 //! API answers: a status code and a JSON (or text) body.
-use crate::state::ChangeError;
-use dataplane::tables::AssembleSummary;
+use crate::state::{Applied, ChangeError};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,14 +31,17 @@ impl Reply {
     }
 
     /// A committed change: what it did to the vnets.
-    pub fn applied(s: &AssembleSummary) -> Reply {
+    pub fn applied(a: &Applied) -> Reply {
+        let s = &a.summary;
+        let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
         Reply::json(
             200,
-            json!({ "ok": true, "added": s.added, "changed": s.changed, "removed": s.removed, "unchanged": s.unchanged }),
+            json!({ "ok": true, "added": s.added, "changed": s.changed, "removed": s.removed,
+                    "unchanged": s.unchanged, "validate_ms": ms(a.validate), "publish_ms": ms(a.publish) }),
         )
     }
 
-    pub fn from_change(r: Result<AssembleSummary, ChangeError>) -> Reply {
+    pub fn from_change(r: Result<Applied, ChangeError>) -> Reply {
         match r {
             Ok(s) => Reply::applied(&s),
             Err(e) => {

@@ -65,7 +65,10 @@ pub fn handle(ctx: &Context, scope: &Scope, req: &Request<'_>) -> Reply {
             vnets::remove_interface(ctx, name, ifname)
         }
         ("GET", ["v1", "vnets", name, "routes"]) => fib::list(ctx, name, req),
-        ("POST", ["v1", "vnets", name, "routes"]) => fib::add(ctx, name, req),
+        ("POST", ["v1", "vnets", name, "routes"]) => fib::add(ctx, name, req, false),
+        ("PUT", ["v1", "vnets", name, "routes"]) => fib::add(ctx, name, req, true),
+        ("DELETE", ["v1", "vnets", name, "routes"]) => fib::delete_many(ctx, name, req),
+        ("PUT", ["v1", "vnets", name, "routes", prefix]) => fib::set_one(ctx, name, prefix, req),
         ("DELETE", ["v1", "vnets", name, "routes", prefix]) => fib::delete(ctx, name, prefix),
         ("GET", ["v1", "vnets", name, "lookup"]) => fib::lookup(ctx, name, req),
         ("GET", ["v1", "vnets", name, "neighbors"]) => neighbors::list(ctx, name),

@@ -135,11 +135,39 @@ impl Cli {
                 &format!("{base}/interfaces"),
                 Some(ifconfig_body(ifname, rest)?),
             ),
+            ["route", "add" | "change", "-f", file] => {
+                let method = if w[1] == "add" { "POST" } else { "PUT" };
+                self.change(
+                    method,
+                    &format!("{base}/routes"),
+                    Some(routes_from_file(file)?),
+                )
+            }
+            ["route", "delete" | "del", "-f", file] => {
+                let routes = routes_from_file(file)?;
+                let prefixes: Vec<Value> = routes
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["prefix"].clone())
+                    .collect();
+                self.change(
+                    "DELETE",
+                    &format!("{base}/routes"),
+                    Some(Value::Array(prefixes)),
+                )
+            }
             ["route", "add", prefix, via] | ["route", "add", prefix, "via", via] => self.change(
                 "POST",
                 &format!("{base}/routes"),
                 Some(json!({ "prefix": prefix, "via": via })),
             ),
+            ["route", "change", prefix, via] | ["route", "change", prefix, "via", via] => self
+                .change(
+                    "PUT",
+                    &format!("{base}/routes/{prefix}"),
+                    Some(json!({ "via": via })),
+                ),
             ["route", "delete", prefix] | ["route", "del", prefix] => {
                 self.change("DELETE", &format!("{base}/routes/{prefix}"), None)
             }
@@ -245,13 +273,41 @@ fn ifconfig_body(name: &str, rest: &[&str]) -> Result<Value, Fail> {
     Ok(body)
 }
 
+/// `PREFIX GATEWAY` per line (the routes_file format; `#` comments, blank lines),
+/// or `PREFIX` alone for deletions.
+fn routes_from_file(path: &str) -> Result<Value, Fail> {
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| Fail::Other(format!("{path}: {e}")))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut f = line.split_whitespace();
+        match (f.next(), f.next(), f.next()) {
+            (None, ..) => {}
+            (Some(p), None, None) => out.push(json!({ "prefix": p })),
+            (Some(p), Some(via), None) => out.push(json!({ "prefix": p, "via": via })),
+            _ => {
+                return Err(Fail::Other(format!(
+                    "{path}:{}: expected PREFIX GATEWAY, found {line:?}",
+                    n + 1
+                )))
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
 const BASH_COMPLETION: &str = r#"_vnetctl() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     case $prev in
         --socket|--token-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         -v|--vnet) COMPREPLY=($(compgen -W "$(vnetctl --json vnet list 2>/dev/null | sed -n 's/.*"name": "\([^"]*\)".*/\1/p' | sort -u)" -- "$cur")); return ;;
         vnet) COMPREPLY=($(compgen -W "list create destroy" -- "$cur")); return ;;
-        route) COMPREPLY=($(compgen -W "add delete get show" -- "$cur")); return ;;
+        route) COMPREPLY=($(compgen -W "add change delete get show" -- "$cur")); return ;;
         config) COMPREPLY=($(compgen -W "dump" -- "$cur")); return ;;
         netstat) COMPREPLY=($(compgen -W "-r -i" -- "$cur")); return ;;
     esac

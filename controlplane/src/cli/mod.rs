@@ -22,7 +22,10 @@ Inside one vnet (-v NAME):
   ifconfig IF create port PORT [vlan N] [inet A/LEN]... [inet6 A/LEN]... [ether MAC]
   ifconfig IF destroy
   route add PREFIX GATEWAY        a static route (PREFIX like 192.168.0.0/16)
-  route delete PREFIX
+  route change PREFIX GATEWAY     add it, or give an existing route a new gateway
+  route add|change -f FILE        many routes at once, `PREFIX GATEWAY` per line
+                                  (- for stdin); all or nothing
+  route delete PREFIX | -f FILE
   route get ADDRESS               the next hop the dataplane would use
   route show                      the FIB (also: netstat -r)
   netstat -r | -i                 routes | counters

@@ -180,9 +180,13 @@ pub fn applied(v: &Value) {
             parts.push(format!("{label} {l}"));
         }
     }
+    let took = match (v["validate_ms"].as_f64(), v["publish_ms"].as_f64()) {
+        (Some(a), Some(b)) => format!(" in {:.1} ms", a + b),
+        _ => String::new(),
+    };
     if parts.is_empty() {
-        println!("ok (nothing changed)");
+        println!("ok (nothing changed{took})");
     } else {
-        println!("ok: {}", parts.join("; "));
+        println!("ok: {}{took}", parts.join("; "));
     }
 }

@@ -13,6 +13,7 @@ mod connected;
 mod location;
 mod model;
 mod raw;
+mod route_edit;
 mod routes_file;
 mod validate;
 mod vnet;
@@ -24,6 +25,9 @@ use std::path::Path;
 
 pub use location::{ConfigError, LocatedError, Location};
 pub use model::*;
+pub use route_edit::{
+    check_routes, parse_route_key, route_keys, CheckedRoute, RouteKey, RouteText,
+};
 
 use location::Source;
 

@@ -82,14 +82,7 @@ pub fn run(path: &Path, cfg: Config) -> Result<(), String> {
         if signals::take_reload_request() {
             let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
             match r.reload(&dp) {
-                Ok(s) => eprintln!(
-                    "vnetd: SIGHUP: reloaded {}: added {:?}, changed {:?}, removed {:?}, {} unchanged",
-                    path.display(),
-                    s.added,
-                    s.changed,
-                    s.removed,
-                    s.unchanged
-                ),
+                Ok(a) => eprintln!("vnetd: SIGHUP: reloaded {}: {a}", path.display()),
                 Err(e) => eprintln!("vnetd: SIGHUP: reload refused, nothing changed:\n{e}"),
             }
         }

@@ -1,6 +1,8 @@
 //! The config as a TOML document that API calls edit. Serialised, it is a
 //! valid config file (`vnetctl config dump`), and it is re-validated in full
 //! by the config loader after every edit.
+use crate::config::{parse_route_key, RouteKey};
+use std::collections::HashSet;
 use toml::{Table, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,48 @@ impl Document {
             .ok_or_else(|| format!("vnet {vnet:?}: {key} is not an array"))?;
         arr.extend(items.into_iter().map(Value::Table));
         Ok(())
+    }
+
+    /// The prefixes of a vnet's `[[vnet.route]]` entries (not its routes_file's).
+    pub fn route_keys(&self, vnet: &str) -> HashSet<RouteKey> {
+        self.routes(vnet)
+            .filter_map(|(p, _)| parse_route_key(p).ok())
+            .collect()
+    }
+
+    fn routes<'a>(&'a self, vnet: &'a str) -> impl Iterator<Item = (&'a str, &'a Table)> + 'a {
+        self.root
+            .get("vnet")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(move |v| v.get("name").and_then(Value::as_str) == Some(vnet))
+            .filter_map(|v| v.get("route").and_then(Value::as_array))
+            .flatten()
+            .filter_map(Value::as_table)
+            .filter_map(|t| Some((t.get("prefix")?.as_str()?, t)))
+    }
+
+    /// Removes a vnet's `[[vnet.route]]` entries whose prefix is in `keys`; returns how many.
+    pub fn remove_routes(&mut self, vnet: &str, keys: &HashSet<RouteKey>) -> usize {
+        let Some(t) = self.vnet_mut(vnet) else {
+            return 0;
+        };
+        let Some(arr) = t.get_mut("route").and_then(Value::as_array_mut) else {
+            return 0;
+        };
+        let before = arr.len();
+        arr.retain(|e| {
+            e.get("prefix")
+                .and_then(Value::as_str)
+                .and_then(|p| parse_route_key(p).ok())
+                .is_none_or(|k| !keys.contains(&k))
+        });
+        let removed = before - arr.len();
+        if arr.is_empty() {
+            t.remove("route");
+        }
+        removed
     }
 
     /// Removes the entries of a vnet's array whose `field` equals `value`; returns how many.

@@ -6,4 +6,4 @@ pub mod document;
 mod running;
 
 pub use document::Document;
-pub use running::{ChangeError, Running};
+pub use running::{Applied, ChangeError, Running};

@@ -1,12 +1,41 @@
 //! The running state and its transactions.
 use super::document::Document;
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, CheckedRoute, Config, ConfigError, RouteKey, RouteText};
 use crate::daemon::{refuse_unenforced, vnet_specs};
 use dataplane::runtime::Dataplane;
 use dataplane::tables::AssembleSummary;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A committed change: what it did to the vnets and what it took.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub summary: AssembleSummary,
+    /// Reading and validating the whole candidate config.
+    pub validate: Duration,
+    /// Building the changed vnets' tables and publishing them to the workers.
+    pub publish: Duration,
+}
+
+impl fmt::Display for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        write!(
+            f,
+            "added {:?}, changed {:?}, removed {:?}, {} unchanged, in {:.1} ms (validate {:.1} ms, publish {:.1} ms)",
+            s.added,
+            s.changed,
+            s.removed,
+            s.unchanged,
+            (self.validate + self.publish).as_secs_f64() * 1e3,
+            self.validate.as_secs_f64() * 1e3,
+            self.publish.as_secs_f64() * 1e3,
+        )
+    }
+}
 
 /// Why a change was refused. Nothing changed in any case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +83,7 @@ impl Running {
             ids: HashMap::new(),
             next_id: 1,
         };
-        r.commit(Document::parse(&text)?, cfg, dp)
+        r.commit(Document::parse(&text)?, cfg, dp, Instant::now())
             .map_err(|e| e.to_string())?;
         Ok(r)
     }
@@ -73,14 +102,15 @@ impl Running {
 
     /// Re-reads the config file and makes the running state equal to it.
     /// Errors keep their file:line:column.
-    pub fn reload(&mut self, dp: &Dataplane) -> Result<AssembleSummary, ChangeError> {
+    pub fn reload(&mut self, dp: &Dataplane) -> Result<Applied, ChangeError> {
+        let t0 = Instant::now();
         let text = std::fs::read_to_string(&self.path).map_err(|e| {
             ChangeError::Invalid(vec![format!("{}: cannot read: {e}", self.path.display())])
         })?;
         let cfg =
             config::parse_str(&text, &self.path).map_err(|e| ChangeError::Invalid(located(&e)))?;
         let doc = Document::parse(&text).map_err(|e| ChangeError::Invalid(vec![e]))?;
-        self.commit(doc, cfg, dp)
+        self.commit(doc, cfg, dp, t0)
     }
 
     /// Applies an edit of the config document as one transaction.
@@ -88,7 +118,8 @@ impl Running {
         &mut self,
         dp: &Dataplane,
         f: impl FnOnce(&mut Document) -> Result<(), ChangeError>,
-    ) -> Result<AssembleSummary, ChangeError> {
+    ) -> Result<Applied, ChangeError> {
+        let t0 = Instant::now();
         let mut doc = self.doc.clone();
         f(&mut doc)?;
         // The same validation as the file.
@@ -97,7 +128,115 @@ impl Running {
         let running_path = self.path.with_file_name("(running)");
         let cfg = config::parse_str(&doc.to_text(), &running_path)
             .map_err(|e| ChangeError::Invalid(unlocated(&e, &running_path)))?;
-        self.commit(doc, cfg, dp)
+        self.commit(doc, cfg, dp, t0)
+    }
+
+    /// Adds static routes to one vnet, checked against that vnet alone (the rest of
+    /// the config cannot make a route invalid). Without `upsert` a prefix that
+    /// exists is refused; with it, it gets the new gateway (a BGP-style update).
+    pub fn add_routes(
+        &mut self,
+        dp: &Dataplane,
+        vnet: &str,
+        items: &[RouteText],
+        upsert: bool,
+    ) -> Result<Applied, ChangeError> {
+        let t0 = Instant::now();
+        let vi = self.vnet_index(vnet)?;
+        let v = &self.cfg.vnets[vi];
+        let routes = config::check_routes(v, items).map_err(ChangeError::Invalid)?;
+        let existing = config::route_keys(v);
+        let in_doc = self.doc.route_keys(vnet);
+        let mut conflicts = Vec::new();
+        for r in &routes {
+            let (k, p) = (r.key(), r.prefix_text());
+            match (existing.contains(&k), in_doc.contains(&k), upsert) {
+                (true, _, false) => conflicts.push(format!(
+                    "vnet {vnet:?}: route {p} exists already (replace it: PUT /v1/vnets/{vnet}/routes, vnetctl route change)"
+                )),
+                (true, false, true) => conflicts.push(format!(
+                    "route {p} comes from vnet {vnet:?}'s routes_file: edit that file and reload"
+                )),
+                _ => {}
+            }
+        }
+        if !conflicts.is_empty() {
+            conflicts.truncate(20);
+            return Err(ChangeError::Conflict(conflicts.join("\n")));
+        }
+        let keys: HashSet<RouteKey> = routes.iter().map(CheckedRoute::key).collect();
+        let mut doc = self.doc.clone();
+        let mut cfg = self.cfg.clone();
+        if upsert {
+            doc.remove_routes(vnet, &keys);
+            remove_cfg_routes(&mut cfg.vnets[vi], &keys);
+        }
+        let tables = routes.iter().map(|r| {
+            let mut t = toml::Table::new();
+            t.insert("prefix".into(), r.prefix_text().into());
+            t.insert("via".into(), r.via().to_string().into());
+            t
+        });
+        doc.push_to_vnet(vnet, "route", tables.collect())
+            .map_err(ChangeError::NotFound)?;
+        let cv = &mut cfg.vnets[vi];
+        for r in routes {
+            match r {
+                CheckedRoute::V4(r) => cv.routes4.push(r),
+                CheckedRoute::V6(r) => cv.routes6.push(r),
+            }
+        }
+        self.commit(doc, cfg, dp, t0)
+    }
+
+    /// Deletes static routes (`[[vnet.route]]` entries) of one vnet by prefix.
+    pub fn delete_routes(
+        &mut self,
+        dp: &Dataplane,
+        vnet: &str,
+        prefixes: &[String],
+    ) -> Result<Applied, ChangeError> {
+        let t0 = Instant::now();
+        let vi = self.vnet_index(vnet)?;
+        let existing = config::route_keys(&self.cfg.vnets[vi]);
+        let in_doc = self.doc.route_keys(vnet);
+        let mut keys = HashSet::with_capacity(prefixes.len());
+        let mut errors = Vec::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            match config::parse_route_key(p) {
+                Ok(k) if in_doc.contains(&k) => {
+                    keys.insert(k);
+                }
+                Ok(_) if prefixes.len() == 1 => {
+                    return Err(if existing.contains(&config::parse_route_key(p).expect("parsed")) {
+                        ChangeError::Conflict(format!(
+                            "route {p} comes from vnet {vnet:?}'s routes_file: edit that file and reload"
+                        ))
+                    } else {
+                        ChangeError::NotFound(format!("vnet {vnet:?} has no static route {p}"))
+                    })
+                }
+                Ok(_) => errors.push(format!("route #{}: vnet {vnet:?} has no static route {p} (from the config, not its routes_file)", i + 1)),
+                Err(m) => errors.push(format!("route #{}: prefix: {m}", i + 1)),
+            }
+        }
+        if !errors.is_empty() {
+            errors.truncate(20);
+            return Err(ChangeError::Invalid(errors));
+        }
+        let mut doc = self.doc.clone();
+        let mut cfg = self.cfg.clone();
+        doc.remove_routes(vnet, &keys);
+        remove_cfg_routes(&mut cfg.vnets[vi], &keys);
+        self.commit(doc, cfg, dp, t0)
+    }
+
+    fn vnet_index(&self, vnet: &str) -> Result<usize, ChangeError> {
+        self.cfg
+            .vnets
+            .iter()
+            .position(|v| v.name == vnet)
+            .ok_or_else(|| ChangeError::NotFound(format!("no vnet named {vnet:?}")))
     }
 
     fn commit(
@@ -105,7 +244,8 @@ impl Running {
         doc: Document,
         cfg: Config,
         dp: &Dataplane,
-    ) -> Result<AssembleSummary, ChangeError> {
+        t0: Instant,
+    ) -> Result<Applied, ChangeError> {
         restart_only_changes(&self.cfg, &cfg)?;
         refuse_unenforced(&cfg).map_err(|e| ChangeError::Invalid(vec![e]))?;
         let mut ids: HashMap<String, u64> = HashMap::new();
@@ -120,6 +260,7 @@ impl Running {
             id
         })
         .map_err(ChangeError::Dataplane)?;
+        let t1 = Instant::now();
         let summary = dp
             .apply(&specs)
             .map_err(|e| ChangeError::Dataplane(e.to_string()))?;
@@ -127,8 +268,19 @@ impl Running {
         self.cfg = cfg;
         self.ids = ids;
         self.next_id = next_id;
-        Ok(summary)
+        Ok(Applied {
+            summary,
+            validate: t1 - t0,
+            publish: t1.elapsed(),
+        })
     }
+}
+
+fn remove_cfg_routes(v: &mut config::VnetConfig, keys: &HashSet<RouteKey>) {
+    v.routes4
+        .retain(|r| !keys.contains(&RouteKey::V4(u32::from(r.prefix), r.len)));
+    v.routes6
+        .retain(|r| !keys.contains(&RouteKey::V6(u128::from(r.prefix), r.len)));
 }
 
 fn located(e: &ConfigError) -> Vec<String> {
