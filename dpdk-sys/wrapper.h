@@ -20,3 +20,5 @@
 #include <rte_fib6.h>
 #include <rte_malloc.h>
 #include <rte_version.h>
+#include <rte_sched.h>
+#include <rte_meter.h>

@@ -2,3 +2,4 @@
 //! never run as timed assertions in CI; they print medians and ratios against a
 //! baseline measured in the same run.
 pub mod lpm;
+pub mod shaper;

@@ -281,6 +281,9 @@ impl PipeConfig {
             self.buckets,
             self.max_flows,
         )?;
+        if self.bw.bits_per_sec() > crate::link::MAX_BW {
+            return Err(ConfigError::Invalid(self.id, "a bandwidth up to 72 Pbit/s"));
+        }
         match self.scheduler {
             SchedulerConfig::Drr { quantum: 0 } => {
                 Err(ConfigError::Invalid(self.id, "a DRR quantum above 0"))

@@ -1,11 +1,11 @@
 //! A pipe instance's link: serialization at `bw` and a constant propagation `delay`.
 //!
 //! Exact integer time. The link keeps the moment it becomes free multiplied by the
-//! bandwidth (`free_at = t * bw`, in tick·bit/s), so sending L bytes adds exactly
-//! `8 L hz` and no rounding error ever accumulates: over any run the link delivers
-//! `bw` to the tick, whatever the packet sizes or the rate (64 kbit/s or 100 Gbit/s).
-//! Only a release time is rounded (up, to the next tick). u128 holds 2^60 ticks (a
-//! 3 GHz TSC for a decade) times 2^64 bit/s.
+//! bandwidth (`free_at × bw`, in tick·bit/s) as whole ticks plus a remainder below
+//! `bw`, so sending L bytes adds exactly `8 L hz` and no rounding error ever
+//! accumulates: over any run the link delivers `bw` to the tick, whatever the packet
+//! sizes or the rate (64 kbit/s or 100 Gbit/s). Only a release time is rounded (up,
+//! to the next tick). One u64 division per packet, no u128 arithmetic on the path.
 //!
 //! dummynet's tick-driven original rounds to the kernel's `HZ`; here a late poll
 //! costs nothing either: while a backlog exists, the next packet starts exactly when
@@ -16,28 +16,42 @@ pub(crate) struct Link {
     /// bit/s; 0 = unlimited (no serialization time).
     bw: u64,
     /// 8 * hz: tick·bit/s per byte.
-    byte_cost: u128,
+    byte_cost: u64,
     delay: u64,
-    /// Credit an idle link may accumulate (`burst` bytes), in tick·bit/s.
-    burst: u128,
-    free_at: u128,
+    /// `burst` bytes of credit as (whole ticks, remainder in tick·bit/s).
+    burst_ticks: u64,
+    burst_rem: u64,
+    /// The link is free at `free_ticks + free_rem / bw` (free_rem < bw): the exact
+    /// `free_at × bw` without a u128 division per packet.
+    free_ticks: u64,
+    free_rem: u64,
 }
 
-#[inline]
-fn ceil_div(a: u128, b: u128) -> u128 {
-    a.div_ceil(b)
-}
+/// Bandwidths up to 2^56 bit/s (72 Pbit/s) keep `free_rem + 8·len·hz` in u64.
+pub(crate) const MAX_BW: u64 = 1 << 56;
 
 impl Link {
     /// `bw` bit/s, `delay` and `now` in ticks of a `hz` clock, `burst` in bytes.
     pub(crate) fn new(bw: u64, delay: u64, burst: u64, hz: u64, now: u64) -> Self {
-        let byte_cost = 8 * u128::from(hz);
+        let bw = bw.min(MAX_BW);
+        let byte_cost = 8 * hz;
+        let burst_cost = u128::from(burst) * u128::from(byte_cost);
+        let (burst_ticks, burst_rem) = if bw == 0 {
+            (0, 0)
+        } else {
+            (
+                (burst_cost / u128::from(bw)).min(u128::from(u64::MAX)) as u64,
+                (burst_cost % u128::from(bw)) as u64,
+            )
+        };
         Link {
             bw,
             byte_cost,
             delay,
-            burst: u128::from(burst) * byte_cost,
-            free_at: u128::from(now) * u128::from(bw),
+            burst_ticks,
+            burst_rem,
+            free_ticks: now,
+            free_rem: 0,
         }
     }
 
@@ -45,19 +59,31 @@ impl Link {
     /// of credit for the time it sat unused.
     #[inline]
     pub(crate) fn wake(&mut self, now: u64) {
-        if self.bw == 0 {
+        if self.bw == 0 || !self.before(now, 0) {
             return;
         }
-        let now_b = u128::from(now) * u128::from(self.bw);
-        if self.free_at < now_b {
-            self.free_at = self.free_at.max(now_b.saturating_sub(self.burst));
+        // now - burst, as (ticks, rem).
+        let (mut t, mut r) = (now.saturating_sub(self.burst_ticks), 0u64);
+        if self.burst_rem > 0 && t > 0 {
+            t -= 1;
+            r = self.bw - self.burst_rem;
         }
+        if self.before(t, r) {
+            self.free_ticks = t;
+            self.free_rem = r;
+        }
+    }
+
+    /// True if the link frees strictly before (t, r).
+    #[inline]
+    fn before(&self, t: u64, r: u64) -> bool {
+        (self.free_ticks, self.free_rem) < (t, r)
     }
 
     /// True if a packet may start by `now`.
     #[inline]
     pub(crate) fn free_by(&self, now: u64) -> bool {
-        self.bw == 0 || self.free_at <= u128::from(now) * u128::from(self.bw)
+        self.start(now) <= now
     }
 
     /// When the next packet starts (at or before `now` when `free_by(now)`).
@@ -66,7 +92,7 @@ impl Link {
         if self.bw == 0 {
             now
         } else {
-            ceil_div(self.free_at, u128::from(self.bw)) as u64
+            self.free_ticks + u64::from(self.free_rem > 0)
         }
     }
 
@@ -77,8 +103,14 @@ impl Link {
         if self.bw == 0 {
             return now + self.delay;
         }
-        self.free_at += u128::from(len) * self.byte_cost;
-        ceil_div(self.free_at, u128::from(self.bw)) as u64 + self.delay
+        let r = self.free_rem + u64::from(len) * self.byte_cost;
+        if r >= self.bw {
+            self.free_ticks += r / self.bw;
+            self.free_rem = r % self.bw;
+        } else {
+            self.free_rem = r;
+        }
+        self.free_ticks + u64::from(self.free_rem > 0) + self.delay
     }
 
     /// True when nothing is being serialized at `now` (a dynamic instance may then
@@ -93,13 +125,14 @@ impl Link {
         if self.bw == 0 {
             0
         } else {
-            ceil_div(u128::from(len) * self.byte_cost, u128::from(self.bw)) as u64
+            (u64::from(len) * self.byte_cost).div_ceil(self.bw)
         }
     }
 
     /// Back to an idle link at `now` (instance reuse).
     pub(crate) fn reset(&mut self, now: u64) {
-        self.free_at = u128::from(now) * u128::from(self.bw);
+        self.free_ticks = now;
+        self.free_rem = 0;
     }
 }
 

@@ -70,6 +70,9 @@ struct Flowset {
     mask: FlowMask,
     max_flows: u32,
     live: u32,
+    /// The one queue of an unmasked flowset in an unmasked pipe, once created:
+    /// the common case skips the hash.
+    static_q: u32,
 }
 
 struct Instance {
@@ -140,7 +143,10 @@ impl<P> ShaperSet<P> {
     /// it will be given. All large allocations happen here.
     pub fn new(cfg: &ShaperConfig, hz: u64, now: u64) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        assert!(hz > 0, "a clock needs a positive rate");
+        assert!(
+            hz > 0 && hz < 1 << 40,
+            "a clock rate between 1 Hz and 1 THz"
+        );
         let mut pipes = Vec::with_capacity(cfg.pipes.len());
         let mut flowsets = Vec::with_capacity(cfg.pipes.len() + cfg.queues.len());
         let mut pipe_index = Vec::with_capacity(cfg.pipes.len());
@@ -159,6 +165,7 @@ impl<P> ShaperSet<P> {
                 mask: FlowMask::NONE,
                 max_flows: p.max_flows,
                 live: 0,
+                static_q: NIL,
             });
             if !p.mask.is_none() {
                 inst_buckets += u64::from(p.buckets.max(p.max_flows.min(cfg.pool_slots)));
@@ -196,6 +203,7 @@ impl<P> ShaperSet<P> {
                 mask: q.mask,
                 max_flows: q.max_flows,
                 live: 0,
+                static_q: NIL,
             });
         }
         queue_index.sort_unstable();
@@ -483,6 +491,10 @@ impl<P> ShaperSet<P> {
     /// needed; `None` when the flowset's `max_flows` is reached.
     fn queue_for(&mut self, fs: u32, i: u32, key: &FlowKey) -> Option<QueueId> {
         let f = &self.flowsets[fs as usize];
+        if f.static_q != NIL {
+            return Some(f.static_q);
+        }
+        let cacheable = f.mask.is_none() && self.pipes[f.pipe as usize].single != NIL;
         let masked = f.mask.apply(key);
         let dynamic = !f.mask.is_none();
         let tag = u64::from(fs) << 32 | u64::from(i);
@@ -526,6 +538,9 @@ impl<P> ShaperSet<P> {
             }
         };
         self.q_hash[h] = q;
+        if cacheable {
+            self.flowsets[fs as usize].static_q = q;
+        }
         self.inst[i as usize].queues += 1;
         self.flowsets[fs as usize].live += 1;
         self.pipes[self.flowsets[fs as usize].pipe as usize]

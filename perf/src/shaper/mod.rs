@@ -1,0 +1,2 @@
+//! Helpers for the shaper benchmark (`src/bin/shaper_bench.rs`).
+pub mod rte_sched;
