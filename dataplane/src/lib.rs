@@ -1,7 +1,8 @@
 //! The vnetd dataplane: safe DPDK wrappers (`dpdk`), zero-copy packet views
 //! (`wire`), the per-vnet tables the control plane publishes (`tables`), the
 //! packet path (`pipeline`), the poll-mode workers (`worker`) and the running
-//! whole (`runtime`).
+//! whole (`runtime`); `capture` copies a vnet's frames for `vnetctl capture`.
+pub mod capture;
 pub mod dpdk;
 pub mod frame;
 pub mod neighbor_manager;

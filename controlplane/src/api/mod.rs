@@ -1,6 +1,7 @@
 //! The admin API: HTTP/JSON on a unix socket (mode 0600: whoever can open it
 //! is the admin). Resources are documented in docs/api/openapi.yaml.
 mod auth;
+mod capture;
 mod fib;
 mod neighbors;
 mod reply;

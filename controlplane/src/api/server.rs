@@ -112,7 +112,7 @@ fn serve(
     })
 }
 
-fn answer(ctx: &Context, auth: Auth, mut req: tiny_http::Request) {
+fn answer(ctx: &Arc<Context>, auth: Auth, mut req: tiny_http::Request) {
     let url = req.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((&url, ""));
     let method = req.method().as_str().to_string();
@@ -130,6 +130,24 @@ fn answer(ctx: &Context, auth: Auth, mut req: tiny_http::Request) {
             auth::authenticate(ctx.running().config(), header.as_deref())
         }
     };
+    // A capture streams from a thread of its own.
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let (Ok(s), "GET", ["v1", "vnets", vnet, "capture"]) =
+        (&scope, method.as_str(), parts.as_slice())
+    {
+        let r = match auth::authorize(s, "GET", &parts) {
+            Err(r) => r,
+            Ok(()) => match super::capture::serve(ctx, req, vnet, query) {
+                Ok(()) => return,
+                Err(back) => {
+                    let (back, r) = *back;
+                    req = back;
+                    r
+                }
+            },
+        };
+        return finish(req, &peer, &method, path, r);
+    }
     let mut body = String::new();
     let read = req.as_reader().take(MAX_BODY + 1).read_to_string(&mut body);
     let reply = match scope {
@@ -149,6 +167,10 @@ fn answer(ctx: &Context, auth: Auth, mut req: tiny_http::Request) {
             },
         ),
     };
+    finish(req, &peer, &method, path, reply);
+}
+
+fn finish(req: tiny_http::Request, peer: &str, method: &str, path: &str, reply: Reply) {
     if reply.status >= 400 {
         // 401/403 are security events: always say who and what.
         eprintln!(

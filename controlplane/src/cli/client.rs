@@ -98,8 +98,107 @@ impl Client {
     }
 }
 
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
+impl Client {
+    /// GETs `path` and copies the reply's body into `out` as it arrives (a
+    /// capture). A refusal comes back as the API's error message.
+    pub fn stream(&self, path: &str, out: &mut dyn Write) -> Result<u64, String> {
+        let mut s = self.connect()?;
+        s.set_no_timeout();
+        let auth = match self {
+            Client::Tcp { token, .. } => format!("Authorization: Bearer {token}\r\n"),
+            Client::Socket(_) => String::new(),
+        };
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: vnetd\r\nConnection: close\r\n{auth}\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut r = std::io::BufReader::new(s);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut r, &mut line)
+                .map_err(|e| format!("reading the reply: {e}"))?;
+            if n == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or("no HTTP status in vnetd's reply")?;
+        let chunked = head.lines().any(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("transfer-encoding: chunked")
+        });
+        if status >= 400 {
+            let mut body = Vec::new();
+            let _ = r.read_to_end(&mut body);
+            let text = String::from_utf8_lossy(&body);
+            let text = if chunked {
+                dechunk(&text)
+            } else {
+                text.into_owned()
+            };
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(text);
+            return Err(format!("refused ({status}): {msg}"));
+        }
+        let mut total = 0u64;
+        let mut buf = vec![0u8; 64 << 10];
+        if !chunked {
+            loop {
+                let n = r.read(&mut buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Ok(total);
+                }
+                out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+                out.flush().ok();
+                total += n as u64;
+            }
+        }
+        loop {
+            let mut size = String::new();
+            std::io::BufRead::read_line(&mut r, &mut size).map_err(|e| e.to_string())?;
+            let n = usize::from_str_radix(size.trim(), 16)
+                .map_err(|_| format!("malformed chunk size {size:?}"))?;
+            if n == 0 {
+                return Ok(total);
+            }
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(buf.len());
+                r.read_exact(&mut buf[..k])
+                    .map_err(|e| format!("reading the capture: {e}"))?;
+                out.write_all(&buf[..k]).map_err(|e| e.to_string())?;
+                left -= k;
+            }
+            out.flush().ok();
+            total += n as u64;
+            let mut crlf = [0u8; 2];
+            r.read_exact(&mut crlf).map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+trait ReadWrite: Read + Write {
+    /// A capture may be quiet for long.
+    fn set_no_timeout(&self) {}
+}
+impl ReadWrite for UnixStream {
+    fn set_no_timeout(&self) {
+        self.set_read_timeout(None).ok();
+    }
+}
+impl ReadWrite for TcpStream {
+    fn set_no_timeout(&self) {
+        self.set_read_timeout(None).ok();
+    }
+}
 
 /// Decodes a chunked body (tiny_http chunks large replies).
 fn dechunk(mut s: &str) -> String {

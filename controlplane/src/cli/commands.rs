@@ -162,6 +162,7 @@ impl Cli {
                 &format!("{base}/routes"),
                 Some(json!({ "prefix": prefix, "via": via })),
             ),
+            ["capture", args @ ..] => self.capture(&base, args),
             ["route", "change", prefix, via] | ["route", "change", prefix, "via", via] => self
                 .change(
                     "PUT",
@@ -193,6 +194,49 @@ impl Cli {
             }
             _ => Err(usage(format!("unknown command {:?}", w.join(" ")))),
         }
+    }
+
+    /// `capture -w FILE [-c N] [-d SECONDS] [-i IF] [-s SNAPLEN] [FILTER...]`
+    fn capture(&self, base: &str, args: &[&str]) -> Res {
+        let (mut file, mut query, mut filter) = (None, Vec::new(), Vec::new());
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut val = |what: &str| {
+                it.next()
+                    .map(|v| v.to_string())
+                    .ok_or_else(|| usage(format!("capture {a} needs {what}")))
+            };
+            match *a {
+                "-w" => file = Some(val("a file name (- for stdout)")?),
+                "-c" => query.push(format!("count={}", val("a number of frames")?)),
+                "-d" => query.push(format!("duration={}", val("seconds")?)),
+                "-i" => query.push(format!(
+                    "interface={}",
+                    percent_encode(&val("an interface")?)
+                )),
+                "-s" => query.push(format!("snaplen={}", val("a number of bytes")?)),
+                f => filter.push(f),
+            }
+        }
+        let Some(file) = file else {
+            return Err(usage("capture needs -w FILE (- for standard output)"));
+        };
+        if !filter.is_empty() {
+            query.push(format!("filter={}", percent_encode(&filter.join(" "))));
+        }
+        let path = format!("{base}/capture?{}", query.join("&"));
+        let bytes = if file == "-" {
+            self.client.stream(&path, &mut std::io::stdout().lock())
+        } else {
+            let mut f =
+                std::fs::File::create(&file).map_err(|e| Fail::Other(format!("{file}: {e}")))?;
+            self.client.stream(&path, &mut f)
+        }
+        .map_err(Fail::Other)?;
+        if file != "-" {
+            eprintln!("vnetctl: {bytes} bytes of pcap written to {file}");
+        }
+        Ok(())
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Fail> {
@@ -273,6 +317,18 @@ fn ifconfig_body(name: &str, rest: &[&str]) -> Result<Value, Fail> {
     Ok(body)
 }
 
+/// Everything but unreserved characters as `%XX` (query values).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `PREFIX GATEWAY` per line (the routes_file format; `#` comments, blank lines),
 /// or `PREFIX` alone for deletions.
 fn routes_from_file(path: &str) -> Result<Value, Fail> {
@@ -311,7 +367,7 @@ const BASH_COMPLETION: &str = r#"_vnetctl() {
         config) COMPREPLY=($(compgen -W "dump" -- "$cur")); return ;;
         netstat) COMPREPLY=($(compgen -W "-r -i" -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp --socket --url --token-file --json -v help" -- "$cur"))
+    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp capture --socket --url --token-file --json -v help" -- "$cur"))
 }
 complete -F _vnetctl vnetctl"#;
 

@@ -31,6 +31,11 @@ Inside one vnet (-v NAME):
   netstat -r | -i                 routes | counters
   arp | ndp                       the neighbor table (learned and static)
   arp add ADDRESS MAC | arp delete ADDRESS
+  capture -w FILE [-c N] [-d SECONDS] [-i IF] [-s SNAPLEN] [FILTER...]
+                                  a pcap of the frames the vnet receives and
+                                  sends (a forwarded one twice: in and out),
+                                  for tcpdump -r; FILTER in tcpdump's language;
+                                  -w - writes to stdout (| tcpdump -r -)
 
 Options:
   --socket PATH   vnetd's admin socket (default /run/vnetd/vnetd.sock)
@@ -45,4 +50,5 @@ Examples:
   vnetctl vnet create green
   vnetctl -v green ifconfig lan create port trunk0 vlan 30 inet 10.0.3.1/24
   vnetctl -v green route add 0.0.0.0/0 10.0.3.254
-  vnetctl -v red netstat -r";
+  vnetctl -v red netstat -r
+  vnetctl -v red capture -w red.pcap -c 100 icmp";

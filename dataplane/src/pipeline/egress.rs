@@ -1,5 +1,6 @@
 //! L2 rewrite for the egress interface and hand-off to TX.
 use super::Output;
+use crate::capture::{Attachment, Direction};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason, VnetWorkerCounters};
 use crate::tables::Interface;
@@ -37,5 +38,11 @@ pub(super) fn send<F: Frame, O: Output<F>>(
     frame.clear_offload_flags();
     bump(&c.tx_packets, 1);
     bump(&c.tx_bytes, frame.data().len() as u64);
+    let at = Attachment {
+        port: iface.port.0,
+        vlan: iface.vlan,
+    };
+    c.tap
+        .record(c.worker, Direction::Sent, at, frame.data(), None);
     out.tx(iface.port, frame);
 }

@@ -1,5 +1,6 @@
 //! L2 parse and demux: (port, VLAN) → vnet and interface, then dispatch on EtherType.
 use super::{arp, ipv4, ipv6, Ingress, Output, PathCtx, Pending};
+use crate::capture::{Attachment, Direction};
 use crate::dpdk::PortId;
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason, PortDropReason};
@@ -34,6 +35,13 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
     let c = vnet.fwd.counters.worker(ctx.worker);
     bump(&c.rx_packets, 1);
     bump(&c.rx_bytes, data.len() as u64);
+    let at = Attachment {
+        port: port.0,
+        vlan: iface.vlan,
+    };
+    let stripped = if l2.vlan.is_none() { vlan } else { None };
+    c.tap
+        .record(ctx.worker, Direction::Received, at, data, stripped);
 
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&data[0..6]);

@@ -1,7 +1,9 @@
 //! Per-worker counter slots, cache-line padded so two workers never share a line.
 use super::drop_reason::{DropReason, PortDropReason};
+use crate::capture::Tap;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Adds `n` to a counter only this thread writes (a plain add on x86: no lock prefix).
 #[inline(always)]
@@ -27,6 +29,10 @@ pub struct VnetWorkerCounters {
     /// (here because it is per vnet and per worker, like the counters).
     pub icmp_tokens: AtomicU64,
     pub icmp_refill_tsc: AtomicU64,
+    /// The vnet's capture point (one, shared by every worker's slot) and this
+    /// slot's worker, so that whatever holds the counters can also record.
+    pub tap: Arc<Tap>,
+    pub worker: usize,
 }
 
 impl VnetWorkerCounters {
@@ -58,11 +64,23 @@ pub struct VnetTotals {
 
 impl VnetCounters {
     pub fn new(workers: usize) -> Self {
+        let tap = Arc::new(Tap::default());
         VnetCounters {
             slots: (0..workers.max(1))
-                .map(|_| CachePadded::new(VnetWorkerCounters::default()))
+                .map(|worker| {
+                    CachePadded::new(VnetWorkerCounters {
+                        tap: tap.clone(),
+                        worker,
+                        ..VnetWorkerCounters::default()
+                    })
+                })
                 .collect(),
         }
+    }
+
+    /// The vnet's capture point.
+    pub fn tap(&self) -> &Arc<Tap> {
+        &self.slots[0].tap
     }
 
     #[inline(always)]
