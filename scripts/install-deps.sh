@@ -15,6 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 PACKAGES=(
     libdpdk-dev dpdk dpdk-dev            # DPDK 22.11 LTS headers, libs, PMDs, tools
     clang libclang-dev pkg-config        # bindgen in dpdk-sys
+    libpcap-dev                          # capture filters (tcpdump's language) in vnetd
     iproute2 iputils-ping traceroute     # namespaces, veths, ping, traceroute
     tcpdump ethtool ncat curl            # captures, offloads, TCP clients
     iperf3                               # throughput through the router
