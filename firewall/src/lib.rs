@@ -1,6 +1,24 @@
 #![forbid(unsafe_code)]
-//! ipfw-style firewall (rule language, compiled classifier, states). See issue 4.
+//! ipfw-style firewall for one vnet: the ipfw(8) rule language ([`parse`]),
+//! the editable rule chain ([`Chain`]), rule sets compiled into a classifier
+//! ([`RuleSet`]), dynamic states ([`StateTable`]) and per-rule counters.
+//! No DPDK: the dataplane hands in [`PacketMeta`] and acts on [`Verdict`].
+//! See firewall/README.md.
 
+pub mod ast;
+pub mod chain;
+pub mod counters;
+pub mod error;
+pub mod packet;
+pub mod parse;
 pub mod policy;
+pub mod ruleset;
+pub mod state;
+pub mod table;
 
+pub use chain::Chain;
+pub use error::ParseError;
+pub use packet::{Direction, Family, IfaceId, PacketMeta, Tags, NO_IFACE};
 pub use policy::{DefaultPolicy, ParseDefaultPolicyError};
+pub use ruleset::{Ctx, DenyCause, Env, Outcome, Reject, RuleSet, Verdict};
+pub use state::{Lifetimes, StateConfig, StateStats, StateTable};

@@ -1,0 +1,501 @@
+//! A published rule set: the enabled rules of a [`Chain`], resolved against the
+//! vnet (interface ids, own addresses, table contents) and compiled into a
+//! classifier. Immutable once built; the dataplane swaps whole rule sets.
+
+mod eval;
+mod matcher;
+mod region;
+mod tree;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
+use matcher::{Body, IfSide, RCond, RTerm};
+use region::Region;
+use tree::Tree;
+
+use crate::ast::{
+    Action, AddrSpec, Arg, Cond, FlowSel, IfaceRef, IfaceSpec, Prefix, Rule, StateOpt, Term,
+};
+use crate::chain::{Chain, ChainRule};
+use crate::counters::{CounterSnapshot, RuleCounters};
+use crate::error::ParseError;
+use crate::packet::{Family, IfaceId, PacketMeta};
+use crate::state::FlowMatch;
+use crate::table::TableIndex;
+
+/// What a rule set is resolved against: the vnet's interfaces and addresses.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// (name, id) of each interface of the vnet.
+    pub interfaces: Vec<(String, IfaceId)>,
+    /// The vnet's own addresses (`me`, `me6`).
+    pub addrs: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RAction {
+    Allow,
+    Deny,
+    Unreach(u8),
+    Unreach6(u8),
+    Reset,
+    Count,
+    Skipto(Arg),
+    Call(Arg),
+    Return,
+    CheckState,
+    Pipe(Arg),
+    Queue(Arg),
+    SetDscp(Arg),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RState {
+    Keep { flow: u16 },
+    Limit { flow: u16, fields: u8, n: u32 },
+}
+
+impl RState {
+    fn flow(&self) -> u16 {
+        match self {
+            RState::Keep { flow } | RState::Limit { flow, .. } => *flow,
+        }
+    }
+}
+
+/// One compiled rule.
+#[derive(Debug)]
+pub(crate) struct CRule {
+    pub id: u32,
+    pub number: u16,
+    /// `prob P`: matches when a per-packet draw is below this (of 2^32).
+    pub prob: Option<u64>,
+    /// Looks states up when reached (check-state, keep-state, limit).
+    pub probe: Option<FlowMatch>,
+    pub body: Body,
+    pub action: RAction,
+    pub tag: Option<(bool, Arg)>,
+    pub state: Option<RState>,
+    pub counters: Arc<RuleCounters>,
+    /// Region per family (V4, V6).
+    pub regions: [Region; 2],
+}
+
+/// A rule set ready for the packet path.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Box<[CRule]>,
+    numbers: Box<[u16]>,
+    /// (rule id, index), sorted by id: where a state's rule is now.
+    by_id: Box<[(u32, u32)]>,
+    tables: Box<[TableIndex]>,
+    /// Compiled classifier per family.
+    trees: [Tree; 2],
+    /// 0..n, the linear evaluator's candidate list.
+    all: Box<[u32]>,
+    one_pass: bool,
+}
+
+/// A rule's identity and counters, for `show` and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleStat {
+    pub number: u16,
+    pub id: u32,
+    pub counters: CounterSnapshot,
+}
+
+fn resolve_err(r: &Rule, col: usize, msg: String) -> ParseError {
+    ParseError::invalid(r.line.max(1), col.max(1), msg)
+}
+
+struct Resolver<'a> {
+    env: &'a Env,
+    table_names: Vec<&'a str>,
+}
+
+impl Resolver<'_> {
+    fn iface(&self, r: &Rule, i: &IfaceRef) -> Result<Option<Box<[IfaceId]>>, ParseError> {
+        let names = || {
+            self.env
+                .interfaces
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &i.spec {
+            IfaceSpec::Any => Ok(None),
+            IfaceSpec::Name(n) => match self.env.interfaces.iter().find(|(m, _)| m == n) {
+                Some(&(_, id)) => Ok(Some(Box::new([id]))),
+                None => Err(ParseError::invalid(
+                    i.line.max(r.line).max(1),
+                    i.column,
+                    format!("unknown interface {n:?} (this vnet has: {})", names()),
+                )),
+            },
+            IfaceSpec::Glob(p) => Ok(Some(
+                self.env
+                    .interfaces
+                    .iter()
+                    .filter(|(m, _)| m.starts_with(p.as_str()))
+                    .map(|&(_, id)| id)
+                    .collect(),
+            )),
+        }
+    }
+
+    fn addr(&self, dst: bool, a: &AddrSpec) -> RCond {
+        let me = |v6only: bool| -> Box<[Prefix]> {
+            self.env
+                .addrs
+                .iter()
+                .filter(|a| !v6only || a.is_ipv6())
+                .map(|a| match a {
+                    IpAddr::V4(x) => Prefix::new(Family::V4, u32::from(*x) as u128, 32),
+                    IpAddr::V6(x) => Prefix::new(Family::V6, u128::from(*x), 128),
+                })
+                .collect()
+        };
+        match a {
+            AddrSpec::Any => RCond::Any,
+            AddrSpec::Me => RCond::Addr {
+                dst,
+                list: me(false),
+            },
+            AddrSpec::Me6 => RCond::Addr {
+                dst,
+                list: me(true),
+            },
+            AddrSpec::List(l) => RCond::Addr {
+                dst,
+                list: l.clone().into_boxed_slice(),
+            },
+            AddrSpec::Set { base, bits } => RCond::AddrSet {
+                dst,
+                base: *base,
+                bits: *bits,
+            },
+            AddrSpec::Table { name, value } => RCond::Table {
+                dst,
+                table: self
+                    .table_names
+                    .iter()
+                    .position(|n| n == name)
+                    .expect("tables collected first"),
+                value: *value,
+            },
+        }
+    }
+
+    fn cond(&self, r: &Rule, c: &Cond) -> Result<RCond, ParseError> {
+        Ok(match c {
+            Cond::Proto(p) => RCond::Proto(*p),
+            Cond::Ip4 => RCond::Family(Family::V4),
+            Cond::Ip6 => RCond::Family(Family::V6),
+            Cond::IpVersion(4) => RCond::Family(Family::V4),
+            Cond::IpVersion(_) => RCond::Family(Family::V6),
+            Cond::SrcAddr(a) => self.addr(false, a),
+            Cond::DstAddr(a) => self.addr(true, a),
+            Cond::SrcPort(p) => RCond::Port {
+                dst: false,
+                ranges: p.clone().into_boxed_slice(),
+            },
+            Cond::DstPort(p) => RCond::Port {
+                dst: true,
+                ranges: p.clone().into_boxed_slice(),
+            },
+            Cond::Dir(d) => RCond::Dir(*d),
+            Cond::Via(i) => RCond::Iface {
+                side: IfSide::Via,
+                ids: self.iface(r, i)?,
+            },
+            Cond::Recv(i) => RCond::Iface {
+                side: IfSide::Recv,
+                ids: self.iface(r, i)?,
+            },
+            Cond::Xmit(i) => RCond::Iface {
+                side: IfSide::Xmit,
+                ids: self.iface(r, i)?,
+            },
+            Cond::Established => RCond::Established,
+            Cond::Setup => RCond::Setup,
+            Cond::TcpFlags { set, clear } => RCond::TcpFlags {
+                set: *set,
+                clear: *clear,
+            },
+            Cond::IcmpTypes(b) => RCond::IcmpTypes {
+                v6: false,
+                bits: **b,
+            },
+            Cond::Icmp6Types(b) => RCond::IcmpTypes {
+                v6: true,
+                bits: **b,
+            },
+            Cond::IpLen(x) => RCond::IpLen(x.clone().into_boxed_slice()),
+            Cond::IpTtl(x) => RCond::IpTtl(x.clone().into_boxed_slice()),
+            Cond::IpTos { set, clear } => RCond::IpTos {
+                set: *set,
+                clear: *clear,
+            },
+            Cond::Dscp(b) => RCond::Dscp(*b),
+            Cond::Frag(None) => RCond::Frag {
+                set: matcher::FRAG_OFFSET,
+                clear: 0,
+            },
+            Cond::Frag(Some((set, clear))) => RCond::Frag {
+                set: *set,
+                clear: *clear,
+            },
+            Cond::Tagged(x) => RCond::Tagged(x.clone().into_boxed_slice()),
+        })
+    }
+
+    fn term(&self, r: &Rule, t: &Term) -> Result<Option<RTerm>, ParseError> {
+        if t.is_any() {
+            return Ok(None);
+        }
+        let mut alts = Vec::with_capacity(t.alts.len());
+        for (not, c) in &t.alts {
+            let rc = self.cond(r, c)?;
+            // `any` in an or-block: the whole term holds (or, negated, never adds).
+            if rc == RCond::Any {
+                if *not {
+                    continue;
+                }
+                return Ok(None);
+            }
+            alts.push((*not, rc));
+        }
+        Ok(Some(RTerm {
+            alts: alts.into_boxed_slice(),
+        }))
+    }
+
+    fn rule(
+        &self,
+        chain: &Chain,
+        cr: &ChainRule,
+        tables: &[TableIndex],
+    ) -> Result<CRule, ParseError> {
+        let r = &cr.rule;
+        let mut terms = Vec::new();
+        for t in r.terms() {
+            if let Some(t) = self.term(r, t)? {
+                terms.push(t);
+            }
+        }
+        let body = Body {
+            terms: terms.into_boxed_slice(),
+        };
+        let action = match &r.action {
+            Action::Allow => RAction::Allow,
+            Action::Deny => RAction::Deny,
+            Action::Reject => RAction::Unreach(1),
+            Action::Unreach(c) => RAction::Unreach(*c),
+            Action::Unreach6(c) => RAction::Unreach6(*c),
+            Action::Reset | Action::Reset6 => RAction::Reset,
+            Action::Count => RAction::Count,
+            Action::Skipto(a) => RAction::Skipto(*a),
+            Action::Call(a) => RAction::Call(*a),
+            Action::Return => RAction::Return,
+            Action::CheckState(_) => RAction::CheckState,
+            Action::Pipe(a) => RAction::Pipe(*a),
+            Action::Queue(a) => RAction::Queue(*a),
+            Action::SetDscp(a) => RAction::SetDscp(*a),
+        };
+        let flow_match = |name: &Option<String>| FlowMatch::Id(chain.flow_id(name));
+        let probe = match (&r.action, &r.state) {
+            (Action::CheckState(FlowSel::Any), _) => Some(FlowMatch::Any),
+            (Action::CheckState(FlowSel::Default), _) => Some(FlowMatch::Id(0)),
+            (Action::CheckState(FlowSel::Named(n)), _) => Some(flow_match(&Some(n.clone()))),
+            (_, Some(s)) if s.probes() => Some(flow_match(s.flow())),
+            _ => None,
+        };
+        let state = r.state.as_ref().map(|s| match s {
+            StateOpt::Keep(f) | StateOpt::Record(f) => RState::Keep {
+                flow: chain.flow_id(f),
+            },
+            StateOpt::Limit {
+                fields, n, flow, ..
+            } => RState::Limit {
+                flow: chain.flow_id(flow),
+                fields: *fields,
+                n: *n,
+            },
+        });
+        let regions = if probe.is_some() {
+            // Reached by every packet, whatever its fields.
+            [Region::full(Family::V4), Region::full(Family::V6)]
+        } else {
+            [
+                Region::of(&body, Family::V4, tables),
+                Region::of(&body, Family::V6, tables),
+            ]
+        };
+        Ok(CRule {
+            id: cr.id,
+            number: r.number,
+            prob: r.prob.map(|p| (p * 4_294_967_296.0) as u64),
+            probe,
+            body,
+            action,
+            tag: r.tag,
+            state,
+            counters: Arc::clone(&cr.counters),
+            regions,
+        })
+    }
+}
+
+impl RuleSet {
+    /// Resolves and compiles the enabled rules of `chain` against `env`.
+    /// Errors (an unknown interface) carry the rule's line and column.
+    pub fn compile(chain: &Chain, env: &Env) -> Result<RuleSet, ParseError> {
+        let table_names: Vec<&str> = chain.tables().keys().map(String::as_str).collect();
+        let mut tables: Vec<TableIndex> = chain.tables().values().map(|t| t.index()).collect();
+        // Tables a rule names but nobody created are empty (ipfw creates them).
+        let mut extra: Vec<String> = Vec::new();
+        for cr in chain.rules() {
+            for t in cr.rule.terms() {
+                for (_, c) in &t.alts {
+                    if let Cond::SrcAddr(AddrSpec::Table { name, .. })
+                    | Cond::DstAddr(AddrSpec::Table { name, .. }) = c
+                    {
+                        if !table_names.contains(&name.as_str()) && !extra.contains(name) {
+                            extra.push(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let mut names = table_names;
+        for n in &extra {
+            names.push(n);
+            tables.push(TableIndex::default());
+        }
+        let res = Resolver {
+            env,
+            table_names: names,
+        };
+        let mut rules = Vec::new();
+        for cr in chain.rules() {
+            if !chain.set_enabled(cr.rule.set) {
+                continue;
+            }
+            rules.push(res.rule(chain, cr, &tables).map_err(|e| {
+                if e.line == 0 {
+                    resolve_err(&cr.rule, 1, e.message())
+                } else {
+                    e
+                }
+            })?);
+        }
+        Ok(Self::from_rules(rules, tables, chain.one_pass()))
+    }
+
+    fn from_rules(rules: Vec<CRule>, tables: Vec<TableIndex>, one_pass: bool) -> RuleSet {
+        let numbers: Box<[u16]> = rules.iter().map(|r| r.number).collect();
+        let mut by_id: Vec<(u32, u32)> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i as u32))
+            .collect();
+        by_id.sort_unstable();
+        let r4: Vec<Region> = rules.iter().map(|r| r.regions[0]).collect();
+        let r6: Vec<Region> = rules.iter().map(|r| r.regions[1]).collect();
+        let trees = [Tree::build(&r4, Family::V4), Tree::build(&r6, Family::V6)];
+        let all = (0..rules.len() as u32).collect();
+        RuleSet {
+            rules: rules.into_boxed_slice(),
+            numbers,
+            by_id: by_id.into_boxed_slice(),
+            tables: tables.into_boxed_slice(),
+            trees,
+            all,
+            one_pass,
+        }
+    }
+
+    pub(crate) fn index_of(&self, id: u32) -> Option<usize> {
+        self.by_id
+            .binary_search_by_key(&id, |&(i, _)| i)
+            .ok()
+            .map(|k| self.by_id[k].1 as usize)
+    }
+
+    /// Number of rules, the default rule included.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn one_pass(&self) -> bool {
+        self.one_pass
+    }
+
+    /// Ids of the rules in the set (to drop states of deleted rules).
+    pub fn contains_rule(&self, id: u32) -> bool {
+        self.index_of(id).is_some()
+    }
+
+    /// Rules in order with their counters.
+    pub fn stats(&self) -> impl Iterator<Item = RuleStat> + '_ {
+        self.rules.iter().map(|r| RuleStat {
+            number: r.number,
+            id: r.id,
+            counters: r.counters.read(),
+        })
+    }
+
+    /// Bytes held by the compiled form (rules, tables, classifier).
+    pub fn memory_bytes(&self) -> usize {
+        self.rules.len() * (std::mem::size_of::<CRule>() + 64)
+            + self
+                .tables
+                .iter()
+                .map(TableIndex::memory_bytes)
+                .sum::<usize>()
+            + self.trees.iter().map(Tree::memory_bytes).sum::<usize>()
+            + self.all.len() * 4
+    }
+
+    /// Classifier size per family: (nodes, leaf entries).
+    pub fn classifier_size(&self) -> [(usize, usize); 2] {
+        [self.trees[0].size(), self.trees[1].size()]
+    }
+
+    /// Classifies one packet with the compiled classifier. `p` is updated
+    /// (tags, DSCP) as the rules say.
+    #[inline]
+    pub fn evaluate(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
+        let k = region::key(p);
+        let cands = self.trees[p.family as usize].candidates(&k);
+        self.walk(cands, Some(&k), p, ctx)
+    }
+
+    /// The reference: the same walk asking every rule in turn.
+    pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
+        self.walk(&self.all, None, p, ctx)
+    }
+
+    /// Classifies a burst: first every packet's leaf (independent tree walks
+    /// the CPU can overlap), then the rule walks. `out[i]` is for `pkts[i]`.
+    pub fn classify_batch(&self, pkts: &mut [PacketMeta], out: &mut [Outcome], ctx: &Ctx) {
+        const CHUNK: usize = 32;
+        for (ps, os) in pkts.chunks_mut(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let mut leaves: [&[u32]; CHUNK] = [&[]; CHUNK];
+            for (l, p) in leaves.iter_mut().zip(ps.iter()) {
+                *l = self.trees[p.family as usize].candidates(&region::key(p));
+            }
+            for ((p, o), l) in ps.iter_mut().zip(os.iter_mut()).zip(leaves.iter()) {
+                let k = region::key(p);
+                *o = self.walk(l, Some(&k), p, ctx);
+            }
+        }
+    }
+}
