@@ -133,6 +133,28 @@ t_api_routes() {
     return $rc
 }
 
+# Addresses change in place; an interface moves between vnets and back.
+t_interfaces() {
+    local r rc=0
+    need_vnetd || return 1
+    r=$(ctl -v red ifconfig lan1 inet 10.0.9.1/24 alias 2>&1) || { say "alias: $r"; rc=1; }
+    ping_ok red1 10.0.9.1 || rc=1
+    r=$(ctl -v red ifconfig lan1 inet 10.0.9.1 -alias 2>&1) || { say "-alias: $r"; rc=1; }
+    ping_error red1 'Unreachable' 10.0.9.1 || rc=1
+    r=$(ctl vnet create green 2>&1) || { say "vnet create green: $r"; rc=1; }
+    r=$(ctl -v blue ifconfig lan2 vnet green 2>&1) || { say "move: $r"; rc=1; }
+    say "blue lan2 -> green: $r"
+    ctl -v green ifconfig | grep -q 'lan2: port blue2' || { say "green has no lan2"; ctl -v green ifconfig; rc=1; }
+    ping_error blue1 'Unreachable' 10.0.2.10 || rc=1
+    r=$(ctl -v green ifconfig lan2 vnet blue 2>&1) || { say "move back: $r"; rc=1; }
+    ping_ok blue1 10.0.2.10 || rc=1
+    r=$(ctl -v red ifconfig lan1 vnet blue 2>&1) && { say "moving red's lan1 into blue (its subnet is blue's lan1's) was accepted"; rc=1; }
+    say "red lan1 -> blue: $r"
+    ctl vnet destroy green >/dev/null || rc=1
+    ping_ok red1 10.0.2.10 || rc=1
+    return $rc
+}
+
 t_delegation() {
     local r rc=0 tf=$WORK/red.token
     need_vnetd || return 1
@@ -321,6 +343,7 @@ e2e_topology
 run_case "vnetd starts with a TCP API and tokens; red and blue forward" t_start
 run_case "refused API calls (bad prefix, bad gateway, unknown vnet, duplicate VLAN, bad JSON, half-bad bulk) change nothing" t_refusals
 run_case "routes through the API: add, refuse a duplicate, replace, delete; 20,000-route bulk add and delete; blue does not see red's routes" t_api_routes
+run_case "interfaces: an address alias comes and goes; blue's lan2 moves to green and back" t_interfaces
 run_case "delegation: no/unknown token 401; red's token manages red only (403 elsewhere); refusals are logged" t_delegation
 run_case "reload adding green and changing red's routes: blue's 400 pings at 10 ms lose none" t_reload_no_loss
 run_case "reload of a broken file is refused with file:line:col and changes nothing" t_reload_broken

@@ -86,6 +86,8 @@ pub fn authorize(scope: &Scope, method: &str, parts: &[&str]) -> Result<(), Repl
             match (method, rest) {
                 ("GET", _) => Ok(()),
                 (_, []) => denied("cannot destroy its vnet"),
+                // Its interfaces' addresses are its own; the (port, VLAN)s are not.
+                ("PUT", ["interfaces", ifname]) if !ifname.contains('/') => Ok(()),
                 (_, ["interfaces", ..]) => {
                     denied("cannot add, remove or move interfaces (ask the admin)")
                 }
@@ -179,6 +181,7 @@ addresses = ["10.0.0.1/24"]
         ));
         assert!(ok("POST", &["v1", "vnets", "red", "neighbors"]));
         assert!(ok("GET", &["v1", "vnets", "red", "interfaces"]));
+        assert!(ok("PUT", &["v1", "vnets", "red", "interfaces", "lan"]));
         for (m, p) in [
             ("GET", &["v1", "vnets", "blue"][..]),
             ("GET", &["v1", "vnets", "nosuch", "routes"][..]),
@@ -187,6 +190,10 @@ addresses = ["10.0.0.1/24"]
             ("DELETE", &["v1", "vnets", "red"][..]),
             ("POST", &["v1", "vnets", "red", "interfaces"][..]),
             ("DELETE", &["v1", "vnets", "red", "interfaces", "lan"][..]),
+            (
+                "POST",
+                &["v1", "vnets", "red", "interfaces", "lan/move"][..],
+            ),
             ("GET", &["v1", "status"][..]),
             ("GET", &["v1", "config"][..]),
             ("POST", &["v1", "reload"][..]),

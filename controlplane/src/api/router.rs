@@ -64,6 +64,12 @@ pub fn handle(ctx: &Context, scope: &Scope, req: &Request<'_>) -> Reply {
         ("DELETE", ["v1", "vnets", name, "interfaces", ifname]) => {
             vnets::remove_interface(ctx, name, ifname)
         }
+        ("PUT", ["v1", "vnets", name, "interfaces", ifname]) => {
+            vnets::set_addresses(ctx, name, ifname, req)
+        }
+        ("POST", ["v1", "vnets", name, "interfaces", rest]) if rest.ends_with("/move") => {
+            vnets::move_interface(ctx, name, rest.trim_end_matches("/move"), req)
+        }
         ("GET", ["v1", "vnets", name, "routes"]) => fib::list(ctx, name, req),
         ("POST", ["v1", "vnets", name, "routes"]) => fib::add(ctx, name, req, false),
         ("PUT", ["v1", "vnets", name, "routes"]) => fib::add(ctx, name, req, true),

@@ -111,3 +111,87 @@ pub fn remove_interface(ctx: &Context, vnet: &str, ifname: &str) -> Reply {
         }
     }))
 }
+
+/// PUT /interfaces/{if} with `{"addresses": ["10.0.3.1/24", ...]}`: the
+/// interface's addresses, all of them (the tenant's own business, as in a jail).
+pub fn set_addresses(ctx: &Context, vnet: &str, ifname: &str, req: &Request<'_>) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(obj) = body.as_object() else {
+        return Reply::error(400, "expected a JSON object {\"addresses\": [...]}");
+    };
+    if let Some(k) = obj.keys().find(|k| *k != "addresses") {
+        return Reply::error(
+            400,
+            format!("unknown field {k:?}: only \"addresses\" changes in place (the port and VLAN are the admin's: remove and add the interface)"),
+        );
+    }
+    let Some(list) = obj.get("addresses").and_then(Value::as_array) else {
+        return Reply::error(
+            400,
+            "field \"addresses\": required, a list like [\"10.0.3.1/24\"]",
+        );
+    };
+    let mut addrs = Vec::with_capacity(list.len());
+    for (i, a) in list.iter().enumerate() {
+        match a.as_str() {
+            Some(s) => addrs.push(toml::Value::String(s.to_string())),
+            None => {
+                return Reply::error(
+                    400,
+                    format!("addresses[{i}]: expected a string like \"10.0.3.1/24\""),
+                )
+            }
+        }
+    }
+    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
+        let t = doc
+            .vnet_item_mut(vnet, "interface", "name", ifname)
+            .ok_or_else(|| {
+                ChangeError::NotFound(format!("vnet {vnet:?} has no interface {ifname:?}"))
+            })?;
+        if addrs.is_empty() {
+            t.remove("addresses");
+        } else {
+            t.insert("addresses".into(), toml::Value::Array(addrs));
+        }
+        Ok(())
+    }))
+}
+
+/// POST /interfaces/{if}/move with `{"to": "blue"}` (FreeBSD: `ifconfig IF vnet
+/// JAIL`): the (port, VLAN) and its addresses change vnet in one transaction;
+/// refused if either vnet would be left invalid (a route via that subnet, say).
+pub fn move_interface(ctx: &Context, vnet: &str, ifname: &str, req: &Request<'_>) -> Reply {
+    let body = match req.json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(to) = body.get("to").and_then(Value::as_str).map(str::to_string) else {
+        return Reply::error(
+            400,
+            "field \"to\": required, the vnet that gets the interface",
+        );
+    };
+    if to == vnet {
+        return Reply::error(
+            400,
+            format!("to: interface {ifname:?} is in vnet {vnet:?} already"),
+        );
+    }
+    Reply::from_change(ctx.running().edit(&ctx.dp, |doc| {
+        if !doc.has_vnet(&to) {
+            return Err(ChangeError::NotFound(format!("to: no vnet named {to:?}")));
+        }
+        let t = doc
+            .take_from_vnet(vnet, "interface", "name", ifname)
+            .map_err(ChangeError::NotFound)?
+            .ok_or_else(|| {
+                ChangeError::NotFound(format!("vnet {vnet:?} has no interface {ifname:?}"))
+            })?;
+        doc.push_to_vnet(&to, "interface", vec![t])
+            .map_err(ChangeError::NotFound)
+    }))
+}

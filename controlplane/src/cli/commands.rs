@@ -130,6 +130,14 @@ impl Cli {
             ["ifconfig", ifname, "destroy"] => {
                 self.change("DELETE", &format!("{base}/interfaces/{ifname}"), None)
             }
+            ["ifconfig", ifname, "vnet", to] => self.change(
+                "POST",
+                &format!("{base}/interfaces/{ifname}/move"),
+                Some(json!({ "to": to })),
+            ),
+            ["ifconfig", ifname, fam @ ("inet" | "inet6"), addr, how @ ..] => {
+                self.set_address(&base, ifname, fam, addr, how)
+            }
             ["ifconfig", ifname, "create", rest @ ..] => self.change(
                 "POST",
                 &format!("{base}/interfaces"),
@@ -194,6 +202,51 @@ impl Cli {
             }
             _ => Err(usage(format!("unknown command {:?}", w.join(" ")))),
         }
+    }
+
+    /// `ifconfig IF inet|inet6 ADDR/LEN [alias | -alias]`, as FreeBSD's: without
+    /// `alias` the address replaces the interface's others of that family.
+    fn set_address(&self, base: &str, ifname: &str, fam: &str, addr: &str, how: &[&str]) -> Res {
+        let list = self.call("GET", &format!("{base}/interfaces"), None)?;
+        let iface = list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["name"] == ifname)
+            .ok_or_else(|| Fail::Other(format!("no interface {ifname:?} in this vnet")))?;
+        let v6 = fam == "inet6";
+        let cur: Vec<String> = iface["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let host = |a: &str| a.split('/').next().unwrap_or("").to_string();
+        let new: Vec<String> = match how {
+            [] => cur
+                .into_iter()
+                .filter(|a| a.contains(':') != v6)
+                .chain([addr.to_string()])
+                .collect(),
+            ["alias"] | ["add"] => cur.into_iter().chain([addr.to_string()]).collect(),
+            ["-alias"] | ["delete"] => {
+                let keep: Vec<String> = cur
+                    .iter()
+                    .filter(|a| host(a) != host(addr))
+                    .cloned()
+                    .collect();
+                if keep.len() == cur.len() {
+                    return Err(Fail::Other(format!("{ifname} has no address {addr}")));
+                }
+                keep
+            }
+            _ => return Err(usage("ifconfig IF inet|inet6 ADDR/LEN [alias | -alias]")),
+        };
+        self.change(
+            "PUT",
+            &format!("{base}/interfaces/{ifname}"),
+            Some(json!({ "addresses": new })),
+        )
     }
 
     /// `capture -w FILE [-c N] [-d SECONDS] [-i IF] [-s SNAPLEN] [FILTER...]`

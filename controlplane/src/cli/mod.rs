@@ -21,6 +21,11 @@ Inside one vnet (-v NAME):
   ifconfig                        its interfaces
   ifconfig IF create port PORT [vlan N] [inet A/LEN]... [inet6 A/LEN]... [ether MAC]
   ifconfig IF destroy
+  ifconfig IF inet|inet6 A/LEN [alias | -alias]
+                                  set (replacing that family's), add or remove
+                                  an address
+  ifconfig IF vnet OTHER          move the interface, (port, VLAN) and
+                                  addresses, to vnet OTHER (admin)
   route add PREFIX GATEWAY        a static route (PREFIX like 192.168.0.0/16)
   route change PREFIX GATEWAY     add it, or give an existing route a new gateway
   route add|change -f FILE        many routes at once, `PREFIX GATEWAY` per line

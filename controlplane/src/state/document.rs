@@ -117,6 +117,52 @@ impl Document {
         removed
     }
 
+    /// Removes and returns the entry of a vnet's array whose `field` equals `value`.
+    pub fn take_from_vnet(
+        &mut self,
+        vnet: &str,
+        key: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Table>, String> {
+        let t = self
+            .vnet_mut(vnet)
+            .ok_or_else(|| format!("no vnet named {vnet:?}"))?;
+        let Some(arr) = t.get_mut(key).and_then(Value::as_array_mut) else {
+            return Ok(None);
+        };
+        let Some(i) = arr
+            .iter()
+            .position(|e| e.get(field).and_then(Value::as_str) == Some(value))
+        else {
+            return Ok(None);
+        };
+        let taken = arr.remove(i);
+        if arr.is_empty() {
+            t.remove(key);
+        }
+        Ok(match taken {
+            Value::Table(t) => Some(t),
+            _ => None,
+        })
+    }
+
+    /// The entry of a vnet's array whose `field` equals `value`, to edit in place.
+    pub fn vnet_item_mut(
+        &mut self,
+        vnet: &str,
+        key: &str,
+        field: &str,
+        value: &str,
+    ) -> Option<&mut Table> {
+        self.vnet_mut(vnet)?
+            .get_mut(key)?
+            .as_array_mut()?
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+            .find(|e| e.get(field).and_then(Value::as_str) == Some(value))
+    }
+
     /// Removes the entries of a vnet's array whose `field` equals `value`; returns how many.
     pub fn remove_from_vnet(
         &mut self,
