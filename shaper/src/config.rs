@@ -358,6 +358,40 @@ impl ShaperConfig {
 // ---------------------------------------------------------------------------------
 // Text parsers.
 
+/// Parses a mask specification (`src-ip 0xffffff00 dst-port 0xffff`, `all`); the
+/// error's column is within `text`.
+pub fn parse_mask_text(text: &str) -> Result<FlowMask, ParseError> {
+    let mut t = Tokens::new(text);
+    let m = parse_mask(&mut t)?;
+    if t.peek().is_some() {
+        return Err(t.err(
+            "a mask field: all, src-ip, dst-ip, src-ip6, dst-ip6, src-port, dst-port or proto",
+        ));
+    }
+    Ok(m)
+}
+
+/// Parses RED parameters `w_q/min_th/max_th/max_p` (`gentle` for `gred`).
+pub fn parse_red_text(text: &str, gentle: bool) -> Option<RedConfig> {
+    parse_red(text.trim(), gentle)
+}
+
+/// Parses a queue size: slots (`50`) or bytes (`100KBytes`).
+pub fn parse_queue_text(text: &str) -> Option<QueueLimit> {
+    parse_queue(text.trim())
+}
+
+/// Parses a byte count with an optional K/M/G unit (`3000`, `64KBytes`).
+pub fn parse_bytes_text(text: &str) -> Option<u64> {
+    parse_bytes(text.trim())
+}
+
+/// A scheduler by name (`fifo`, `wf2q+`, `rr`/`drr`, `prio`, `qfq`, `fq_codel`) with
+/// its default options.
+pub fn parse_scheduler_name(name: &str) -> Option<SchedulerConfig> {
+    parse_sched_type(name)
+}
+
 /// A parse error in `pipe`/`queue` text: where (1-based column, in bytes), what was
 /// expected, and what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

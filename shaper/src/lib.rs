@@ -23,6 +23,7 @@ pub mod wheel;
 
 pub use clock::{Clock, MonotonicClock, SimClock};
 pub use config::{
+    parse_bytes_text, parse_mask_text, parse_queue_text, parse_red_text, parse_scheduler_name,
     ConfigError, FqCodelConfig, ParseError, PipeConfig, QueueConfig, QueueLimit, RedConfig,
     SchedulerConfig, ShaperConfig,
 };

@@ -15,6 +15,7 @@ mod model;
 mod raw;
 mod route_edit;
 mod routes_file;
+mod shaping;
 mod validate;
 mod vnet;
 

@@ -106,7 +106,10 @@ pub struct VnetConfig {
     pub routes6: Vec<Route6>,
     pub neighbors: Vec<NeighborConfig>,
     pub firewall: FirewallConfig,
-    pub pipes: Vec<PipeConfig>,
+    /// `[[vnet.pipe]]`, validated (ids unique).
+    pub pipes: Vec<shaper::PipeConfig>,
+    /// `[[vnet.queue]]`, validated (each names a pipe of this vnet).
+    pub queues: Vec<shaper::QueueConfig>,
 }
 
 impl VnetConfig {
@@ -195,16 +198,6 @@ pub struct FirewallConfig {
     /// the line after the quotes), so rule compile errors can point into the file:
     /// line N of `rules` is at line `rules_location.line + N - 1`. `None` without rules.
     pub rules_location: Option<Location>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PipeConfig {
-    /// 1..=65535, unique in the vnet.
-    pub id: u16,
-    pub bw: shaper::Bandwidth,
-    pub delay: shaper::Delay,
-    /// Packet loss probability, 0..=1.
-    pub plr: f64,
 }
 
 /// The netmask of an IPv4 prefix length (0..=32).

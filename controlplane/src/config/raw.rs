@@ -67,6 +67,8 @@ pub(crate) struct RawVnet {
     pub(crate) firewall: Option<Spanned<RawFirewall>>,
     #[serde(default)]
     pub(crate) pipe: Vec<Spanned<RawPipe>>,
+    #[serde(default)]
+    pub(crate) queue: Vec<Spanned<RawQueue>>,
 }
 
 #[derive(Deserialize)]
@@ -107,4 +109,37 @@ pub(crate) struct RawPipe {
     pub(crate) bw: Option<Value>,
     pub(crate) delay: Option<Value>,
     pub(crate) plr: Option<Value>,
+    pub(crate) queue: Option<Value>,
+    pub(crate) burst: Option<Value>,
+    pub(crate) red: Option<Value>,
+    pub(crate) gred: Option<Value>,
+    pub(crate) mask: Option<Value>,
+    pub(crate) buckets: Option<Value>,
+    pub(crate) max_flows: Option<Value>,
+    pub(crate) noerror: Option<Value>,
+    pub(crate) scheduler: Option<Value>,
+    // Scheduler options.
+    pub(crate) quantum: Option<Value>,
+    pub(crate) lmax: Option<Value>,
+    pub(crate) target: Option<Value>,
+    pub(crate) interval: Option<Value>,
+    pub(crate) limit: Option<Value>,
+    pub(crate) flows: Option<Value>,
+    pub(crate) ecn: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQueue {
+    pub(crate) id: Option<Value>,
+    pub(crate) pipe: Option<Value>,
+    pub(crate) weight: Option<Value>,
+    pub(crate) prio: Option<Value>,
+    pub(crate) queue: Option<Value>,
+    pub(crate) plr: Option<Value>,
+    pub(crate) red: Option<Value>,
+    pub(crate) gred: Option<Value>,
+    pub(crate) mask: Option<Value>,
+    pub(crate) buckets: Option<Value>,
+    pub(crate) max_flows: Option<Value>,
 }

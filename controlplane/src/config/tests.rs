@@ -743,6 +743,135 @@ fn pipe_plr_out_of_range() {
 }
 
 #[test]
+fn pipes_and_queues_in_full() {
+    let text = with_red(
+        r#"  [[vnet.pipe]]
+  id = 1
+  bw = "20Mbit/s"
+  delay = "1.5ms"
+  queue = "100KBytes"
+  burst = 3000
+  gred = "0.002/10/30/0.1"
+  mask = "src-ip 0xffffff00 dst-port 0xffff"
+  buckets = 256
+  noerror = true
+  scheduler = "qfq"
+  lmax = 2048
+  [[vnet.pipe]]
+  id = 2
+  scheduler = "fq_codel"
+  target = "2ms"
+  interval = 50
+  flows = 64
+  quantum = 300
+  [[vnet.queue]]
+  id = 10
+  pipe = 1
+  weight = 3
+  queue = 20
+  mask = "all"
+  [[vnet.queue]]
+  id = 11
+  pipe = 2
+  prio = 2
+"#,
+    );
+    let c = parse_str(&text, Path::new("t.toml")).unwrap();
+    let v = &c.vnets[0];
+    let p = &v.pipes[0];
+    assert_eq!(
+        (p.id, p.bw.bits_per_sec(), p.delay.nanos()),
+        (1, 20_000_000, 1_500_000)
+    );
+    assert_eq!(p.queue, shaper::QueueLimit::Bytes(100 * 1024));
+    assert_eq!(p.burst, 3000);
+    assert!(p.red.unwrap().gentle);
+    assert_eq!((p.mask.src_ip, p.mask.dst_port), (0xffff_ff00, 0xffff));
+    assert!(p.noerror);
+    assert_eq!(p.scheduler, shaper::SchedulerConfig::Qfq { lmax: 2048 });
+    let shaper::SchedulerConfig::FqCodel(fq) = v.pipes[1].scheduler else {
+        panic!("{:?}", v.pipes[1].scheduler)
+    };
+    assert_eq!(
+        (fq.target.nanos(), fq.interval.nanos(), fq.flows, fq.quantum),
+        (2_000_000, 50_000_000, 64, 300)
+    );
+    assert_eq!(v.queues.len(), 2);
+    let q = &v.queues[0];
+    assert_eq!(
+        (q.id, q.pipe, q.weight, q.queue),
+        (10, 1, 3, shaper::QueueLimit::Slots(20))
+    );
+    assert_eq!(q.mask, shaper::FlowMask::ALL);
+    assert_eq!((v.queues[1].pipe, v.queues[1].prio), (2, 2));
+}
+
+#[test]
+fn queue_names_a_pipe_of_its_vnet() {
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  [[vnet.queue]]\n  id = 5\n  pipe = 7\n");
+    assert_error(
+        &text,
+        "t.toml:18:10",
+        &["vnet \"red\" queue 5: pipe: expected the number of a pipe of this vnet, found 7 (defined: 1)"],
+    );
+    let text = with_red("  [[vnet.queue]]\n  id = 5\n");
+    assert_error(&text, "t.toml:14:3", &["queue 5: missing key \"pipe\""]);
+    let text = with_red(
+        "  [[vnet.pipe]]\n  id = 1\n  [[vnet.queue]]\n  id = 5\n  pipe = 1\n  weight = 0\n",
+    );
+    assert_error(
+        &text,
+        "t.toml:19:12",
+        &["queue 5: weight: expected a weight 1..=65536, found the integer 0"],
+    );
+}
+
+#[test]
+fn shaper_values_point_inside_their_strings() {
+    // The mask's bad word is at column 25 of line 16: `  mask = "src-ip 0xff00 bogus"`.
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  mask = \"src-ip 0xff00 bogus\"\n");
+    assert_error(
+        &text,
+        "t.toml:16:25",
+        &["pipe 1: mask: expected a mask field", "found \"bogus\""],
+    );
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  red = \"0.1/2\"\n");
+    assert_error(
+        &text,
+        "t.toml:16:9",
+        &["pipe 1: red: expected RED parameters", "found \"0.1/2\""],
+    );
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  queue = \"lots\"\n");
+    assert_error(
+        &text,
+        "t.toml:16:11",
+        &["pipe 1: queue: expected a queue size"],
+    );
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  scheduler = \"cbq\"\n");
+    assert_error(
+        &text,
+        "t.toml:16:15",
+        &["scheduler: expected a scheduler", "found \"cbq\""],
+    );
+    // An option of another scheduler is an error, not silently ignored.
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  scheduler = \"rr\"\n  lmax = 1500\n");
+    assert_error(
+        &text,
+        "t.toml:17:10",
+        &["pipe 1: lmax: not an option of the rr scheduler"],
+    );
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  red = \"0.002/30/10/0.1\"\n");
+    assert_error(
+        &text,
+        "t.toml:14:3",
+        &["pipe 1: pipe/queue 1: expected RED min_th below max_th"],
+    );
+    let text = with_red("  [[vnet.pipe]]\n  id = 1\n  colour = \"red\"\n");
+    let errs = errors(&text);
+    assert!(errs[0].contains("colour"), "{errs:?}");
+}
+
+#[test]
 fn duplicate_pipe_id() {
     let text = with_red("  [[vnet.pipe]]\n  id = 1\n  [[vnet.pipe]]\n  id = 1\n");
     assert_error(

@@ -10,12 +10,11 @@ use super::addr::{parse_interface_address, parse_route_prefix, parse_unicast_mac
 use super::connected::Connected;
 use super::location::{LocatedError, Location};
 use super::model::{
-    FirewallConfig, IfAddr4, IfAddr6, InterfaceConfig, NeighborConfig, PipeConfig, PortConfig,
-    VnetConfig,
+    FirewallConfig, IfAddr4, IfAddr6, InterfaceConfig, NeighborConfig, PortConfig, VnetConfig,
 };
-use super::raw::{RawFirewall, RawInterface, RawNeighbor, RawPipe, RawRoute, RawVnet, Value};
+use super::raw::{RawFirewall, RawInterface, RawNeighbor, RawRoute, RawVnet, Value};
 use super::routes_file::{check_duplicates, check_gateway, parse_routes, FileErrors, RouteTables};
-use super::validate::{describe, Checker};
+use super::validate::Checker;
 
 /// The (port index, VLAN) pairs in use across all vnets, and who uses each:
 /// (vnet name, interface name, where).
@@ -110,13 +109,9 @@ impl Checker<'_> {
             .as_ref()
             .map(|f| self.firewall(f.get_ref(), ctx))
             .unwrap_or_default();
-        let mut pipes = Vec::with_capacity(rv.pipe.len());
-        let mut ids: HashMap<u16, Location> = HashMap::new();
-        for (i, rp) in rv.pipe.iter().enumerate() {
-            if let Some(p) = self.pipe(rp, i, ctx, &mut ids) {
-                pipes.push(p);
-            }
-        }
+        let pipes = self.pipes(&rv.pipe, ctx);
+        let complete = pipes.len() == rv.pipe.len();
+        let queues = self.queues(&rv.queue, ctx, &pipes, complete);
         let token_sha256 = rv
             .token_sha256
             .as_ref()
@@ -130,6 +125,7 @@ impl Checker<'_> {
             neighbors,
             firewall,
             pipes,
+            queues,
         }
     }
 
@@ -421,108 +417,6 @@ impl Checker<'_> {
         }
         fw
     }
-
-    fn pipe(
-        &mut self,
-        rp: &Spanned<RawPipe>,
-        index: usize,
-        ctx: &str,
-        ids: &mut HashMap<u16, Location>,
-    ) -> Option<PipeConfig> {
-        let table = rp.span();
-        let rp = rp.get_ref();
-        let numbered = format!("{ctx} pipe #{}", index + 1);
-        let what = "a pipe number 1..=65535";
-        let id = self
-            .required(&rp.id, &table, &numbered, "id", what)
-            .and_then(|v| {
-                self.int_in(v, &numbered, "id", 1, 65535, what)
-                    .map(|n| (v, n as u16))
-            });
-        let pctx = id.map_or(numbered, |(_, id)| format!("{ctx} pipe {id}"));
-        if let Some((v, id)) = id {
-            if let Some(first) = ids.get(&id) {
-                self.error(&v.span(), format!("{pctx} is already defined at {first}"));
-            } else {
-                ids.insert(id, self.location(&v.span()));
-            }
-        }
-        let mut bw = shaper::Bandwidth::UNLIMITED;
-        if let Some(v) = &rp.bw {
-            let what =
-                "a bandwidth like \"10Mbit/s\" or an integer number of bit/s (0 = unlimited)";
-            match self.unit_value(v, &pctx, "bw", what) {
-                Some(UnitValue::Text(s)) => match s.parse() {
-                    Ok(b) => bw = b,
-                    Err(e) => self.error(&v.span(), format!("{pctx}: bw: {e}, found \"{s}\"")),
-                },
-                Some(UnitValue::Number(n)) => bw = shaper::Bandwidth::from_bits_per_sec(n),
-                None => {}
-            }
-        }
-        let mut delay = shaper::Delay::ZERO;
-        if let Some(v) = &rp.delay {
-            let what = "a delay like \"20ms\" or an integer number of milliseconds";
-            match self.unit_value(v, &pctx, "delay", what) {
-                Some(UnitValue::Text(s)) => match s.parse() {
-                    Ok(d) => delay = d,
-                    Err(e) => self.error(&v.span(), format!("{pctx}: delay: {e}, found \"{s}\"")),
-                },
-                Some(UnitValue::Number(n)) => delay = shaper::Delay::from_millis(n),
-                None => {}
-            }
-        }
-        let mut plr = 0.0;
-        if let Some(v) = &rp.plr {
-            let x = match v.get_ref() {
-                toml::Value::Float(x) => Some(*x),
-                toml::Value::Integer(n) => Some(*n as f64),
-                _ => None,
-            };
-            match x {
-                Some(x) if (0.0..=1.0).contains(&x) => plr = x,
-                _ => {
-                    let m = format!(
-                        "{pctx}: plr: expected a loss probability 0..=1, found {}",
-                        describe(v.get_ref())
-                    );
-                    self.error(&v.span(), m);
-                }
-            }
-        }
-        Some(PipeConfig {
-            id: id?.1,
-            bw,
-            delay,
-            plr,
-        })
-    }
-
-    /// A string with a unit, or a non-negative integer in the default unit.
-    fn unit_value<'v>(
-        &mut self,
-        v: &'v Value,
-        ctx: &str,
-        key: &str,
-        what: &str,
-    ) -> Option<UnitValue<'v>> {
-        match v.get_ref() {
-            toml::Value::String(s) => Some(UnitValue::Text(s)),
-            toml::Value::Integer(n) if *n >= 0 => Some(UnitValue::Number(*n as u64)),
-            other => {
-                self.error(
-                    &v.span(),
-                    format!("{ctx}: {key}: expected {what}, found {}", describe(other)),
-                );
-                None
-            }
-        }
-    }
-}
-
-enum UnitValue<'v> {
-    Text(&'v str),
-    Number(u64),
 }
 
 /// The offset of a string value's first character, given the offset of its opening
