@@ -4,6 +4,8 @@ mod auth;
 mod capture;
 mod fib;
 mod neighbors;
+#[cfg(test)]
+mod openapi_tests;
 mod reply;
 mod router;
 mod server;
