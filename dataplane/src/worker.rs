@@ -101,13 +101,13 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             if rx.poll(port, queue) == 0 {
                 continue;
             }
-            for m in &mut rx {
-                if m.is_chained() {
+            let frames = rx.frames();
+            for slot in frames.iter_mut() {
+                if let Some(m) = slot.take_if(|m| m.is_chained()) {
                     drop_chained(tables, plan.index, port, &m);
-                    continue;
                 }
-                pipeline::handle(&ctx, &mut pending, &mut out, port, m);
             }
+            pipeline::handle_burst(&ctx, &mut pending, &mut out, port, frames);
         }
         for buf in tx.iter_mut().flatten() {
             let refused = buf.flush();

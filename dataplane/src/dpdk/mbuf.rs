@@ -8,7 +8,9 @@ use std::ptr::NonNull;
 pub const BURST_MAX: usize = 32;
 
 /// One single-segment mbuf, freed on drop. Not `Clone` (a clone would double-free)
-/// and not `Send`: a worker's packets stay on its lcore.
+/// and not `Send`: a worker's packets stay on its lcore. Transparent over its
+/// pointer, so `Option<Mbuf>` is a nullable `*mut rte_mbuf` (see `RxBurst`).
+#[repr(transparent)]
 pub struct Mbuf {
     raw: NonNull<dpdk_sys::rte_mbuf>,
     _not_send: PhantomData<*mut u8>,
@@ -93,18 +95,31 @@ impl Frame for Mbuf {
         }
     }
 
+    // prepend and adj do what rte_pktmbuf_prepend / rte_pktmbuf_adj do for a
+    // single-segment mbuf (the only kind on the packet path), without a call into
+    // the C shim per frame.
     #[inline]
     fn prepend(&mut self, n: usize) -> bool {
-        // SAFETY: rte_pktmbuf_prepend checks the headroom and returns NULL if short.
-        n <= u16::MAX as usize
-            && !unsafe { dpdk_sys::rte_pktmbuf_prepend(self.raw.as_ptr(), n as u16) }.is_null()
+        let m = self.m_mut();
+        if n > m.data_off as usize {
+            return false;
+        }
+        m.data_off -= n as u16;
+        m.data_len += n as u16;
+        m.pkt_len += n as u32;
+        true
     }
 
     #[inline]
     fn adj(&mut self, n: usize) -> bool {
-        // SAFETY: rte_pktmbuf_adj checks the length and returns NULL if short.
-        n <= u16::MAX as usize
-            && !unsafe { dpdk_sys::rte_pktmbuf_adj(self.raw.as_ptr(), n as u16) }.is_null()
+        let m = self.m_mut();
+        if n > m.data_len as usize {
+            return false;
+        }
+        m.data_off += n as u16;
+        m.data_len -= n as u16;
+        m.pkt_len -= n as u32;
+        true
     }
 
     #[inline]

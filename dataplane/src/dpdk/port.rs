@@ -4,7 +4,6 @@ use super::error::{check, DpdkError, Result};
 use super::mbuf::{Mbuf, BURST_MAX};
 use super::mempool::Mempool;
 use std::ffi::CString;
-use std::ptr::NonNull;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortId(pub u16);
@@ -203,57 +202,53 @@ impl Drop for Port {
 /// A received burst: a fixed array the worker owns and reuses; frames not taken
 /// out are freed when it is refilled or dropped.
 pub struct RxBurst {
-    ptrs: [*mut dpdk_sys::rte_mbuf; BURST_MAX],
+    /// `Option<Mbuf>` is a nullable mbuf pointer (Mbuf is a transparent NonNull), so
+    /// rx_burst writes straight into this array and the packet path takes the frames
+    /// out of it; whatever is left in it is freed by drop.
+    frames: [Option<Mbuf>; BURST_MAX],
     len: usize,
-    pos: usize,
 }
+
+// RxBurst hands its array to rx_burst as `*mut *mut rte_mbuf`.
+const _: () =
+    assert!(std::mem::size_of::<Option<Mbuf>>() == std::mem::size_of::<*mut dpdk_sys::rte_mbuf>());
 
 impl Default for RxBurst {
     fn default() -> Self {
         RxBurst {
-            ptrs: [std::ptr::null_mut(); BURST_MAX],
+            frames: [const { None }; BURST_MAX],
             len: 0,
-            pos: 0,
         }
     }
 }
 
 impl RxBurst {
-    /// Polls one RX queue; returns how many frames arrived.
+    /// Polls one RX queue; returns how many frames arrived. Frames of the previous
+    /// burst still in the array are freed first.
     #[inline]
     pub fn poll(&mut self, port: PortId, queue: QueueId) -> usize {
-        self.release_rest();
-        // SAFETY: the array has room for BURST_MAX pointers; this worker owns the queue.
+        for f in &mut self.frames[..self.len] {
+            f.take();
+        }
+        // SAFETY: the array holds BURST_MAX slots of pointer layout, all None (null)
+        // now; rx_burst fills the first n with mbufs it hands over to us; this worker
+        // owns the queue.
         let n = unsafe {
-            dpdk_sys::rte_eth_rx_burst(port.0, queue.0, self.ptrs.as_mut_ptr(), BURST_MAX as u16)
+            dpdk_sys::rte_eth_rx_burst(
+                port.0,
+                queue.0,
+                self.frames.as_mut_ptr().cast::<*mut dpdk_sys::rte_mbuf>(),
+                BURST_MAX as u16,
+            )
         };
-        self.len = n as usize;
-        self.pos = 0;
+        self.len = (n as usize).min(BURST_MAX);
         self.len
     }
 
-    fn release_rest(&mut self) {
-        while self.next().is_some() {}
-    }
-}
-
-impl Iterator for RxBurst {
-    type Item = Mbuf;
+    /// The frames of the last poll; the packet path takes them out.
     #[inline]
-    fn next(&mut self) -> Option<Mbuf> {
-        if self.pos >= self.len {
-            return None;
-        }
-        let p = self.ptrs[self.pos];
-        self.pos += 1;
-        // SAFETY: rx_burst handed us these mbufs; each is taken out once.
-        NonNull::new(p).map(|raw| unsafe { Mbuf::from_raw(raw) })
-    }
-}
-
-impl Drop for RxBurst {
-    fn drop(&mut self) {
-        self.release_rest();
+    pub fn frames(&mut self) -> &mut [Option<Mbuf>] {
+        &mut self.frames[..self.len]
     }
 }
 

@@ -1,24 +1,28 @@
-//! L2 parse and demux: (port, VLAN) → vnet and interface, then dispatch on EtherType.
-use super::{arp, ipv4, ipv6, Ingress, Output, PathCtx, Pending};
+//! L2 parse and demux: (port, VLAN) → vnet and interface. The dispatch on
+//! EtherType is the burst's (see `burst`).
+use super::{Ingress, PathCtx};
 use crate::capture::{Attachment, Direction};
 use crate::dpdk::PortId;
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason, PortDropReason};
-use crate::wire::{self, EtherType};
+use crate::wire;
 
-#[inline]
-pub(super) fn handle<F: Frame, O: Output<F>>(
-    ctx: &PathCtx<'_>,
-    pending: &mut Pending<F>,
-    out: &mut O,
+/// Which vnet and interface `frame` arrived on, and its EtherType; `None` when it
+/// was dropped (counted here; the caller frees it).
+#[inline(always)]
+pub(super) fn demux<'t, F: Frame>(
+    ctx: &PathCtx<'t>,
     port: PortId,
-    frame: F,
-) {
+    frame: &F,
+) -> Option<(Ingress<'t>, u16)> {
     let t = ctx.tables;
     let data = frame.data();
     let l2 = match wire::parse_l2(data) {
         Ok(l2) => l2,
-        Err(_) => return port_drop(ctx, port, PortDropReason::BadL2),
+        Err(_) => {
+            port_drop(ctx, port, PortDropReason::BadL2);
+            return None;
+        }
     };
     // The tag is in the frame, or in metadata when the PMD stripped it. VID 0
     // (priority-tagged) means untagged.
@@ -28,7 +32,8 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
         .filter(|v| *v != 0);
     let e = t.demux.lookup(port, vlan);
     if e.is_none() {
-        return port_drop(ctx, port, PortDropReason::UnknownVlan);
+        port_drop(ctx, port, PortDropReason::UnknownVlan);
+        return None;
     }
     let vnet = &t.vnets[e.vnet()];
     let iface = &vnet.fwd.interfaces[e.iface()];
@@ -43,6 +48,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
     c.tap
         .record(ctx.worker, Direction::Received, at, data, stripped);
 
+    // parse_l2 checked the Ethernet header is there.
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&data[0..6]);
     let mut src_mac = [0u8; 6];
@@ -50,7 +56,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
     // Ports are promiscuous: unicast frames for other stations are not ours.
     if dst != iface.mac && dst[0] & 1 == 0 {
         c.drop(DropReason::NotForUs);
-        return;
+        return None;
     }
     let ing = Ingress {
         vnet,
@@ -58,12 +64,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
         l3_off: l2.l3_offset,
         src_mac,
     };
-    match l2.ethertype {
-        EtherType::IPV4 => ipv4::handle(ctx, pending, out, &ing, frame),
-        EtherType::IPV6 => ipv6::handle(ctx, pending, out, &ing, frame),
-        EtherType::ARP => arp::handle(ctx, out, &ing, frame),
-        _ => c.drop(DropReason::UnsupportedEthertype),
-    }
+    Some((ing, l2.ethertype))
 }
 
 #[cold]
@@ -71,4 +72,14 @@ fn port_drop(ctx: &PathCtx<'_>, port: PortId, r: PortDropReason) {
     if let Some(p) = ctx.tables.port(port) {
         bump(&p.counters.worker(ctx.worker).dropped[r as usize], 1);
     }
+}
+
+/// A frame of an EtherType vnetd does not handle.
+#[cold]
+pub(super) fn unsupported(ctx: &PathCtx<'_>, ing: &Ingress<'_>) {
+    ing.vnet
+        .fwd
+        .counters
+        .worker(ctx.worker)
+        .drop(DropReason::UnsupportedEthertype);
 }

@@ -1,35 +1,82 @@
-//! IPv4: the router's own addresses (echo), then routing: LPM, TTL with an
-//! incremental checksum update, next-hop resolution, L2 rewrite.
-use super::{egress, icmp_error, solicit, Ingress, Output, PathCtx, Pending};
+//! IPv4 in two halves around the batched route lookup (see `burst`): `prepare`
+//! checks the header and keeps what the lookup and the rest need; `finish` acts on
+//! the next hop: the router's own addresses (echo), TTL with an incremental
+//! checksum update, next-hop resolution, L2 rewrite.
+use super::{egress, icmp_error, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::NextHop;
 use crate::wire::{self, icmpv4, EtherType, IpProtocol, Ipv4Packet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-pub(super) fn handle<F: Frame, O: Output<F>>(
+/// What `finish` needs from the header, read once in `prepare`.
+#[derive(Clone, Copy)]
+pub(super) struct Prepared4 {
+    /// Destination, host order: the lookup key.
+    pub dst: u32,
+    pub ttl: u8,
+    pub proto: u8,
+}
+
+/// Header checks; the frame comes back for the route lookup unless it was dropped.
+#[inline(always)]
+pub(super) fn prepare<F: Frame>(
+    ctx: &PathCtx<'_>,
+    ing: &Ingress<'_>,
+    mut frame: F,
+) -> Option<(F, Prepared4)> {
+    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let l3 = ing.l3_off;
+    let p = match Ipv4Packet::new_checked(&frame.data()[l3..]) {
+        Ok(p) if !p.verify_checksum() => {
+            c.drop(DropReason::BadChecksum);
+            return None;
+        }
+        Ok(p) => p,
+        Err(wire::Error::BadChecksum) => {
+            c.drop(DropReason::BadChecksum);
+            return None;
+        }
+        Err(_) => {
+            c.drop(DropReason::Malformed);
+            return None;
+        }
+    };
+    let (dst, ttl, total_len, proto) = (p.dst_addr(), p.ttl(), p.total_len(), p.protocol());
+    // Ethernet pads short frames: forward the IP packet, not the padding.
+    frame.set_len(l3 + total_len as usize);
+    if dst.is_broadcast() || dst.is_multicast() {
+        c.drop(DropReason::NotRoutable);
+        return None;
+    }
+    Some((
+        frame,
+        Prepared4 {
+            dst: u32::from(dst),
+            ttl,
+            proto,
+        },
+    ))
+}
+
+/// Everything after the lookup: `nh_index` is the FIB's answer for `p.dst`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn finish<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
     pending: &mut Pending<F>,
     out: &mut O,
+    memo: &mut NeighborMemo,
     ing: &Ingress<'_>,
     mut frame: F,
+    p: Prepared4,
+    nh_index: lpm::NextHop,
 ) {
     let fwd = &ing.vnet.fwd;
     let c = fwd.counters.worker(ctx.worker);
     let l3 = ing.l3_off;
-    let (dst, ttl, total_len, proto) = match Ipv4Packet::new_checked(&frame.data()[l3..]) {
-        Ok(p) if !p.verify_checksum() => return c.drop(DropReason::BadChecksum),
-        Ok(p) => (p.dst_addr(), p.ttl(), p.total_len() as usize, p.protocol()),
-        Err(wire::Error::BadChecksum) => return c.drop(DropReason::BadChecksum),
-        Err(_) => return c.drop(DropReason::Malformed),
-    };
-    // Ethernet pads short frames: forward the IP packet, not the padding.
-    frame.set_len(l3 + total_len);
-    if dst.is_broadcast() || dst.is_multicast() {
-        return c.drop(DropReason::NotRoutable);
-    }
-    let nh_index = fwd.fib4.lookup_u32(u32::from(dst));
-    if nh_index == lpm::NO_ROUTE {
+    let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
+        // NO_ROUTE (u32::MAX) is never an index.
         c.drop(DropReason::NoRoute);
         return icmp_error::send4(
             ctx,
@@ -39,14 +86,14 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
             icmpv4::DEST_UNREACHABLE,
             icmpv4::unreachable::NET,
         );
-    }
-    let nh = fwd.nexthops[nh_index as usize];
+    };
+    let dst = Ipv4Addr::from(p.dst);
     let (iface_index, neighbor) = match nh {
-        NextHop::Local => return local(ctx, out, ing, frame, proto),
+        NextHop::Local => return local(ctx, out, ing, frame, p.proto),
         NextHop::Connected { iface } => (iface, IpAddr::V4(dst)),
         NextHop::Gateway { iface, via } => (iface, via),
     };
-    if ttl <= 1 {
+    if p.ttl <= 1 {
         c.drop(DropReason::TtlExpired);
         return icmp_error::send4(
             ctx,
@@ -57,13 +104,12 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
             icmpv4::time_exceeded::TTL,
         );
     }
-    if let Ok(mut p) = Ipv4Packet::new_checked(&mut frame.data_mut()[l3..]) {
-        p.decrement_ttl();
-    }
+    // `prepare` checked the header: the TTL and checksum fields are there.
+    Ipv4Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_ttl();
     bump(&c.forwarded, 1);
     let egress_iface = &fwd.interfaces[iface_index as usize];
-    match ing.vnet.neighbors.get(neighbor) {
-        Some(n) => egress::send(out, c, frame, l3, egress_iface, n.mac, EtherType::IPV4),
+    match memo.get(ing.vnet, neighbor) {
+        Some(mac) => egress::send(out, c, frame, l3, egress_iface, mac, EtherType::IPV4),
         None => solicit::hold(
             ctx,
             pending,

@@ -1,22 +1,34 @@
-//! IPv6: neighbor discovery and echo for the router's own addresses, then
-//! routing with hop-limit decrement (no header checksum in IPv6).
-use super::{egress, icmp_error, nd, solicit, Ingress, Output, PathCtx, Pending};
+//! IPv6 in two halves around the batched route lookup (see `burst`): `prepare`
+//! answers neighbor discovery and echo for the router's own addresses and drops
+//! what is not routed; `finish` forwards with a hop-limit decrement (no header
+//! checksum in IPv6).
+use super::{egress, icmp_error, nd, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::is_link_local6;
 use crate::tables::NextHop;
 use crate::wire::{icmpv6, EtherType, IpProtocol, Ipv6Packet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
-pub(super) fn handle<F: Frame, O: Output<F>>(
+/// What `finish` needs from the header, read once in `prepare`.
+#[derive(Clone, Copy)]
+pub(super) struct Prepared6 {
+    /// Destination, host order: the lookup key.
+    pub dst: u128,
+    pub hop_limit: u8,
+    pub next_header: u8,
+}
+
+/// Header checks and the router's own traffic (ND, echo); the frame comes back for
+/// the route lookup when it is to be routed.
+#[inline(always)]
+pub(super) fn prepare<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
-    pending: &mut Pending<F>,
     out: &mut O,
     ing: &Ingress<'_>,
     mut frame: F,
-) {
-    let fwd = &ing.vnet.fwd;
-    let c = fwd.counters.worker(ctx.worker);
+) -> Option<(F, Prepared6)> {
+    let c = ing.vnet.fwd.counters.worker(ctx.worker);
     let l3 = ing.l3_off;
     let (src, dst, hop_limit, next_header, total) =
         match Ipv6Packet::new_checked(&frame.data()[l3..]) {
@@ -27,7 +39,10 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
                 p.next_header(),
                 40 + p.payload_len() as usize,
             ),
-            Err(_) => return c.drop(DropReason::Malformed),
+            Err(_) => {
+                c.drop(DropReason::Malformed);
+                return None;
+            }
         };
     frame.set_len(l3 + total);
     if next_header == IpProtocol::ICMPV6 {
@@ -36,22 +51,52 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
                 || t == icmpv6::ROUTER_SOLICIT
                 || t == icmpv6::ROUTER_ADVERT
             {
-                return nd::handle(ctx, out, ing, frame, t);
+                nd::handle(ctx, out, ing, frame, t);
+                return None;
             }
         }
     }
     if dst.is_multicast() {
         // MLD reports, all-nodes traffic, …: nothing we route or answer.
-        return c.drop(DropReason::NotRoutable);
+        c.drop(DropReason::NotRoutable);
+        return None;
     }
     if ing.iface.owns6(dst) {
-        return local(ctx, out, ing, frame, next_header);
+        local(ctx, out, ing, frame, next_header);
+        return None;
     }
     if is_link_local6(src) || is_link_local6(dst) {
-        return c.drop(DropReason::NotRoutable);
+        c.drop(DropReason::NotRoutable);
+        return None;
     }
-    let nh_index = fwd.fib6.lookup_u128(u128::from(dst));
-    if nh_index == lpm::NO_ROUTE {
+    Some((
+        frame,
+        Prepared6 {
+            dst: u128::from(dst),
+            hop_limit,
+            next_header,
+        },
+    ))
+}
+
+/// Everything after the lookup: `nh_index` is the FIB's answer for `p.dst`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(super) fn finish<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    pending: &mut Pending<F>,
+    out: &mut O,
+    memo: &mut NeighborMemo,
+    ing: &Ingress<'_>,
+    mut frame: F,
+    p: Prepared6,
+    nh_index: lpm::NextHop,
+) {
+    let fwd = &ing.vnet.fwd;
+    let c = fwd.counters.worker(ctx.worker);
+    let l3 = ing.l3_off;
+    let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
+        // NO_ROUTE (u32::MAX) is never an index.
         c.drop(DropReason::NoRoute);
         return icmp_error::send6(
             ctx,
@@ -61,13 +106,13 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
             icmpv6::DEST_UNREACHABLE,
             icmpv6::unreachable::NO_ROUTE,
         );
-    }
-    let (iface_index, neighbor) = match fwd.nexthops[nh_index as usize] {
-        NextHop::Local => return local(ctx, out, ing, frame, next_header),
-        NextHop::Connected { iface } => (iface, IpAddr::V6(dst)),
+    };
+    let (iface_index, neighbor) = match nh {
+        NextHop::Local => return local(ctx, out, ing, frame, p.next_header),
+        NextHop::Connected { iface } => (iface, IpAddr::V6(Ipv6Addr::from(p.dst))),
         NextHop::Gateway { iface, via } => (iface, via),
     };
-    if hop_limit <= 1 {
+    if p.hop_limit <= 1 {
         c.drop(DropReason::TtlExpired);
         return icmp_error::send6(
             ctx,
@@ -78,13 +123,12 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
             icmpv6::time_exceeded::HOP_LIMIT,
         );
     }
-    if let Ok(mut p) = Ipv6Packet::new_checked(&mut frame.data_mut()[l3..]) {
-        p.decrement_hop_limit();
-    }
+    // `prepare` checked the header: the hop-limit field is there.
+    Ipv6Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_hop_limit();
     bump(&c.forwarded, 1);
     let egress_iface = &fwd.interfaces[iface_index as usize];
-    match ing.vnet.neighbors.get(neighbor) {
-        Some(n) => egress::send(out, c, frame, l3, egress_iface, n.mac, EtherType::IPV6),
+    match memo.get(ing.vnet, neighbor) {
+        Some(mac) => egress::send(out, c, frame, l3, egress_iface, mac, EtherType::IPV6),
         None => solicit::hold(
             ctx,
             pending,

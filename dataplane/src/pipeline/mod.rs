@@ -4,18 +4,21 @@
 //!
 //! Generic over `Frame` so the whole path runs on byte fixtures in tests.
 mod arp;
+mod burst;
 mod egress;
 mod icmp_error;
 mod ingress;
 mod ipv4;
 mod ipv6;
 mod nd;
+mod neighbor_memo;
 mod pending;
 mod solicit;
 
 #[cfg(test)]
 mod tests;
 
+use neighbor_memo::NeighborMemo;
 pub use pending::Pending;
 pub use solicit::service_pending;
 
@@ -49,8 +52,20 @@ pub(crate) struct Ingress<'a> {
     pub src_mac: [u8; 6],
 }
 
-/// Processes one received frame to completion.
+/// Processes received frames to completion, stage by stage (see `burst`); every
+/// slot is empty afterwards.
 #[inline]
+pub fn handle_burst<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    pending: &mut Pending<F>,
+    out: &mut O,
+    port: PortId,
+    frames: &mut [Option<F>],
+) {
+    burst::run(ctx, pending, out, port, frames)
+}
+
+/// Processes one received frame to completion (a burst of one).
 pub fn handle<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
     pending: &mut Pending<F>,
@@ -58,5 +73,5 @@ pub fn handle<F: Frame, O: Output<F>>(
     port: PortId,
     frame: F,
 ) {
-    ingress::handle(ctx, pending, out, port, frame)
+    burst::run(ctx, pending, out, port, &mut [Some(frame)])
 }
