@@ -22,3 +22,4 @@
 #include <rte_version.h>
 #include <rte_sched.h>
 #include <rte_meter.h>
+#include <rte_acl.h>

@@ -179,16 +179,16 @@ impl RuleSet {
 
     /// Runs the walk over `cands` (ascending rule indexes that include every
     /// rule that can match `p` and every rule that probes states; the last
-    /// rule, the default, is always among them). `quick`: test the rule's
-    /// region before its body (the compiled path).
+    /// rule, the default, is always among them). `compiled`: test the rule's
+    /// region first, and skip the body where the region decides it.
     pub(crate) fn walk(
         &self,
         cands: &[u32],
-        quick: Option<&[u128; 5]>,
+        compiled: bool,
         p: &mut PacketMeta,
         ctx: &Ctx,
     ) -> Outcome {
-        let fam = p.family as usize;
+        let v4 = p.family == Family::V4;
         let mut stack = [0u32; CALL_DEPTH];
         let mut depth = 0usize;
         let mut ci = 0usize;
@@ -200,6 +200,17 @@ impl RuleSet {
             }
             let mut i = cands[ci] as usize;
             ci += 1;
+            // The compiled path: a candidate outside the rule's region is
+            // rejected from a flat array, without touching the rule.
+            let mut exact = false;
+            if compiled && v4 {
+                let q = &self.quick4[i];
+                if !q.contains(p) {
+                    pos = i + 1;
+                    continue;
+                }
+                exact = q.exact_for(p);
+            }
             let mut r = &self.rules[i];
             if let Some(thr) = r.prob {
                 if (mix32(p.entropy ^ r.id.wrapping_mul(0x9e37_79b9)) as u64) >= thr {
@@ -226,17 +237,17 @@ impl RuleSet {
                 }
             }
             if !from_state {
-                if let Some(k) = quick {
-                    if !r.regions[fam].contains(k) {
-                        pos = i + 1;
-                        continue;
-                    }
+                if compiled && !v4 && !r.regions[1].contains(&super::region::key(p)) {
+                    pos = i + 1;
+                    continue;
                 }
-                match r.body.matches(p, &self.tables) {
-                    Some(a) => tablearg = a,
-                    None => {
-                        pos = i + 1;
-                        continue;
+                if !exact {
+                    match r.body.matches(p, &self.tables) {
+                        Some(a) => tablearg = a,
+                        None => {
+                            pos = i + 1;
+                            continue;
+                        }
                     }
                 }
                 if let Some(st) = &r.state {

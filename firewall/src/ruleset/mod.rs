@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
 use matcher::{Body, IfSide, RCond, RTerm};
-use region::Region;
+use region::{Quick4, Region};
 use tree::Tree;
 
 use crate::ast::{
@@ -81,6 +81,8 @@ pub(crate) struct CRule {
     pub counters: Arc<RuleCounters>,
     /// Region per family (V4, V6).
     pub regions: [Region; 2],
+    /// The region test alone decides the body (see [`region::exactness`]).
+    pub exact: (bool, bool),
 }
 
 /// A rule set ready for the packet path.
@@ -93,6 +95,8 @@ pub struct RuleSet {
     tables: Box<[TableIndex]>,
     /// Compiled classifier per family.
     trees: [Tree; 2],
+    /// Packed IPv4 regions, by rule index.
+    quick4: Box<[Quick4]>,
     /// 0..n, the linear evaluator's candidate list.
     all: Box<[u32]>,
     one_pass: bool,
@@ -334,6 +338,11 @@ impl Resolver<'_> {
                 Region::of(&body, Family::V6, tables),
             ]
         };
+        let exact = if probe.is_some() {
+            (false, false)
+        } else {
+            region::exactness(&body)
+        };
         Ok(CRule {
             id: cr.id,
             number: r.number,
@@ -345,6 +354,7 @@ impl Resolver<'_> {
             state,
             counters: Arc::clone(&cr.counters),
             regions,
+            exact,
         })
     }
 }
@@ -407,12 +417,17 @@ impl RuleSet {
         let r6: Vec<Region> = rules.iter().map(|r| r.regions[1]).collect();
         let trees = [Tree::build(&r4, Family::V4), Tree::build(&r6, Family::V6)];
         let all = (0..rules.len() as u32).collect();
+        let quick4 = rules
+            .iter()
+            .map(|r| Quick4::new(&r.regions[0], r.exact.0, r.exact.1))
+            .collect();
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,
             by_id: by_id.into_boxed_slice(),
             tables: tables.into_boxed_slice(),
             trees,
+            quick4,
             all,
             one_pass,
         }
@@ -475,12 +490,12 @@ impl RuleSet {
     pub fn evaluate(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
         let k = region::key(p);
         let cands = self.trees[p.family as usize].candidates(&k);
-        self.walk(cands, Some(&k), p, ctx)
+        self.walk(cands, true, p, ctx)
     }
 
     /// The reference: the same walk asking every rule in turn.
     pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        self.walk(&self.all, None, p, ctx)
+        self.walk(&self.all, false, p, ctx)
     }
 
     /// Classifies a burst: first every packet's leaf (independent tree walks
@@ -493,8 +508,7 @@ impl RuleSet {
                 *l = self.trees[p.family as usize].candidates(&region::key(p));
             }
             for ((p, o), l) in ps.iter_mut().zip(os.iter_mut()).zip(leaves.iter()) {
-                let k = region::key(p);
-                *o = self.walk(l, Some(&k), p, ctx);
+                *o = self.walk(l, true, p, ctx);
             }
         }
     }

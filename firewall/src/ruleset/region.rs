@@ -142,3 +142,78 @@ fn interval(c: &RCond, f: Family, tables: &[TableIndex]) -> Option<(usize, Optio
         _ => None,
     }
 }
+
+/// A rule's IPv4 region packed in 32 bytes, in one flat array beside the
+/// rules, so that rejecting a candidate touches nothing else. `exact`: the
+/// region test *is* the rule's body (plain prefixes, one port range, a
+/// protocol), so a candidate that passes needs no further matching.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Quick4 {
+    src: (u32, u32),
+    dst: (u32, u32),
+    sport: (u16, u16),
+    dport: (u16, u16),
+    proto: (u8, u8),
+    possible: bool,
+    pub exact: bool,
+    /// An exact rule with a port pattern: the packet must have ports.
+    needs_ports: bool,
+}
+
+impl Quick4 {
+    pub fn new(r: &Region, exact: bool, needs_ports: bool) -> Self {
+        match &r.bounds {
+            None => Quick4::default(),
+            Some(b) => Quick4 {
+                src: (b[D_SRC].0 as u32, b[D_SRC].1 as u32),
+                dst: (b[D_DST].0 as u32, b[D_DST].1 as u32),
+                sport: (b[D_SPORT].0 as u16, b[D_SPORT].1 as u16),
+                dport: (b[D_DPORT].0 as u16, b[D_DPORT].1 as u16),
+                proto: (b[D_PROTO].0 as u8, b[D_PROTO].1 as u8),
+                possible: true,
+                exact,
+                needs_ports,
+            },
+        }
+    }
+
+    /// Whether an IPv4 packet lies in the region.
+    #[inline]
+    pub fn contains(&self, p: &PacketMeta) -> bool {
+        let (s, d) = (p.src as u32, p.dst as u32);
+        self.possible
+            & (self.src.0 <= s)
+            & (s <= self.src.1)
+            & (self.dst.0 <= d)
+            & (d <= self.dst.1)
+            & (self.dport.0 <= p.dport)
+            & (p.dport <= self.dport.1)
+            & (self.sport.0 <= p.sport)
+            & (p.sport <= self.sport.1)
+            & (self.proto.0 <= p.proto)
+            & (p.proto <= self.proto.1)
+    }
+
+    #[inline]
+    pub fn exact_for(&self, p: &PacketMeta) -> bool {
+        self.exact && (!self.needs_ports || p.has_ports())
+    }
+}
+
+/// Whether the region test of `body` decides the match by itself, and
+/// whether it needs the packet to carry ports.
+pub(crate) fn exactness(body: &Body) -> (bool, bool) {
+    let mut ports = false;
+    for t in body.terms.iter() {
+        let [(false, c)] = &t.alts[..] else {
+            return (false, false);
+        };
+        match c {
+            RCond::Proto(_) | RCond::Family(_) | RCond::Any => {}
+            RCond::Addr { list, .. } if list.len() == 1 && list[0].len().is_some() => {}
+            RCond::Port { ranges, .. } if ranges.len() == 1 => ports = true,
+            _ => return (false, false),
+        }
+    }
+    (true, ports)
+}

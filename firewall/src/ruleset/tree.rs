@@ -19,7 +19,7 @@ use super::region::{widths, Region, DIMS};
 use crate::packet::Family;
 
 /// A leaf may hold this many rules without being cut further.
-const LEAF_RULES: usize = 8;
+const LEAF_RULES: usize = 4;
 /// Most cuts of one node: 2^MAX_BITS children.
 const MAX_BITS: u32 = 8;
 /// A cut may replicate rules up to this factor (plus one entry per child).
