@@ -4,7 +4,9 @@
 
 use std::hash::Hash;
 
-pub(crate) trait Key: Copy + Ord + Hash + Default + Send + Sync + std::fmt::Debug + 'static {
+pub(crate) trait Key:
+    Copy + Ord + Hash + Default + Send + Sync + std::fmt::Debug + 'static
+{
     /// Address width in bits.
     const BITS: u32;
     /// Left-aligned in a `u128`.
@@ -22,6 +24,8 @@ pub(crate) trait Key: Copy + Ord + Hash + Default + Send + Sync + std::fmt::Debu
     fn top128(self) -> u128 {
         self.to_wide()
     }
+    /// The keys as `u32`s when the family is IPv4 (for the vectorised lookup).
+    fn as_u32s(keys: &[Self]) -> Option<&[u32]>;
 }
 
 impl Key for u32 {
@@ -54,6 +58,9 @@ impl Key for u32 {
     fn top32(self) -> u32 {
         self
     }
+    fn as_u32s(keys: &[Self]) -> Option<&[u32]> {
+        Some(keys)
+    }
 }
 
 impl Key for u128 {
@@ -85,6 +92,9 @@ impl Key for u128 {
     #[inline(always)]
     fn top32(self) -> u32 {
         (self >> 96) as u32
+    }
+    fn as_u32s(_: &[Self]) -> Option<&[u32]> {
+        None
     }
 }
 

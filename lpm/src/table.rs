@@ -19,6 +19,11 @@ pub(crate) struct Table<K: Key> {
     routes: BTreeMap<(K, u8), NextHop>,
     /// Routes per prefix length (`BITS + 1` counters; empty while the table is).
     lens: Vec<u32>,
+    /// Per top-level slot of `dxr`, the next hop of the longest route no longer
+    /// than the slot's prefix that covers it (`NO_ROUTE` if none). Writer-side
+    /// only: refreshing a slot would otherwise probe the route set once per
+    /// shorter length, which dominated batched updates.
+    cover: Vec<NextHop>,
 }
 
 /// Intervals of `[lo, hi]` from the routes inside it (sorted by start, then length)
@@ -49,7 +54,10 @@ fn sweep(
                 pos = tl + 1;
             }
         }
-        let top = stack.last().expect("the span's cover stays at the bottom").1;
+        let top = stack
+            .last()
+            .expect("the span's cover stays at the bottom")
+            .1;
         if pos < p {
             piece(out, pos, top);
             pos = p;
@@ -91,7 +99,9 @@ impl<K: Key> Table<K> {
     pub(crate) fn route_set_bytes(&self) -> usize {
         let entry = size_of::<(K, u8)>() + size_of::<NextHop>();
         let nodes = (self.routes.len() * 4).div_ceil(11 * 3);
-        nodes * (11 * entry + 2 * size_of::<usize>()) + self.lens.capacity() * 4
+        nodes * (11 * entry + 2 * size_of::<usize>())
+            + self.lens.capacity() * 4
+            + self.cover.capacity() * 4
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
@@ -100,10 +110,15 @@ impl<K: Key> Table<K> {
 
     /// Top-level index bits for a table of `n` routes: about 8 routes per slot,
     /// at most 2^16 slots (256 KiB); IPv6 tables fill only 2000::/3, so theirs
-    /// stay small and dense parts get sub-tables.
+    /// stay small and dense parts get sub-tables. An IPv4 table of 4096 routes or
+    /// more takes all 2^16 slots at once (at most 64 bytes a route): its /24s then
+    /// sit in bitmaps right under the top level, the batch lookup's fast path.
     fn wanted_bits(n: usize) -> u32 {
         let log = usize::BITS - n.max(1).leading_zeros();
         if K::BITS == 32 {
+            if n >= 4096 {
+                return 16;
+            }
             log.saturating_sub(3).clamp(1, 16)
         } else {
             log.saturating_sub(6).clamp(1, 12)
@@ -144,7 +159,7 @@ impl<K: Key> Table<K> {
         Self::check(prefix, len)?;
         let old = self.set(prefix, len, Some(nh));
         if old != Some(nh) {
-            self.refresh(&mut vec![(prefix.to_wide(), u32::from(len))]);
+            self.refresh(&[(prefix.to_wide(), u32::from(len))]);
         }
         Ok(old)
     }
@@ -153,7 +168,7 @@ impl<K: Key> Table<K> {
         Self::check(prefix, len)?;
         let old = self.set(prefix, len, None);
         if old.is_some() {
-            self.refresh(&mut vec![(prefix.to_wide(), u32::from(len))]);
+            self.refresh(&[(prefix.to_wide(), u32::from(len))]);
         }
         Ok(old)
     }
@@ -168,7 +183,7 @@ impl<K: Key> Table<K> {
             }
         }
         if !changed.is_empty() {
-            self.refresh(&mut changed);
+            self.refresh(&changed);
         }
     }
 
@@ -195,7 +210,7 @@ impl<K: Key> Table<K> {
 
     /// Brings the lookup structure up to date after the route set changed at the
     /// prefixes `edits`.
-    fn refresh(&mut self, edits: &mut Vec<Edit>) {
+    fn refresh(&mut self, edits: &[Edit]) {
         let n = self.routes.len();
         if n == 0 {
             // Give all memory back: an empty table holds no heap.
@@ -204,7 +219,10 @@ impl<K: Key> Table<K> {
         }
         let want = Self::wanted_bits(n);
         let s = self.dxr.top_bits();
-        if self.dxr.is_empty() || want > s || want + 2 <= s || edits.len() * 4 > n {
+        // Shrink only once the table is a quarter of what would keep this size, so
+        // that a table hovering at a boundary is not rebuilt on every edit.
+        let shrink = Self::wanted_bits(n.saturating_mul(4)) < s;
+        if self.dxr.is_empty() || want > s || shrink || edits.len() * 4 > n {
             self.rebuild();
             return;
         }
@@ -217,6 +235,13 @@ impl<K: Key> Table<K> {
         }
         pairs.sort_unstable_by_key(|&(j, (p, l))| (j, p, l));
         pairs.dedup();
+        // Short edits change the cover of every slot they span.
+        for &(j, (_, l)) in &pairs {
+            if l <= s {
+                let lo = (j as u128) << (128 - s);
+                self.cover[j] = self.longest_match(lo, s).unwrap_or(NO_ROUTE);
+            }
+        }
         let mut buf = Vec::new();
         let mut group = Vec::new();
         let mut i = 0;
@@ -231,14 +256,21 @@ impl<K: Key> Table<K> {
             self.refresh_slot(j, lo, s, &group, &mut buf);
         }
         if self.dxr.needs_compaction() {
-            self.rebuild();
+            self.dxr = self.dxr.compacted();
         }
     }
 
     /// Rebuilds what the edits (all overlapping the span `lo/o`) change in the slot
     /// at `direct[loc]`: recurses into a sub-direct table when every edit is
     /// longer than the span, else rebuilds the whole slot.
-    fn refresh_slot(&mut self, loc: usize, lo: u128, o: u32, edits: &[Edit], buf: &mut Vec<(u128, NextHop)>) {
+    fn refresh_slot(
+        &mut self,
+        loc: usize,
+        lo: u128,
+        o: u32,
+        edits: &[Edit],
+        buf: &mut Vec<(u128, NextHop)>,
+    ) {
         let e = self.dxr.entry(loc);
         if let Slot::Sub { bits: t, off } = self.dxr.slot_kind(e) {
             if edits.iter().all(|&(_, l)| l > o) {
@@ -265,15 +297,18 @@ impl<K: Key> Table<K> {
                 return;
             }
         }
-        self.intervals(lo, o, buf);
-        self.dxr.release(e);
-        let e = self.dxr.emit(buf, o);
+        let cover = if loc < self.cover.len() && o == self.dxr.top_bits() {
+            self.cover[loc]
+        } else {
+            self.longest_match(lo, o).unwrap_or(NO_ROUTE)
+        };
+        self.intervals(lo, o, cover, buf);
+        let e = self.dxr.replace(e, buf, o);
         self.dxr.set_entry(loc, e);
     }
 
-    /// The intervals of the span `lo/o`.
-    fn intervals(&self, lo: u128, o: u32, out: &mut Vec<(u128, NextHop)>) {
-        let cover = self.longest_match(lo, o).unwrap_or(NO_ROUTE);
+    /// The intervals of the span `lo/o`, whose covering next hop is `cover`.
+    fn intervals(&self, lo: u128, o: u32, cover: NextHop, out: &mut Vec<(u128, NextHop)>) {
         let hi = lo | !wide_mask(o);
         let from = (K::from_wide(lo), (o + 1) as u8);
         let to = (K::from_wide(hi), u8::MAX);
@@ -292,7 +327,28 @@ impl<K: Key> Table<K> {
             (p, p | !wide_mask(u32::from(l)), nh)
         });
         sweep(0, u128::MAX, NO_ROUTE, all, &mut iv);
-        self.dxr = Dxr::build(&iv, Self::wanted_bits(self.routes.len()));
+        let s = Self::wanted_bits(self.routes.len());
+        self.dxr = Dxr::build(&iv, s);
+        // Covers: the intervals of the routes no longer than `s`, read at each
+        // slot's first address.
+        let short = self
+            .routes
+            .iter()
+            .filter(|&(&(_, l), _)| u32::from(l) <= s)
+            .map(|(&(p, l), &nh)| {
+                let p = p.to_wide();
+                (p, p | !wide_mask(u32::from(l)), nh)
+            });
+        sweep(0, u128::MAX, NO_ROUTE, short, &mut iv);
+        self.cover = Vec::with_capacity(1 << s);
+        let mut i = 0;
+        for j in 0..1u128 << s {
+            let lo = j << (128 - s);
+            while i + 1 < iv.len() && iv[i + 1].0 <= lo {
+                i += 1;
+            }
+            self.cover.push(iv[i].1);
+        }
     }
 }
 
@@ -302,10 +358,23 @@ impl<K: Key> Table<K> {
     /// every interval boundary (and either side of it), and its accounting holds.
     pub(crate) fn check_invariants(&self) {
         if self.routes.is_empty() {
-            assert!(self.dxr.is_empty() && self.lens.is_empty(), "empty table holds memory");
+            assert!(
+                self.dxr.is_empty() && self.lens.is_empty(),
+                "empty table holds memory"
+            );
             return;
         }
         self.dxr.check_accounting();
+        let s = self.dxr.top_bits();
+        assert_eq!(self.cover.len(), 1 << s, "one cover per top-level slot");
+        for (j, &c) in self.cover.iter().enumerate() {
+            let lo = (j as u128) << (128 - s);
+            assert_eq!(
+                c,
+                self.longest_match(lo, s).unwrap_or(NO_ROUTE),
+                "cover of slot {j}"
+            );
+        }
         let counted: u32 = self.lens.iter().sum();
         assert_eq!(counted as usize, self.routes.len(), "length counters");
         let mut iv = Vec::new();

@@ -201,7 +201,11 @@ fn remove_restores_covering_route() {
     assert_eq!(fib.remove(v4("10.1.2.64"), 26), Ok(Some(5)));
     assert_eq!(fib.lookup(v4("10.1.2.64")), Some(1));
     fib.table.check_invariants();
-    assert_eq!(fib.table.dxr.top_bits(), 1, "a one-route table is two slots");
+    assert_eq!(
+        fib.table.dxr.top_bits(),
+        1,
+        "a one-route table is two slots"
+    );
     assert_eq!(fib.remove(v4("10.0.0.0"), 8), Ok(Some(1)));
     assert!(fib.is_empty());
     assert_eq!(fib.memory_bytes(), 0);

@@ -3,23 +3,31 @@
 //! The address space is cut into the *intervals* of the routing table (maximal runs
 //! of addresses with the same longest-prefix-match answer; neighbours differ). A
 //! direct table indexed by the first `s` address bits (`s` grows with the table:
-//! 2 entries for a tiny table, 65,536 for a full IPv4 one) holds one `u32` entry per
-//! slot:
+//! 2 entries for a tiny table, 65,536 for an IPv4 one of 4096 routes or more) holds
+//! one `u32` entry per slot:
 //! - **inline leaf**: the slot lies inside one interval; the entry is its next hop
 //!   plus one (`NO_ROUTE` wraps to 0), so a miss or a whole-slot route costs one read;
-//! - **narrow range chunk** (the common IPv4 case): a sorted run of 8-bit interval
-//!   starts (relative to the slot) in `r8.starts`, the next hops beside them in
-//!   `r8.hops`; offset and count live in the entry itself, so a lookup is the
-//!   entry, a binary search in at most 256 bytes, and one next-hop read;
+//! - **bitmap chunk** (the common IPv4 case: the /24s under a /16): the slot's
+//!   interval starts fit the next 8 bits; a 256-bit map marks them and the rank of
+//!   the key's byte (POPCNT) indexes the next hops. No search, no branch: the batch
+//!   lookup runs leaves and bitmaps together, with AVX-512 gathers where the CPU
+//!   has them (`avx512.rs`);
+//! - **narrow range chunk**: a short sorted run of 8-bit starts, for a leaf whose
+//!   next hop does not fit the inline encoding;
 //! - **descriptor**: an index into `descs` for everything else: a range chunk with
-//!   16-, 32- or 128-bit starts, or a *sub-direct table* of `2^t` entries for the
-//!   next `t` bits when a slot holds too many intervals for a quick binary search
-//!   (IPv6's 2001::/16, a tiny table's only slot). Sub-entries use the same encoding.
+//!   16-, 32- or 128-bit starts (binary search), or a *sub-direct table* of `2^t`
+//!   entries for the next `t` bits when a slot holds too many intervals for a quick
+//!   binary search (IPv6's 2001::/16, a tiny table's only slot). Sub-entries use the
+//!   same encoding.
 //!
 //! Intervals that straddle a slot boundary are cut there, so every slot is
-//! self-contained: an update rebuilds only the slots its prefix overlaps, appending
-//! the new chunk and counting the old one as garbage; the owner compacts (rebuilds
-//! from scratch) when garbage outweighs live data.
+//! self-contained: an update rebuilds only the slots its prefix overlaps. A bitmap
+//! is rewritten in place (its next hops too when they still fit); anything else is
+//! appended and the old one counted as garbage; the owner compacts (copies what is
+//! reachable into fresh vectors) when garbage outweighs live data.
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 use std::marker::PhantomData;
 use std::mem::size_of;
@@ -64,54 +72,108 @@ struct Desc {
     off: u32,
 }
 
-/// The interval starts of a slot whose starts all fit 8 bits, as a 256-bit map:
-/// bit `i` is set when an interval starts at `i`. One aligned half cache line.
+/// The interval starts of a slot whose starts all fit 8 bits, as a 256-bit map (bit
+/// `i` set when an interval starts at `i`), with where its next hops start in
+/// `Bitmaps::hops` (minus one: the rank of a key counts its own interval) and the
+/// number of set bits before each word. 40 bytes, read together: a lookup touches
+/// one or two cache lines here, then one next hop.
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(align(32))]
-struct Bits([u64; 4]);
+#[repr(C, align(8))]
+struct Map {
+    bits: [u64; 4],
+    base_m1: u32,
+    before: [u8; 4],
+}
+
+const MAP_BYTES: usize = size_of::<Map>();
 
 #[derive(Clone, Debug, Default)]
 struct Bitmaps {
-    bits: Vec<Bits>,
-    /// Per map: where its next hops start in `hops`, and the number of set bits
-    /// before words 1, 2 and 3 (bytes 1..4 of the second word; byte 0 is 0).
-    base: Vec<[u32; 2]>,
+    maps: Vec<Map>,
     hops: Vec<NextHop>,
 }
 
 impl Bitmaps {
+    /// Index in `hops` of the interval holding `x` in map `i`. Branch-free, a
+    /// dozen instructions with POPCNT.
     #[inline(always)]
     fn index(&self, i: usize, x: u8) -> usize {
-        let [base, before] = self.base[i];
+        let m = &self.maps[i];
         let w = usize::from(x >> 6);
-        let word = self.bits[i].0[w];
-        let upto = word & (u64::MAX >> (63 - (x & 63)));
-        let before = (before >> (8 * w)) & 0xff;
-        (base + before + upto.count_ones() - 1) as usize
+        // Bits 0..=x of the word, shifted to the top: 63 - (x % 64) == !x % 64,
+        // and the shift instruction takes its count modulo 64 by itself.
+        let upto = m.bits[w].wrapping_shl(!u32::from(x));
+        m.base_m1
+            .wrapping_add(u32::from(m.before[w]) + upto.count_ones()) as usize
     }
 
     fn push(&mut self, iv: &[(u128, NextHop)], o: u32) -> usize {
-        let mut b = Bits::default();
-        for (i, &(start, _)) in iv.iter().enumerate() {
-            let x = if i == 0 { 0 } else { ((start << o) >> 120) as usize };
-            b.0[x >> 6] |= 1 << (x & 63);
-        }
-        let c1 = b.0[0].count_ones();
-        let c2 = c1 + b.0[1].count_ones();
-        let c3 = c2 + b.0[2].count_ones();
+        let (bits, before) = Self::layout(iv, o);
         let base = u32::try_from(self.hops.len()).expect("lpm: too many next hops");
         self.hops.extend(iv.iter().map(|&(_, nh)| nh));
-        self.bits.push(b);
-        self.base.push([base, c1 << 8 | c2 << 16 | c3 << 24]);
-        self.bits.len() - 1
+        self.maps.push(Map {
+            bits,
+            base_m1: base.wrapping_sub(1),
+            before,
+        });
+        self.maps.len() - 1
+    }
+
+    /// Intervals (next hops) of map `i`.
+    fn count(&self, i: usize) -> usize {
+        self.maps[i]
+            .bits
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum()
+    }
+
+    /// Rewrites map `i` in place for `iv`; its next hops stay where they are when
+    /// `iv` has at most `had` intervals, else they move to the end.
+    fn rewrite(&mut self, i: usize, iv: &[(u128, NextHop)], o: u32, had: usize) {
+        let (bits, before) = Self::layout(iv, o);
+        let base = if iv.len() <= had {
+            self.maps[i].base_m1.wrapping_add(1) as usize
+        } else {
+            let b = self.hops.len();
+            self.hops.resize(b + iv.len(), 0);
+            b
+        };
+        for (h, &(_, nh)) in self.hops[base..base + iv.len()].iter_mut().zip(iv) {
+            *h = nh;
+        }
+        let base = u32::try_from(base).expect("lpm: too many next hops");
+        self.maps[i] = Map {
+            bits,
+            base_m1: base.wrapping_sub(1),
+            before,
+        };
+    }
+
+    /// The bitmap of `iv` (starts relative to a span of `o` fixed bits) and the
+    /// number of set bits before each word (at most 192: they fit a byte).
+    fn layout(iv: &[(u128, NextHop)], o: u32) -> ([u64; 4], [u8; 4]) {
+        let mut bits = [0u64; 4];
+        for (i, &(start, _)) in iv.iter().enumerate() {
+            let x = if i == 0 {
+                0
+            } else {
+                ((start << o) >> 120) as usize
+            };
+            bits[x >> 6] |= 1 << (x & 63);
+        }
+        let c1 = bits[0].count_ones();
+        let c2 = c1 + bits[1].count_ones();
+        let c3 = c2 + bits[2].count_ones();
+        (bits, [0, c1 as u8, c2 as u8, c3 as u8])
     }
 
     fn bytes(&self) -> usize {
-        self.bits.capacity() * 32 + self.base.capacity() * 8 + self.hops.capacity() * 4
+        self.maps.capacity() * MAP_BYTES + self.hops.capacity() * 4
     }
 
     fn len_bytes(&self) -> usize {
-        self.bits.len() * 32 + self.base.len() * 8 + self.hops.len() * 4
+        self.maps.len() * MAP_BYTES + self.hops.len() * 4
     }
 }
 
@@ -266,9 +328,14 @@ impl<K: Key> Dxr<K> {
         self.descs.shrink_to_fit();
         self.r8.starts.shrink_to_fit();
         self.r8.hops.shrink_to_fit();
-        self.maps.bits.shrink_to_fit();
-        self.maps.base.shrink_to_fit();
+        self.maps.maps.shrink_to_fit();
         self.maps.hops.shrink_to_fit();
+        self.r16.starts.shrink_to_fit();
+        self.r16.hops.shrink_to_fit();
+        self.r32.starts.shrink_to_fit();
+        self.r32.hops.shrink_to_fit();
+        self.r128.starts.shrink_to_fit();
+        self.r128.hops.shrink_to_fit();
     }
 
     pub(crate) fn entry(&self, loc: usize) -> u32 {
@@ -383,13 +450,16 @@ impl<K: Key> Dxr<K> {
                 off: u32::try_from(d).expect("lpm: direct table too large"),
             });
         }
-        let (kind, off) = if used <= 8 && iv.len() > NARROW_MAX {
+        // Every chunk whose starts fit 8 bits is a bitmap, however few its
+        // intervals: the batch lookup resolves leaves and bitmaps without a branch
+        // (see `lookup_lanes`), which is worth their 40 bytes (a full IPv4 table
+        // stays under 4 bytes per prefix).
+        if used <= 8 {
             let i = self.maps.push(iv, o);
             assert!(i <= INDEX_MASK as usize, "lpm: too many bitmap chunks");
             return BITMAP | i as u32;
-        } else if used <= 8 {
-            (K_R8, self.r8.push(iv, o, |r| (r >> 120) as u8))
-        } else if used <= 16 {
+        }
+        let (kind, off) = if used <= 16 {
             (K_R16, self.r16.push(iv, o, |r| (r >> 112) as u16))
         } else if used <= 32 {
             (K_R32, self.r32.push(iv, o, |r| (r >> 96) as u32))
@@ -397,6 +467,139 @@ impl<K: Key> Dxr<K> {
             (K_R128, self.r128.push(iv, o, |r| r))
         };
         self.range_entry(kind, off, iv.len())
+    }
+
+    /// Replaces the slot whose entry is `old` by the intervals `iv` (as `emit`)
+    /// and returns the new entry. A bitmap that stays a bitmap keeps its place,
+    /// and its next hops too when they still fit: a burst of updates then leaves
+    /// little garbage behind (and compaction stays rare).
+    pub(crate) fn replace(&mut self, old: u32, iv: &[(u128, NextHop)], o: u32) -> u32 {
+        if (BITMAP..SUB).contains(&old) && iv.len() > 1 {
+            let or = iv[1..].iter().fold(0u128, |a, &(s, _)| a | (s << o));
+            if 128 - or.trailing_zeros() <= 8 {
+                let i = (old & INDEX_MASK) as usize;
+                let had = self.maps.count(i);
+                self.maps.rewrite(i, iv, o, had);
+                if iv.len() > had {
+                    self.garbage += 4 * had;
+                } else {
+                    self.garbage += 4 * (had - iv.len());
+                }
+                return old;
+            }
+        }
+        self.release(old);
+        self.emit(iv, o)
+    }
+
+    /// A copy holding only what the top level reaches, laid out afresh: cheaper
+    /// than rebuilding from the route set (no sweep, no search for covers).
+    pub(crate) fn compacted(&self) -> Self {
+        let mut c = Dxr {
+            s: self.s,
+            ..Dxr::default()
+        };
+        let top = 1usize << self.s;
+        c.direct = self.direct[..top].to_vec();
+        for loc in 0..top {
+            let e = c.copy_entry(self, self.direct[loc]);
+            c.direct[loc] = e;
+        }
+        c.shrink();
+        c
+    }
+
+    /// Copies what `e` (an entry of `src`) reaches into `self`; returns its entry here.
+    fn copy_entry(&mut self, src: &Self, e: u32) -> u32 {
+        if e < CHUNK {
+            return e;
+        }
+        if e < BITMAP {
+            let off = (e & NARROW_OFF_MASK) as usize;
+            let count = ((e >> NARROW_OFF_BITS) & 0x1f) as usize + 1;
+            let new = self.r8.starts.len();
+            self.r8
+                .starts
+                .extend_from_slice(&src.r8.starts[off..off + count]);
+            self.r8
+                .hops
+                .extend_from_slice(&src.r8.hops[off..off + count]);
+            return self.range_entry(K_R8, new, count);
+        }
+        if e < SUB {
+            let m = src.maps.maps[(e & INDEX_MASK) as usize];
+            let count = src.maps.count((e & INDEX_MASK) as usize);
+            let base = m.base_m1.wrapping_add(1) as usize;
+            let new_base = u32::try_from(self.maps.hops.len()).expect("lpm: too many next hops");
+            self.maps
+                .hops
+                .extend_from_slice(&src.maps.hops[base..base + count]);
+            self.maps.maps.push(Map {
+                base_m1: new_base.wrapping_sub(1),
+                ..m
+            });
+            return BITMAP | (self.maps.maps.len() - 1) as u32;
+        }
+        let (t, off) = if e < DESC {
+            (((e >> SUB_OFF_BITS) & 0xf) + 1, (e & SUB_OFF_MASK) as usize)
+        } else {
+            let d = src.descs[(e & INDEX_MASK) as usize];
+            let (off, n) = (d.off as usize, d.count as usize);
+            match d.kind {
+                K_DIRECT => (u32::from(d.bits), off),
+                K_R8 => {
+                    let new = self.r8.starts.len();
+                    self.r8
+                        .starts
+                        .extend_from_slice(&src.r8.starts[off..off + n]);
+                    self.r8.hops.extend_from_slice(&src.r8.hops[off..off + n]);
+                    return self.range_entry(K_R8, new, n);
+                }
+                K_R16 => {
+                    let new = self.r16.starts.len();
+                    self.r16
+                        .starts
+                        .extend_from_slice(&src.r16.starts[off..off + n]);
+                    self.r16.hops.extend_from_slice(&src.r16.hops[off..off + n]);
+                    return self.range_entry(K_R16, new, n);
+                }
+                K_R32 => {
+                    let new = self.r32.starts.len();
+                    self.r32
+                        .starts
+                        .extend_from_slice(&src.r32.starts[off..off + n]);
+                    self.r32.hops.extend_from_slice(&src.r32.hops[off..off + n]);
+                    return self.range_entry(K_R32, new, n);
+                }
+                _ => {
+                    let new = self.r128.starts.len();
+                    self.r128
+                        .starts
+                        .extend_from_slice(&src.r128.starts[off..off + n]);
+                    self.r128
+                        .hops
+                        .extend_from_slice(&src.r128.hops[off..off + n]);
+                    return self.range_entry(K_R128, new, n);
+                }
+            }
+        };
+        // A sub-direct table: copy its entries, then what each reaches.
+        let d = self.direct.len();
+        self.direct
+            .extend_from_slice(&src.direct[off..off + (1 << t)]);
+        for j in 0..1usize << t {
+            let sub = self.copy_entry(src, src.direct[off + j]);
+            self.direct[d + j] = sub;
+        }
+        if d <= SUB_OFF_MASK as usize {
+            return SUB | ((t - 1) << SUB_OFF_BITS) | d as u32;
+        }
+        self.desc(Desc {
+            kind: K_DIRECT,
+            bits: t as u8,
+            count: 0,
+            off: u32::try_from(d).expect("lpm: direct table too large"),
+        })
     }
 
     /// Counts the storage under `e` as garbage (its slot is being rebuilt).
@@ -410,9 +613,9 @@ impl<K: Key> Dxr<K> {
             return;
         }
         if e < SUB {
-            let b = self.maps.bits[(e & INDEX_MASK) as usize];
-            let count: u32 = b.0.iter().map(|w| w.count_ones()).sum();
-            self.garbage += 32 + 8 + 4 * count as usize;
+            let m = &self.maps.maps[(e & INDEX_MASK) as usize];
+            let count: u32 = m.bits.iter().map(|w| w.count_ones()).sum();
+            self.garbage += MAP_BYTES + 4 * count as usize;
             return;
         }
         if e < DESC {
@@ -462,7 +665,9 @@ impl<K: Key> Dxr<K> {
                 return self.narrow(e, key, o);
             }
             if e < SUB {
-                let i = self.maps.index((e & INDEX_MASK) as usize, key.tail(o).top8());
+                let i = self
+                    .maps
+                    .index((e & INDEX_MASK) as usize, key.tail(o).top8());
                 return self.maps.hops[i];
             }
             if e < DESC {
@@ -497,6 +702,7 @@ impl<K: Key> Dxr<K> {
     }
 
     /// `out[i] = lookup(keys[i])`, `LANES` keys interleaved stage by stage.
+    #[allow(unsafe_code)]
     pub(crate) fn lookup_batch(&self, keys: &[K], out: &mut [NextHop]) {
         assert!(
             out.len() >= keys.len(),
@@ -507,14 +713,44 @@ impl<K: Key> Dxr<K> {
             out.fill(NO_ROUTE);
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(keys) = K::as_u32s(keys) {
+            if self.avx512_usable() {
+                // SAFETY: the CPU has the features (checked by `avx512_usable`).
+                unsafe { self.lookup_v4_avx512(keys, out) };
+                return;
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU has POPCNT, checked just above.
+            unsafe { self.lookup_groups_popcnt(keys, out) };
+            return;
+        }
+        self.lookup_groups(keys, out);
+    }
+
+    /// `lookup_groups` compiled with the POPCNT instruction: the bitmap rank is
+    /// most of a lookup's work, and the baseline x86-64 target has no POPCNT (it
+    /// would count bits with a dozen shifts and masks per word).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    #[allow(unsafe_code)]
+    unsafe fn lookup_groups_popcnt(&self, keys: &[K], out: &mut [NextHop]) {
+        self.lookup_groups(keys, out);
+    }
+
+    #[inline(always)]
+    fn lookup_groups(&self, keys: &[K], out: &mut [NextHop]) {
         for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
             self.lookup_lanes(ks, os);
         }
     }
 
-    /// One group: all top-level reads first, then the narrow chunks' binary
-    /// searches one step per lane per round (so the lanes' cache misses overlap),
-    /// then their next-hop reads; anything else takes the scalar path.
+    /// One group, stage by stage so that the lanes' cache misses overlap: all
+    /// top-level reads, then every lane through the bitmap path without a branch
+    /// (a leaf lane reads map 0 and ignores the answer), then the rare lanes whose
+    /// slot is something else (sub-tables, wide ranges) through `resolve`.
     #[inline(always)]
     fn lookup_lanes(&self, keys: &[K], out: &mut [NextHop]) {
         let s = self.s;
@@ -522,7 +758,34 @@ impl<K: Key> Dxr<K> {
         for (e, &k) in ent.iter_mut().zip(keys) {
             *e = self.direct[k.bits(0, s)];
         }
-        for l in 0..keys.len() {
+        if self.maps.maps.is_empty() {
+            for l in 0..keys.len() {
+                out[l] = self.resolve(ent[l], keys[l], s);
+            }
+            return;
+        }
+        // Where each lane's next hop is, through map 0 for lanes that are not
+        // bitmaps (their answer is ignored): all lanes' map reads in flight together.
+        let n = keys.len();
+        let mut hop = [0u32; LANES];
+        let mut slow = 0u32;
+        for l in 0..n {
+            let e = ent[l];
+            let is_map = (BITMAP..SUB).contains(&e);
+            let m = (e & INDEX_MASK) * u32::from(is_map);
+            hop[l] = self.maps.index(m as usize, keys[l].tail(s).top8()) as u32;
+            slow |= u32::from(!is_map && e >= CHUNK) << l;
+        }
+        // Then all next-hop reads; leaf or not is a coin toss per lane, so select
+        // without a branch.
+        for l in 0..n {
+            let e = ent[l];
+            let h = self.maps.hops[hop[l] as usize];
+            out[l] = std::hint::select_unpredictable(e < CHUNK, e.wrapping_sub(1), h);
+        }
+        while slow != 0 {
+            let l = slow.trailing_zeros() as usize;
+            slow &= slow - 1;
             out[l] = self.resolve(ent[l], keys[l], s);
         }
     }
