@@ -23,7 +23,13 @@ pub fn init_eal(try_hugepages: bool) -> Result<String, String> {
     }
     let huge = try_hugepages && free_huge() >= 512;
     let prefix = format!("--file-prefix=lpmbench{}", std::process::id());
-    let mut args = vec!["lpm_bench", "--no-pci", "-l", "0", "--log-level=lib.eal:error"];
+    let mut args = vec![
+        "lpm_bench",
+        "--no-pci",
+        "-l",
+        "0",
+        "--log-level=lib.eal:error",
+    ];
     args.push(&prefix);
     // rte_fib's AVX-512 bulk lookup is only chosen with this (their best case).
     args.push("--force-max-simd-bitwidth=512");
@@ -43,7 +49,10 @@ pub fn init_eal(try_hugepages: bool) -> Result<String, String> {
     Ok(if huge {
         format!("DPDK on 2 MiB hugepages (`{}`)", args[1..].join(" "))
     } else {
-        format!("DPDK on ordinary 4 KiB pages, hugepages unavailable (`{}`)", args[1..].join(" "))
+        format!(
+            "DPDK on ordinary 4 KiB pages, hugepages unavailable (`{}`)",
+            args[1..].join(" ")
+        )
     })
 }
 
@@ -70,7 +79,11 @@ pub struct Lpm4(NonNull<sys::rte_lpm>);
 
 impl Lpm4 {
     pub fn new(max_rules: u32, tbl8s: u32) -> Option<Self> {
-        let conf = sys::rte_lpm_config { max_rules, number_tbl8s: tbl8s, flags: 0 };
+        let conf = sys::rte_lpm_config {
+            max_rules,
+            number_tbl8s: tbl8s,
+            flags: 0,
+        };
         // SAFETY: name and conf are valid for the call.
         NonNull::new(unsafe { sys::rte_lpm_create(name("lpm").as_ptr(), 0, &conf) }).map(Lpm4)
     }
@@ -78,7 +91,11 @@ impl Lpm4 {
     pub fn add(&mut self, ip: u32, len: u8, nh: u32) -> Result<(), c_int> {
         // SAFETY: self.0 is a live rte_lpm.
         let rc = unsafe { sys::rte_lpm_add(self.0.as_ptr(), ip, len, nh) };
-        if rc < 0 { Err(rc) } else { Ok(()) }
+        if rc < 0 {
+            Err(rc)
+        } else {
+            Ok(())
+        }
     }
 
     /// Next hops with `RTE_LPM_LOOKUP_SUCCESS` set on a hit.
@@ -86,7 +103,14 @@ impl Lpm4 {
     pub fn lookup_bulk(&self, ips: &[u32], out: &mut [u32]) {
         assert!(out.len() >= ips.len());
         // SAFETY: both slices hold ips.len() elements; the table is live.
-        unsafe { sys::rte_lpm_lookup_bulk_func(self.0.as_ptr(), ips.as_ptr(), out.as_mut_ptr(), ips.len() as u32) };
+        unsafe {
+            sys::rte_lpm_lookup_bulk_func(
+                self.0.as_ptr(),
+                ips.as_ptr(),
+                out.as_mut_ptr(),
+                ips.len() as u32,
+            )
+        };
     }
 }
 
@@ -97,6 +121,10 @@ impl Drop for Lpm4 {
     }
 }
 
+/// What rte_fib/rte_fib6 answer on a miss: with 4-byte next hops their top bit is
+/// an internal flag, so the largest next hop (and default) they accept is 2^31 - 1.
+pub const FIB_MISS: u64 = (1 << 31) - 1;
+
 /// rte_fib with the DIR-24-8 algorithm and 4-byte next hops.
 pub struct Fib4(NonNull<sys::rte_fib>);
 
@@ -104,7 +132,7 @@ impl Fib4 {
     pub fn new(max_routes: i32, tbl8s: u32) -> Option<Self> {
         let mut conf = sys::rte_fib_conf {
             type_: sys::rte_fib_type_RTE_FIB_DIR24_8,
-            default_nh: u64::from(u32::MAX),
+            default_nh: FIB_MISS,
             max_routes,
             ..Default::default()
         };
@@ -119,7 +147,11 @@ impl Fib4 {
     pub fn add(&mut self, ip: u32, len: u8, nh: u32) -> Result<(), c_int> {
         // SAFETY: self.0 is a live rte_fib.
         let rc = unsafe { sys::rte_fib_add(self.0.as_ptr(), ip, len, u64::from(nh)) };
-        if rc < 0 { Err(rc) } else { Ok(()) }
+        if rc < 0 {
+            Err(rc)
+        } else {
+            Ok(())
+        }
     }
 
     #[inline]
@@ -127,7 +159,14 @@ impl Fib4 {
         assert!(out.len() >= ips.len());
         // SAFETY: both slices hold ips.len() elements; the table is live (rte_fib
         // takes `ips` mutably but only reads it).
-        unsafe { sys::rte_fib_lookup_bulk(self.0.as_ptr(), ips.as_mut_ptr(), out.as_mut_ptr(), ips.len() as i32) };
+        unsafe {
+            sys::rte_fib_lookup_bulk(
+                self.0.as_ptr(),
+                ips.as_mut_ptr(),
+                out.as_mut_ptr(),
+                ips.len() as i32,
+            )
+        };
     }
 }
 
@@ -145,7 +184,7 @@ impl Fib6 {
     pub fn new(max_routes: i32, tbl8s: u32) -> Option<Self> {
         let mut conf = sys::rte_fib6_conf {
             type_: sys::rte_fib6_type_RTE_FIB6_TRIE,
-            default_nh: u64::from(u32::MAX),
+            default_nh: FIB_MISS,
             max_routes,
             ..Default::default()
         };
@@ -161,14 +200,25 @@ impl Fib6 {
         let bytes = ip.to_be_bytes();
         // SAFETY: bytes is 16 bytes; self.0 is a live rte_fib6.
         let rc = unsafe { sys::rte_fib6_add(self.0.as_ptr(), bytes.as_ptr(), len, u64::from(nh)) };
-        if rc < 0 { Err(rc) } else { Ok(()) }
+        if rc < 0 {
+            Err(rc)
+        } else {
+            Ok(())
+        }
     }
 
     #[inline]
     pub fn lookup_bulk(&self, ips: &mut [[u8; 16]], out: &mut [u64]) {
         assert!(out.len() >= ips.len());
         // SAFETY: both slices hold ips.len() elements; the table is live.
-        unsafe { sys::rte_fib6_lookup_bulk(self.0.as_ptr(), ips.as_mut_ptr(), out.as_mut_ptr(), ips.len() as i32) };
+        unsafe {
+            sys::rte_fib6_lookup_bulk(
+                self.0.as_ptr(),
+                ips.as_mut_ptr(),
+                out.as_mut_ptr(),
+                ips.len() as i32,
+            )
+        };
     }
 }
 
@@ -184,7 +234,11 @@ pub struct Lpm6(NonNull<sys::rte_lpm6>);
 
 impl Lpm6 {
     pub fn new(max_rules: u32, tbl8s: u32) -> Option<Self> {
-        let conf = sys::rte_lpm6_config { max_rules, number_tbl8s: tbl8s, flags: 0 };
+        let conf = sys::rte_lpm6_config {
+            max_rules,
+            number_tbl8s: tbl8s,
+            flags: 0,
+        };
         // SAFETY: name and conf are valid for the call.
         NonNull::new(unsafe { sys::rte_lpm6_create(name("lpm6").as_ptr(), 0, &conf) }).map(Lpm6)
     }
@@ -193,14 +247,25 @@ impl Lpm6 {
         let bytes = ip.to_be_bytes();
         // SAFETY: bytes is 16 bytes; self.0 is a live rte_lpm6.
         let rc = unsafe { sys::rte_lpm6_add(self.0.as_ptr(), bytes.as_ptr(), len, nh) };
-        if rc < 0 { Err(rc) } else { Ok(()) }
+        if rc < 0 {
+            Err(rc)
+        } else {
+            Ok(())
+        }
     }
 
     #[inline]
     pub fn lookup_bulk(&self, ips: &mut [[u8; 16]], out: &mut [i32]) {
         assert!(out.len() >= ips.len());
         // SAFETY: both slices hold ips.len() elements; the table is live.
-        unsafe { sys::rte_lpm6_lookup_bulk_func(self.0.as_ptr(), ips.as_mut_ptr(), out.as_mut_ptr(), ips.len() as u32) };
+        unsafe {
+            sys::rte_lpm6_lookup_bulk_func(
+                self.0.as_ptr(),
+                ips.as_mut_ptr(),
+                out.as_mut_ptr(),
+                ips.len() as u32,
+            )
+        };
     }
 }
 

@@ -2,6 +2,8 @@
 //! timing, and thin owners of DPDK's rte_lpm / rte_fib / rte_lpm6 / rte_fib6.
 
 pub mod dpdk;
+pub mod heap;
+pub mod rivals;
 pub mod tables;
 
 use std::time::{Duration, Instant};

@@ -39,7 +39,11 @@ fn mask(addr: u128, len: u8, bits: u8) -> u128 {
     if len == 0 {
         return 0;
     }
-    let full = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+    let full = if bits == 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
     addr & (full << (bits - len)) & full
 }
 
@@ -68,7 +72,9 @@ pub fn load(name: &str, v6: bool) -> Option<Vec<Route>> {
         let addr = if v6 {
             u128::from(addr.parse::<std::net::Ipv6Addr>().expect("IPv6 address"))
         } else {
-            u128::from(u32::from(addr.parse::<std::net::Ipv4Addr>().expect("IPv4 address")))
+            u128::from(u32::from(
+                addr.parse::<std::net::Ipv4Addr>().expect("IPv4 address"),
+            ))
         };
         routes.push((addr, len, asn.trim().parse().expect("origin AS")));
     }
@@ -76,22 +82,67 @@ pub fn load(name: &str, v6: bool) -> Option<Vec<Route>> {
 }
 
 const V4_MIX: &[(u8, u32)] = &[
-    (8, 16), (9, 12), (10, 30), (11, 90), (12, 259), (13, 487), (14, 974), (15, 1726),
-    (16, 13017), (17, 7050), (18, 11917), (19, 24936), (20, 35828), (21, 37624),
-    (22, 57782), (23, 47385), (24, 270023), (25, 918), (26, 1060), (27, 537), (28, 138),
-    (29, 292), (30, 331), (31, 20), (32, 169),
+    (8, 16),
+    (9, 12),
+    (10, 30),
+    (11, 90),
+    (12, 259),
+    (13, 487),
+    (14, 974),
+    (15, 1726),
+    (16, 13017),
+    (17, 7050),
+    (18, 11917),
+    (19, 24936),
+    (20, 35828),
+    (21, 37624),
+    (22, 57782),
+    (23, 47385),
+    (24, 270023),
+    (25, 918),
+    (26, 1060),
+    (27, 537),
+    (28, 138),
+    (29, 292),
+    (30, 331),
+    (31, 20),
+    (32, 169),
 ];
 
 const V6_MIX: &[(u8, u32)] = &[
-    (16, 1), (19, 2), (20, 9), (24, 19), (28, 70), (29, 859), (30, 100), (32, 7262),
-    (33, 313), (34, 213), (35, 251), (36, 1004), (38, 203), (40, 1221), (42, 200),
-    (44, 1125), (46, 379), (48, 12142), (52, 17), (56, 180), (64, 772), (126, 269), (128, 42),
+    (16, 1),
+    (19, 2),
+    (20, 9),
+    (24, 19),
+    (28, 70),
+    (29, 859),
+    (30, 100),
+    (32, 7262),
+    (33, 313),
+    (34, 213),
+    (35, 251),
+    (36, 1004),
+    (38, 203),
+    (40, 1221),
+    (42, 200),
+    (44, 1125),
+    (46, 379),
+    (48, 12142),
+    (52, 17),
+    (56, 180),
+    (64, 772),
+    (126, 269),
+    (128, 42),
 ];
 
 /// Synthetic table with the real length mix; long prefixes cluster in blocks as
 /// real allocations do.
 pub fn synthetic(v6: bool, rng: &mut Rng) -> Vec<Route> {
-    let (bits, mix, block_len, blocks) = if v6 { (128u8, V6_MIX, 32u8, 3_000) } else { (32u8, V4_MIX, 16u8, 20_000) };
+    let (bits, mix, block_len, blocks) = if v6 {
+        (128u8, V6_MIX, 32u8, 3_000)
+    } else {
+        (32u8, V4_MIX, 16u8, 20_000)
+    };
     let random_addr = |rng: &mut Rng| {
         if v6 {
             (rng.next_u128() >> 3) | (1 << 125)
@@ -99,7 +150,9 @@ pub fn synthetic(v6: bool, rng: &mut Rng) -> Vec<Route> {
             u128::from((rng.next_u64() as u32 % 0xdf00_0000) + 0x0100_0000)
         }
     };
-    let pool: Vec<u128> = (0..blocks).map(|_| mask(random_addr(rng), block_len, bits)).collect();
+    let pool: Vec<u128> = (0..blocks)
+        .map(|_| mask(random_addr(rng), block_len, bits))
+        .collect();
     let mut routes = Vec::new();
     for &(len, count) in mix {
         for _ in 0..count {
@@ -108,7 +161,11 @@ pub fn synthetic(v6: bool, rng: &mut Rng) -> Vec<Route> {
             } else {
                 random_addr(rng)
             };
-            routes.push((mask(addr, len, bits), len, (rng.next_u64() % 60_000) as u32 + 1));
+            routes.push((
+                mask(addr, len, bits),
+                len,
+                (rng.next_u64() % 60_000) as u32 + 1,
+            ));
         }
     }
     routes
