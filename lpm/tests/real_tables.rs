@@ -1,14 +1,17 @@
 //! The RouteViews tables in ../shared/data (synthetic ones with the same prefix-length
-//! mix when absent) against a sorted per-length reference: 100k random lookups after
-//! loading, then more after removing a random part of the table.
+//! mix when absent, said on stdout) against a sorted per-length reference: 100k random
+//! lookups after loading, then more after removing a random part of the table; and
+//! the first, last and middle address of every route, after a bulk load and after a
+//! batch of withdrawals and re-announcements.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use common::{mask, span, Rng, Sorted};
-use lpm::{Fib4, Fib6, LpmError, NextHop, NO_ROUTE};
+use lpm::{Fib4, Fib6, LpmError, NextHop, Update, NO_ROUTE};
 
 const LOOKUPS: usize = 100_000;
 
@@ -18,6 +21,8 @@ trait Table {
     fn remove(&mut self, p: u128, len: u8) -> Result<Option<NextHop>, LpmError>;
     fn lookup(&self, a: u128) -> Option<NextHop>;
     fn lookup_batch(&self, keys: &[u128]) -> Vec<NextHop>;
+    /// One batch: `Some(nh)` inserts or replaces, `None` removes.
+    fn apply(&mut self, edits: &[(u128, u8, Option<NextHop>)]);
     fn len(&self) -> usize;
     fn memory_bytes(&self) -> usize;
 }
@@ -41,6 +46,16 @@ impl Table for Fib4 {
         let mut out = vec![0; keys.len()];
         Fib4::lookup_batch(self, &keys, &mut out);
         out
+    }
+    fn apply(&mut self, edits: &[(u128, u8, Option<NextHop>)]) {
+        let edits: Vec<_> = edits
+            .iter()
+            .map(|&(p, l, nh)| match nh {
+                Some(nh) => Update::Insert(Ipv4Addr::from(p as u32), l, nh),
+                None => Update::Remove(Ipv4Addr::from(p as u32), l),
+            })
+            .collect();
+        Fib4::apply(self, &edits).expect("valid prefixes");
     }
     fn len(&self) -> usize {
         Fib4::len(self)
@@ -68,6 +83,16 @@ impl Table for Fib6 {
         let mut out = vec![0; keys.len()];
         Fib6::lookup_batch(self, keys, &mut out);
         out
+    }
+    fn apply(&mut self, edits: &[(u128, u8, Option<NextHop>)]) {
+        let edits: Vec<_> = edits
+            .iter()
+            .map(|&(p, l, nh)| match nh {
+                Some(nh) => Update::Insert(Ipv6Addr::from(p), l, nh),
+                None => Update::Remove(Ipv6Addr::from(p), l),
+            })
+            .collect();
+        Fib6::apply(self, &edits).expect("valid prefixes");
     }
     fn len(&self) -> usize {
         Fib6::len(self)
@@ -151,6 +176,91 @@ fn run<T: Table + Default>(routes: &[(u128, u8, u32)]) {
     let kept_ref = Sorted::new(T::BITS, &kept);
     assert_eq!(fib.len(), kept.len());
     check_lookups(&fib, &kept_ref, &keys(routes, T::BITS, &mut rng));
+}
+
+/// The first, last and middle address of every route in `routes` give what the
+/// reference gives: that route's next hop, or a more specific route's. All through
+/// the batch lookup (the packet path), a sample through the scalar ones.
+fn check_every_route<T: Table>(fib: &T, reference: &Sorted, routes: &[(u128, u8, u32)]) {
+    let mut keys = Vec::with_capacity(routes.len() * 3);
+    for &(p, l, _) in routes {
+        let (first, last) = span(p, l, T::BITS);
+        keys.extend([first, last, first + (last - first) / 2]);
+    }
+    let got = fib.lookup_batch(&keys);
+    for (i, (&k, &g)) in keys.iter().zip(&got).enumerate() {
+        let want = reference.lookup(k);
+        let (p, l, _) = routes[i / 3];
+        assert_eq!(
+            g,
+            want.unwrap_or(NO_ROUTE),
+            "{} address {k:#x} of route {p:#x}/{l}",
+            ["first", "last", "middle"][i % 3]
+        );
+        if i % 16 == 0 {
+            assert_eq!(fib.lookup(k), want, "scalar lookup of {k:#x}");
+        }
+    }
+}
+
+/// Bulk load in one batch, every route checked; then one batch withdraws a quarter of
+/// the routes and gives an eighth new next hops, and every original route's addresses
+/// are checked again (a withdrawn route's addresses must show its cover).
+fn every_route<T: Table + Default>(routes: &[(u128, u8, u32)]) {
+    let mut fib = T::default();
+    let load: Vec<_> = routes.iter().map(|&(p, l, nh)| (p, l, Some(nh))).collect();
+    let start = Instant::now();
+    fib.apply(&load);
+    println!(
+        "{} routes loaded in one batch in {:?}",
+        routes.len(),
+        start.elapsed()
+    );
+    let reference = Sorted::new(T::BITS, routes);
+    let distinct = reference.routes();
+    assert_eq!(fib.len(), distinct.len());
+    check_every_route(&fib, &reference, &distinct);
+
+    let mut rng = Rng(11);
+    let mut after: BTreeMap<(u128, u8), u32> =
+        distinct.iter().map(|&(p, l, nh)| ((p, l), nh)).collect();
+    let mut edits = Vec::new();
+    for &(p, l, nh) in &distinct {
+        match rng.below(8) {
+            0 | 1 => {
+                edits.push((p, l, None));
+                after.remove(&(p, l));
+            }
+            2 => {
+                edits.push((p, l, Some(nh ^ 0x5a5a)));
+                after.insert((p, l), nh ^ 0x5a5a);
+            }
+            _ => {}
+        }
+    }
+    fib.apply(&edits);
+    let after: Vec<_> = after.into_iter().map(|((p, l), nh)| (p, l, nh)).collect();
+    assert_eq!(fib.len(), after.len());
+    check_every_route(&fib, &Sorted::new(T::BITS, &after), &distinct);
+}
+
+#[test]
+fn every_route_of_the_v4_table() {
+    every_route::<Fib4>(&common::table(false));
+}
+
+#[test]
+fn every_route_of_the_v6_table() {
+    every_route::<Fib6>(&common::table(true));
+}
+
+/// The synthetic tables as well, so that CI exercises them whether or not the real
+/// ones are there.
+#[test]
+fn every_route_of_the_synthetic_tables() {
+    let mut rng = Rng(13);
+    every_route::<Fib4>(&common::synthetic_routes(false, &mut rng));
+    every_route::<Fib6>(&common::synthetic_routes(true, &mut rng));
 }
 
 #[test]
