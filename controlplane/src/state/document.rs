@@ -2,28 +2,66 @@
 //! valid config file (`vnetctl config dump`), and it is re-validated in full
 //! by the config loader after every edit.
 use crate::config::{parse_route_key, RouteKey};
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use toml::{Table, Value};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Document {
-    root: Table,
+    /// The file's text until the table is first needed: a reload pays for the
+    /// validation only, the first API edit or dump after it for this parse.
+    text: Option<String>,
+    root: OnceCell<Table>,
+}
+
+impl PartialEq for Document {
+    fn eq(&self, other: &Self) -> bool {
+        self.root() == other.root()
+    }
 }
 
 impl Document {
     pub fn parse(text: &str) -> Result<Document, String> {
         text.parse::<Table>()
-            .map(|root| Document { root })
+            .map(|root| Document {
+                text: None,
+                root: OnceCell::from(root),
+            })
             .map_err(|e| e.to_string())
     }
 
+    /// A document of text that `config::parse_str` accepted (so it is valid
+    /// TOML: the same parser read it), parsed when first needed.
+    pub fn validated(text: String) -> Document {
+        Document {
+            text: Some(text),
+            root: OnceCell::new(),
+        }
+    }
+
+    fn root(&self) -> &Table {
+        self.root.get_or_init(|| {
+            self.text
+                .as_deref()
+                .unwrap_or("")
+                .parse::<Table>()
+                .expect("Document::validated is only given text that parsed as TOML")
+        })
+    }
+
+    fn root_mut(&mut self) -> &mut Table {
+        self.root();
+        self.text = None;
+        self.root.get_mut().expect("initialised just above")
+    }
+
     pub fn to_text(&self) -> String {
-        toml::to_string(&self.root).unwrap_or_default()
+        toml::to_string(self.root()).unwrap_or_default()
     }
 
     fn vnets_mut(&mut self) -> &mut Vec<Value> {
         let v = self
-            .root
+            .root_mut()
             .entry("vnet")
             .or_insert_with(|| Value::Array(Vec::new()));
         if !v.is_array() {
@@ -40,7 +78,7 @@ impl Document {
     }
 
     pub fn has_vnet(&self, name: &str) -> bool {
-        self.root
+        self.root()
             .get("vnet")
             .and_then(Value::as_array)
             .is_some_and(|a| {
@@ -83,7 +121,7 @@ impl Document {
     }
 
     fn routes<'a>(&'a self, vnet: &'a str) -> impl Iterator<Item = (&'a str, &'a Table)> + 'a {
-        self.root
+        self.root()
             .get("vnet")
             .and_then(Value::as_array)
             .into_iter()

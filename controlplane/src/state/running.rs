@@ -75,15 +75,16 @@ impl Running {
     /// The state vnetd started with (the config file as loaded).
     pub fn start(path: &Path, cfg: Config, dp: &Dataplane) -> Result<Running, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Read again, so parsed here (the file may have changed since `load`).
         let doc = Document::parse(&text)?;
         let mut r = Running {
             path: path.to_path_buf(),
-            doc,
+            doc: doc.clone(),
             cfg: cfg.clone(),
             ids: HashMap::new(),
             next_id: 1,
         };
-        r.commit(Document::parse(&text)?, cfg, dp, Instant::now())
+        r.commit(doc, cfg, dp, Instant::now())
             .map_err(|e| e.to_string())?;
         Ok(r)
     }
@@ -109,8 +110,7 @@ impl Running {
         })?;
         let cfg =
             config::parse_str(&text, &self.path).map_err(|e| ChangeError::Invalid(located(&e)))?;
-        let doc = Document::parse(&text).map_err(|e| ChangeError::Invalid(vec![e]))?;
-        self.commit(doc, cfg, dp, t0)
+        self.commit(Document::validated(text), cfg, dp, t0)
     }
 
     /// Applies an edit of the config document as one transaction.
