@@ -116,6 +116,11 @@ impl Dataplane {
             events: Arc::new(ArrayQueue::new(4096)),
             pool,
             stop: Arc::new(AtomicBool::new(false)),
+            shaper_rings: Arc::new(
+                (0..opts.workers.max(1))
+                    .map(|_| ArrayQueue::new(crate::worker::HANDOFF_RING))
+                    .collect(),
+            ),
         });
         Ok(Dataplane {
             shared,

@@ -2,6 +2,7 @@
 //! pending queue and its counter slots; runs the packet path to completion.
 use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, PortId, QueueId, RxBurst, TxBuffer};
 use crate::pipeline::{self, Output, PathCtx, Pending};
+use crate::shaping::{stage, ShapeRequest, ShaperHost};
 use crate::stats::{bump, DropReason};
 use crate::tables::{NeighborEvent, TablePublisher, TableReader, Tables};
 use crossbeam_queue::ArrayQueue;
@@ -23,7 +24,22 @@ pub struct Shared {
     pub events: Arc<ArrayQueue<NeighborEvent>>,
     pub pool: Arc<Mempool>,
     pub stop: Arc<AtomicBool>,
+    /// One ring per worker: packets for the vnets whose shaper it owns, handed over
+    /// by the other workers (see `shaping`).
+    pub shaper_rings: Arc<Vec<ArrayQueue<Handoff>>>,
 }
+
+/// A packet on its way to the worker that owns its vnet's shaper.
+pub struct Handoff(pub ShapeRequest<Mbuf>);
+
+// SAFETY: an mbuf is plain DPDK memory any lcore may use or free; `Mbuf` is !Send
+// so that frames stay on their worker by default. Here ownership moves explicitly
+// through a lock-free ring: the sender gives the frame up and never touches it
+// again, the owner worker takes it over.
+unsafe impl Send for Handoff {}
+
+/// Frames one worker may have in flight towards another's shaper.
+pub const HANDOFF_RING: usize = 4096;
 
 struct WorkerOutput<'a> {
     tx: &'a mut [Option<TxBuffer>],
@@ -31,6 +47,7 @@ struct WorkerOutput<'a> {
     events: &'a ArrayQueue<NeighborEvent>,
     tables: &'a Tables,
     worker: usize,
+    staged: &'a mut Vec<ShapeRequest<Mbuf>>,
 }
 
 impl Output<Mbuf> for WorkerOutput<'_> {
@@ -46,6 +63,19 @@ impl Output<Mbuf> for WorkerOutput<'_> {
     #[inline]
     fn alloc(&mut self) -> Option<Mbuf> {
         Mbuf::alloc(self.pool)
+    }
+    #[inline]
+    fn shape(&mut self, req: ShapeRequest<Mbuf>) {
+        // Sized for a whole burst; cannot overflow while one frame stages at most
+        // one request, but a full stage drops rather than allocates.
+        if self.staged.len() < self.staged.capacity() {
+            self.staged.push(req);
+        } else if let Some((_, v)) = self.tables.vnet_by_id(req.vnet_id) {
+            v.fwd
+                .counters
+                .worker(self.worker)
+                .drop(DropReason::PipeHandoffFull);
+        }
     }
     #[inline]
     fn learned(&mut self, ev: NeighborEvent) {
@@ -74,12 +104,19 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
     let hz = tsc_hz();
     let service_every = hz / 100; // 10 ms
     let mut next_service = 0u64;
+    let workers = shared.shaper_rings.len().max(1);
+    let mut shaper: ShaperHost<Mbuf> = ShaperHost::new(plan.index, workers, hz);
+    let mut staged: Vec<ShapeRequest<Mbuf>> = Vec::with_capacity(stage::STAGED);
+    let my_ring = shared.shaper_rings.get(plan.index);
 
     while !shared.stop.load(Ordering::Relaxed) {
         // Quiescent point: no reference into the tables survives past here.
         let changed = reader.refresh(&shared.publisher);
         let now = tsc();
         let tables = reader.tables();
+        if changed {
+            stage::sync(&mut shaper, tables, plan.index, now);
+        }
         let ctx = PathCtx {
             tables,
             worker: plan.index,
@@ -92,10 +129,21 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             events: &shared.events,
             tables,
             worker: plan.index,
+            staged: &mut staged,
         };
         if changed || now >= next_service {
             pipeline::service_pending(&ctx, &mut pending, &mut out);
+            shaper.publish_stats(tables);
             next_service = now + service_every;
+        }
+        // Packets other workers handed over for the shapers this one owns.
+        if let Some(ring) = my_ring {
+            for _ in 0..HANDOFF_RING {
+                let Some(Handoff(req)) = ring.pop() else {
+                    break;
+                };
+                stage::accept(&mut shaper, tables, plan.index, req, now);
+            }
         }
         for &(port, queue) in &plan.rx {
             if rx.poll(port, queue) == 0 {
@@ -108,7 +156,25 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
                 }
             }
             pipeline::handle_burst(&ctx, &mut pending, &mut out, port, frames);
+            if !out.staged.is_empty() {
+                stage::dispatch(
+                    &mut shaper,
+                    out.staged,
+                    tables,
+                    plan.index,
+                    workers,
+                    now,
+                    |o, req| {
+                        shared.shaper_rings[o]
+                            .push(Handoff(req))
+                            .err()
+                            .map(|Handoff(r)| r)
+                    },
+                );
+            }
         }
+        // Pipes whose time has come: what leaves them continues down the path.
+        stage::service(&mut shaper, &ctx, &mut pending, &mut out);
         for buf in tx.iter_mut().flatten() {
             let refused = buf.flush();
             if refused > 0 {
@@ -117,6 +183,11 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
         }
     }
     pending.clear();
+    // Frames held in pipes, or handed to this worker, are freed here.
+    drop(shaper);
+    if let Some(ring) = my_ring {
+        while ring.pop().is_some() {}
+    }
     0
 }
 

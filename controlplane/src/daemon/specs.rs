@@ -1,8 +1,10 @@
 //! Validated config → the dataplane's plain-data vnet specs.
 use crate::config::Config;
 use dataplane::runtime::Dataplane;
+use dataplane::shaping::ShaperSpec;
 use dataplane::tables::{InterfaceSpec, VnetSpec};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// `id_of` gives each vnet its dataplane id (stable while the vnet lives).
 pub fn vnet_specs(
@@ -44,6 +46,13 @@ pub fn vnet_specs(
                 .iter()
                 .map(|n| (n.addr, n.mac))
                 .collect::<Vec<(IpAddr, [u8; 6])>>(),
+            shaper: (!v.pipes.is_empty()).then(|| {
+                Arc::new(ShaperSpec(shaper::ShaperConfig {
+                    pipes: v.pipes.clone(),
+                    queues: v.queues.clone(),
+                    ..shaper::ShaperConfig::default()
+                }))
+            }),
         });
     }
     Ok(out)

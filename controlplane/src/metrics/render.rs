@@ -4,18 +4,18 @@ use dataplane::stats::{DropReason, PortDropReason, VnetTotals};
 use std::fmt::Write;
 
 /// One metric family: HELP and TYPE once, then its samples.
-struct Family<'a> {
+pub(super) struct Family<'a> {
     out: &'a mut String,
 }
 
 impl<'a> Family<'a> {
-    fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
+    pub(super) fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         Family { out }
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -228,6 +228,7 @@ pub fn render(dp: &Dataplane) -> String {
             f.sample(name, &[("vnet", &v.fwd.name)], v.neighbors.len() as u64);
         }
     }
+    super::pipes::render(&mut out, &tables);
     Family::new(
         &mut out,
         "vnetd_workers",

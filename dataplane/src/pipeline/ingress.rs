@@ -63,6 +63,7 @@ pub(super) fn demux<'t, F: Frame>(
         iface,
         l3_off: l2.l3_offset,
         src_mac,
+        from_pipe: false,
     };
     Some((ing, l2.ethertype))
 }

@@ -13,6 +13,7 @@ mod ipv6;
 mod nd;
 mod neighbor_memo;
 mod pending;
+mod shaped;
 mod solicit;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod tests;
 
 use neighbor_memo::NeighborMemo;
 pub use pending::Pending;
+pub use shaped::{divert, release};
 pub use solicit::service_pending;
 
 use crate::dpdk::PortId;
@@ -33,6 +35,9 @@ pub trait Output<F: Frame> {
     /// A fresh frame for a packet the router originates (ARP/ND requests).
     fn alloc(&mut self) -> Option<F>;
     fn learned(&mut self, ev: NeighborEvent);
+    /// A packet for a pipe or queue: the worker enqueues it into the vnet's shaper
+    /// (or hands it to the worker that owns that shaper) after the burst.
+    fn shape(&mut self, req: crate::shaping::ShapeRequest<F>);
 }
 
 /// What stays constant over one burst.
@@ -50,6 +55,10 @@ pub(crate) struct Ingress<'a> {
     pub iface: &'a Interface,
     pub l3_off: usize,
     pub src_mac: [u8; 6],
+    /// Came out of a pipe: `one_pass`, the input rules must not be checked again
+    /// (they would send it straight back). Read by the firewall's input hook.
+    #[allow(dead_code)]
+    pub from_pipe: bool,
 }
 
 /// Processes received frames to completion, stage by stage (see `burst`); every

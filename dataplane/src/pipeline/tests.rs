@@ -60,6 +60,7 @@ fn tenant(id: u64, name: &str, vlan: u16, port2: PortId, mac2: [u8; 6]) -> VnetS
         routes4: vec![(v4("192.168.0.0"), 16, v4("10.0.2.10"))],
         routes6: vec![],
         static_neighbors: vec![],
+        shaper: None,
     }
 }
 
@@ -77,6 +78,10 @@ impl Output<VecFrame> for Out {
     }
     fn learned(&mut self, ev: crate::tables::NeighborEvent) {
         self.events.push(ev).unwrap();
+    }
+    fn shape(&mut self, _req: crate::shaping::ShapeRequest<VecFrame>) {
+        // No vnet here has pipes, and nothing diverts yet: see shaping/tests.rs.
+        panic!("no packet is sent to a pipe in these tests");
     }
 }
 

@@ -28,10 +28,19 @@ pub enum DropReason {
     TxFull,
     /// No mbuf to build an ARP/ND request or ICMP error.
     NoBuffer,
+    /// Dropped by a pipe (queue full, RED, loss, CoDel, …): the reason is in the
+    /// pipe's own counters.
+    Pipe,
+    /// A rule sent the packet to a pipe or queue this vnet does not define.
+    NoSuchPipe,
+    /// The ring to the worker that owns the vnet's shaper was full.
+    PipeHandoffFull,
+    /// Held in a pipe when the vnet was removed or its pipes reconfigured.
+    PipeFlushed,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 16;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -45,6 +54,10 @@ impl DropReason {
         DropReason::MultiSegment,
         DropReason::TxFull,
         DropReason::NoBuffer,
+        DropReason::Pipe,
+        DropReason::NoSuchPipe,
+        DropReason::PipeHandoffFull,
+        DropReason::PipeFlushed,
     ];
 
     /// The `reason` label in metrics.
@@ -62,6 +75,10 @@ impl DropReason {
             DropReason::MultiSegment => "multi_segment",
             DropReason::TxFull => "tx_full",
             DropReason::NoBuffer => "no_buffer",
+            DropReason::Pipe => "pipe",
+            DropReason::NoSuchPipe => "no_such_pipe",
+            DropReason::PipeHandoffFull => "pipe_handoff_full",
+            DropReason::PipeFlushed => "pipe_flushed",
         }
     }
 }

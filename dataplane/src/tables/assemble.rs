@@ -131,6 +131,7 @@ mod tests {
                 IpAddr::V4(Ipv4Addr::new(10, 0, 1, 254)),
                 [2, 0, 0, 0, 0, 0xfe],
             )],
+            shaper: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct VnetSpec {
     pub routes4: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
     pub routes6: Vec<(Ipv6Addr, u8, Ipv6Addr)>,
     pub static_neighbors: Vec<(IpAddr, [u8; 6])>,
+    /// Pipes and queues (`None`: the vnet shapes nothing and pays nothing).
+    pub shaper: Option<Arc<crate::shaping::ShaperSpec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +187,11 @@ pub fn build_vnet(
         fib6,
         nexthops: nhs.list,
         counters: counters.unwrap_or_else(|| Arc::new(VnetCounters::new(workers))),
+        shaper_stats: spec.shaper.as_ref().map(|s| {
+            Arc::new(crate::shaping::ShaperStats::new(
+                s.0.pipes.iter().map(|p| p.id),
+            ))
+        }),
         spec: Arc::new(spec.clone()),
     };
     Ok((fwd, neighbors))

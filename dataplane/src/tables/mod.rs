@@ -78,6 +78,8 @@ pub struct VnetFwd {
     /// Indexed by the next-hop values stored in the FIBs.
     pub nexthops: Vec<NextHop>,
     pub counters: Arc<VnetCounters>,
+    /// Per-pipe counters, written by the worker that owns the vnet's shaper.
+    pub shaper_stats: Option<Arc<crate::shaping::ShaperStats>>,
     /// What it was built from: a later publication with an equal spec reuses
     /// this whole `VnetFwd` (tables, counters, and the frames waiting on it).
     pub spec: Arc<VnetSpec>,

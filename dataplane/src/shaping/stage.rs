@@ -1,0 +1,105 @@
+//! The worker's side of the stage: requests the packet path staged during a burst
+//! go into the owned sets (or to the owner's ring), due pipes are serviced and what
+//! leaves them continues down the path, and drops are counted per vnet.
+use super::{owner, ShapeRequest, ShaperHost};
+use crate::frame::Frame;
+use crate::pipeline::{self, Output, PathCtx, Pending};
+use crate::stats::DropReason;
+use crate::tables::Tables;
+use shaper::Fate;
+
+/// Requests one burst can stage: at most one per received frame.
+pub const STAGED: usize = 64;
+
+/// Counts a drop by the shaper stage against vnet `index` (or the vnet with
+/// `vnet_id` when the index is unknown: cold).
+fn count(tables: &Tables, worker: usize, index: Option<usize>, vnet_id: u64, r: DropReason) {
+    let v = match index {
+        Some(i) => tables.vnets.get(i),
+        None => tables.vnet_by_id(vnet_id).map(|(_, v)| v),
+    };
+    if let Some(v) = v {
+        v.fwd.counters.worker(worker).drop(r);
+    }
+}
+
+fn reason(why: shaper::DropReason) -> DropReason {
+    match why {
+        shaper::DropReason::NoSuchPipe => DropReason::NoSuchPipe,
+        _ => DropReason::Pipe,
+    }
+}
+
+/// Enqueues a request into an owned set; drops (freeing the frame) and counts on refusal.
+pub fn accept<F>(
+    host: &mut ShaperHost<F>,
+    tables: &Tables,
+    worker: usize,
+    req: ShapeRequest<F>,
+    now: u64,
+) {
+    let id = req.vnet_id;
+    if let Err((frame, why, index)) = host.enqueue(req, now) {
+        drop(frame);
+        count(tables, worker, index, id, reason(why));
+    }
+}
+
+/// After a burst: every staged request goes into this worker's sets or, for a
+/// vnet another worker owns, to `hand(owner, req)`, which gives it back (`Some`)
+/// when that ring is full.
+pub fn dispatch<F>(
+    host: &mut ShaperHost<F>,
+    staged: &mut Vec<ShapeRequest<F>>,
+    tables: &Tables,
+    worker: usize,
+    workers: usize,
+    now: u64,
+    mut hand: impl FnMut(usize, ShapeRequest<F>) -> Option<ShapeRequest<F>>,
+) {
+    for req in staged.drain(..) {
+        let o = owner(req.vnet_id, workers);
+        if o == worker {
+            accept(host, tables, worker, req, now);
+        } else if let Some(req) = hand(o, req) {
+            let id = req.vnet_id;
+            drop(req);
+            count(tables, worker, None, id, DropReason::PipeHandoffFull);
+        }
+    }
+}
+
+/// Releases what is due: packets that left a pipe continue down the path, those
+/// dropped inside one are freed and counted.
+pub fn service<F: Frame, O: Output<F>>(
+    host: &mut ShaperHost<F>,
+    ctx: &PathCtx<'_>,
+    pending: &mut Pending<F>,
+    out: &mut O,
+) {
+    if !host.due(ctx.now) {
+        return;
+    }
+    host.poll(ctx.now, |index, pkt, _pipe, fate| match fate {
+        Fate::Sent => {
+            if let Some(v) = ctx.tables.vnets.get(index) {
+                pipeline::release(ctx, pending, out, v, pkt);
+            }
+        }
+        Fate::Dropped(_) => {
+            drop(pkt);
+            count(ctx.tables, ctx.worker, Some(index), 0, DropReason::Pipe);
+        }
+    });
+}
+
+/// At the quiescent point after a publication: adopt, rebuild or drop sets; frames
+/// held by dropped or rebuilt sets are freed and counted.
+pub fn sync<F>(host: &mut ShaperHost<F>, tables: &Tables, worker: usize, now: u64) {
+    host.sync(tables, now, |index, frame| {
+        drop(frame);
+        if let Some(v) = index.and_then(|i| tables.vnets.get(i)) {
+            v.fwd.counters.worker(worker).drop(DropReason::PipeFlushed);
+        }
+    });
+}
