@@ -329,6 +329,33 @@ impl QueueConfig {
 }
 
 impl ShaperConfig {
+    /// A packet pool that holds what the pipes can hold: every queue full (bytes
+    /// limits counted in 64-byte packets; masked queues and pipes for up to 16
+    /// flows) plus each pipe's delay line at full rate (bw × delay in 512-byte
+    /// packets), within 256..=65536 slots. Beyond it packets are dropped as
+    /// `pool_exhausted`, never allocated.
+    pub fn suggested_pool(&self) -> u32 {
+        let slots = |q: QueueLimit| match q {
+            QueueLimit::Slots(n) => u64::from(n),
+            QueueLimit::Bytes(b) => b.div_ceil(64),
+        };
+        let flows = |m: &FlowMask| if m.is_none() { 1 } else { 16 };
+        let mut total = 64u64;
+        for p in &self.pipes {
+            let inst = flows(&p.mask);
+            let line = (u128::from(p.bw.bits_per_sec()) * u128::from(p.delay.nanos()))
+                .div_ceil(8 * 512 * 1_000_000_000) as u64;
+            total += inst * (slots(p.queue) + line);
+            if let SchedulerConfig::FqCodel(c) = p.scheduler {
+                total += inst * u64::from(c.limit);
+            }
+        }
+        for q in &self.queues {
+            total += flows(&q.mask) * slots(q.queue);
+        }
+        total.clamp(256, 65_536) as u32
+    }
+
     /// Checks ids, references and ranges; a set is built only from a valid config.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut ids = std::collections::HashSet::new();
@@ -1027,6 +1054,20 @@ mod tests {
         assert!(e.expected.contains("fq_codel"), "{e}");
         let e = "pipe 1 config plr 2".parse::<PipeConfig>().unwrap_err();
         assert!(e.expected.contains("probability"), "{e}");
+    }
+
+    #[test]
+    fn pool_follows_the_pipes() {
+        let mut c = ShaperConfig::default();
+        assert_eq!(c.suggested_pool(), 256, "at least 256");
+        let mut p = PipeConfig::new(1);
+        p.bw = crate::Bandwidth::from_bits_per_sec(1_000_000_000);
+        p.delay = crate::Delay::from_millis(40);
+        c.pipes.push(p);
+        // 50 queued + 1 Gbit/s x 40 ms / 512 B = 9766 in the delay line, + 64.
+        assert_eq!(c.suggested_pool(), 64 + 50 + 9766);
+        c.pipes[0].bw = crate::Bandwidth::from_bits_per_sec(100_000_000_000);
+        assert_eq!(c.suggested_pool(), 65_536, "capped");
     }
 
     #[test]

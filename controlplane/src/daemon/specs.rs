@@ -47,11 +47,13 @@ pub fn vnet_specs(
                 .map(|n| (n.addr, n.mac))
                 .collect::<Vec<(IpAddr, [u8; 6])>>(),
             shaper: (!v.pipes.is_empty()).then(|| {
-                Arc::new(ShaperSpec(shaper::ShaperConfig {
+                let mut c = shaper::ShaperConfig {
                     pipes: v.pipes.clone(),
                     queues: v.queues.clone(),
                     ..shaper::ShaperConfig::default()
-                }))
+                };
+                c.pool_slots = c.suggested_pool();
+                Arc::new(ShaperSpec(c))
             }),
         });
     }
