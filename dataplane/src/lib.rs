@@ -4,6 +4,7 @@
 //! whole (`runtime`); `capture` copies a vnet's frames for `vnetctl capture`.
 pub mod capture;
 pub mod dpdk;
+pub mod firewall;
 pub mod frame;
 pub mod neighbor_manager;
 pub mod pipeline;

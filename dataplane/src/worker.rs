@@ -108,6 +108,7 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
     let mut shaper: ShaperHost<Mbuf> = ShaperHost::new(plan.index, workers, hz);
     let mut staged: Vec<ShapeRequest<Mbuf>> = Vec::with_capacity(stage::STAGED);
     let my_ring = shared.shaper_rings.get(plan.index);
+    let mut next_sweep = 0u64;
 
     while !shared.stop.load(Ordering::Relaxed) {
         // Quiescent point: no reference into the tables survives past here.
@@ -144,6 +145,12 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
                 };
                 stage::accept(&mut shaper, tables, plan.index, req, now);
             }
+        }
+        // Once a second, worker 0 retires expired firewall states (ipfw's
+        // dyn_tick); the tables are shared, one sweeper is enough.
+        if plan.index == 0 && now >= next_sweep {
+            sweep_states(tables, now, hz);
+            next_sweep = now + hz;
         }
         for &(port, queue) in &plan.rx {
             if rx.poll(port, queue) == 0 {
@@ -189,6 +196,16 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
         while ring.pop().is_some() {}
     }
     0
+}
+
+#[cold]
+fn sweep_states(t: &Tables, now: u64, hz: u64) {
+    let now_ms = crate::firewall::now_ms(now, hz);
+    for v in &t.vnets {
+        if let Some(fw) = &v.fwd.firewall {
+            fw.states.expire(now_ms);
+        }
+    }
 }
 
 #[cold]

@@ -10,6 +10,7 @@
 
 mod addr;
 mod connected;
+mod ipfw;
 mod location;
 mod model;
 mod raw;

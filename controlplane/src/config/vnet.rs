@@ -109,6 +109,9 @@ impl Checker<'_> {
             .as_ref()
             .map(|f| self.firewall(f.get_ref(), ctx))
             .unwrap_or_default();
+        if let Some(e) = super::ipfw::check(&firewall, &interfaces, ctx) {
+            self.errors.push(e);
+        }
         let pipes = self.pipes(&rv.pipe, ctx);
         let complete = pipes.len() == rv.pipe.len();
         let queues = self.queues(&rv.queue, ctx, &pipes, complete);

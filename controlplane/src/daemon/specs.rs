@@ -1,5 +1,6 @@
 //! Validated config → the dataplane's plain-data vnet specs.
 use crate::config::Config;
+use dataplane::firewall::FirewallSpec;
 use dataplane::runtime::Dataplane;
 use dataplane::shaping::ShaperSpec;
 use dataplane::tables::{InterfaceSpec, VnetSpec};
@@ -55,6 +56,10 @@ pub fn vnet_specs(
                 c.pool_slots = c.suggested_pool();
                 Arc::new(ShaperSpec(c))
             }),
+            firewall: FirewallSpec {
+                default: v.firewall.default,
+                rules: v.firewall.rules.clone(),
+            },
         });
     }
     Ok(out)

@@ -117,7 +117,7 @@ mod tests {
             }))),
             ..VnetSpec::default()
         };
-        let (fwd, neigh) = build_vnet(&spec, 1, None).unwrap();
+        let (fwd, neigh) = build_vnet(&spec, 1, None, None).unwrap();
         let stats = fwd.shaper_stats.clone().unwrap();
         let mut c = PipeCounters {
             in_pkts: 9,

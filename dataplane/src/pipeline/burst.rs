@@ -92,7 +92,7 @@ fn run_one<F: Frame, O: Output<F>>(
         };
         match ethertype {
             EtherType::IPV4 => {
-                if let Some((frame, p)) = ipv4::prepare(ctx, &ing, frame) {
+                if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, frame) {
                     v4.push(frame, ing, p, p.dst);
                 }
             }

@@ -61,6 +61,7 @@ pub(super) fn demux<'t, F: Frame>(
     let ing = Ingress {
         vnet,
         iface,
+        iface_index: e.iface() as u16,
         l3_off: l2.l3_offset,
         src_mac,
         from_pipe: false,

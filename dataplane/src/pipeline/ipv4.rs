@@ -2,11 +2,13 @@
 //! checks the header and keeps what the lookup and the rest need; `finish` acts on
 //! the next hop: the router's own addresses (echo), TTL with an incremental
 //! checksum update, next-hop resolution, L2 rewrite.
+use super::filter::{self, Pass};
 use super::{egress, icmp_error, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::NextHop;
 use crate::wire::{self, icmpv4, EtherType, IpProtocol, Ipv4Packet};
+use ::firewall::Tags;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// What `finish` needs from the header, read once in `prepare`.
@@ -16,12 +18,16 @@ pub(super) struct Prepared4 {
     pub dst: u32,
     pub ttl: u8,
     pub proto: u8,
+    /// ipfw tags from the firewall's "in" pass, for its "out" pass.
+    pub tags: Tags,
 }
 
-/// Header checks; the frame comes back for the route lookup unless it was dropped.
+/// Header checks and the firewall's "in" pass; the frame comes back for the
+/// route lookup unless it was dropped.
 #[inline(always)]
-pub(super) fn prepare<F: Frame>(
+pub(super) fn prepare<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
+    out: &mut O,
     ing: &Ingress<'_>,
     mut frame: F,
 ) -> Option<(F, Prepared4)> {
@@ -49,12 +55,15 @@ pub(super) fn prepare<F: Frame>(
         c.drop(DropReason::NotRoutable);
         return None;
     }
+    let mut tags = Tags::EMPTY;
+    let frame = filter::pass(ctx, out, ing, frame, false, Pass::In, &mut tags)?;
     Some((
         frame,
         Prepared4 {
             dst: u32::from(dst),
             ttl,
             proto,
+            tags,
         },
     ))
 }
@@ -106,6 +115,18 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     }
     // `prepare` checked the header: the TTL and checksum fields are there.
     Ipv4Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_ttl();
+    let mut tags = p.tags;
+    let Some(frame) = filter::pass(
+        ctx,
+        out,
+        ing,
+        frame,
+        false,
+        Pass::Out { tx: iface_index },
+        &mut tags,
+    ) else {
+        return;
+    };
     bump(&c.forwarded, 1);
     let egress_iface = &fwd.interfaces[iface_index as usize];
     match memo.get(ing.vnet, neighbor) {
@@ -139,7 +160,14 @@ fn local<F: Frame, O: Output<F>>(
         && icmpv4::echo_request_to_reply(&mut frame.data_mut()[l3..]).is_ok()
     {
         // Back to the previous hop it came from, on the interface it came in on.
-        return egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV4);
+        let mut tags = Tags::EMPTY;
+        let out_pass = Pass::LocalOut {
+            tx: ing.iface_index,
+        };
+        if let Some(frame) = filter::pass(ctx, out, ing, frame, false, out_pass, &mut tags) {
+            egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV4);
+        }
+        return;
     }
     c.drop(DropReason::LocalUnhandled);
 }

@@ -2,12 +2,14 @@
 //! answers neighbor discovery and echo for the router's own addresses and drops
 //! what is not routed; `finish` forwards with a hop-limit decrement (no header
 //! checksum in IPv6).
+use super::filter::{self, Pass};
 use super::{egress, icmp_error, nd, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::is_link_local6;
 use crate::tables::NextHop;
 use crate::wire::{icmpv6, EtherType, IpProtocol, Ipv6Packet};
+use ::firewall::Tags;
 use std::net::{IpAddr, Ipv6Addr};
 
 /// What `finish` needs from the header, read once in `prepare`.
@@ -17,6 +19,8 @@ pub(super) struct Prepared6 {
     pub dst: u128,
     pub hop_limit: u8,
     pub next_header: u8,
+    /// ipfw tags from the firewall's "in" pass, for its "out" pass.
+    pub tags: Tags,
 }
 
 /// Header checks and the router's own traffic (ND, echo); the frame comes back for
@@ -61,6 +65,8 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
         c.drop(DropReason::NotRoutable);
         return None;
     }
+    let mut tags = Tags::EMPTY;
+    let frame = filter::pass(ctx, out, ing, frame, true, Pass::In, &mut tags)?;
     if ing.iface.owns6(dst) {
         local(ctx, out, ing, frame, next_header);
         return None;
@@ -75,6 +81,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
             dst: u128::from(dst),
             hop_limit,
             next_header,
+            tags,
         },
     ))
 }
@@ -125,6 +132,18 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     }
     // `prepare` checked the header: the hop-limit field is there.
     Ipv6Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_hop_limit();
+    let mut tags = p.tags;
+    let Some(frame) = filter::pass(
+        ctx,
+        out,
+        ing,
+        frame,
+        true,
+        Pass::Out { tx: iface_index },
+        &mut tags,
+    ) else {
+        return;
+    };
     bump(&c.forwarded, 1);
     let egress_iface = &fwd.interfaces[iface_index as usize];
     match memo.get(ing.vnet, neighbor) {
@@ -156,7 +175,14 @@ fn local<F: Frame, O: Output<F>>(
     if next_header == IpProtocol::ICMPV6
         && icmpv6::echo_request_to_reply(&mut frame.data_mut()[l3..]).is_ok()
     {
-        return egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV6);
+        let mut tags = Tags::EMPTY;
+        let out_pass = Pass::LocalOut {
+            tx: ing.iface_index,
+        };
+        if let Some(frame) = filter::pass(ctx, out, ing, frame, true, out_pass, &mut tags) {
+            egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV6);
+        }
+        return;
     }
     c.drop(DropReason::LocalUnhandled);
 }

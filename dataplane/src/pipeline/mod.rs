@@ -6,6 +6,7 @@
 mod arp;
 mod burst;
 mod egress;
+mod filter;
 mod icmp_error;
 mod ingress;
 mod ipv4;
@@ -53,11 +54,12 @@ pub struct PathCtx<'a> {
 pub(crate) struct Ingress<'a> {
     pub vnet: &'a Vnet,
     pub iface: &'a Interface,
+    /// The interface's index in its vnet (the firewall's interface id).
+    pub iface_index: u16,
     pub l3_off: usize,
     pub src_mac: [u8; 6],
     /// Came out of a pipe: `one_pass`, the input rules must not be checked again
     /// (they would send it straight back). Read by the firewall's input hook.
-    #[allow(dead_code)]
     pub from_pipe: bool,
 }
 

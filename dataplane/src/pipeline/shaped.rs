@@ -95,6 +95,7 @@ pub fn release<F: Frame, O: Output<F>>(
             let ing = Ingress {
                 vnet,
                 iface: in_iface,
+                iface_index: iface,
                 l3_off: usize::from(l3_off),
                 src_mac,
                 from_pipe: true,
@@ -104,7 +105,7 @@ pub fn release<F: Frame, O: Output<F>>(
             let mut memo = NeighborMemo::default();
             match wire::parse_l2(pkt.frame.data()).map(|l2| l2.ethertype) {
                 Ok(EtherType::IPV4) => {
-                    if let Some((frame, p)) = ipv4::prepare(ctx, &ing, pkt.frame) {
+                    if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, pkt.frame) {
                         let mut nh = [lpm::NO_ROUTE];
                         fwd.fib4.lookup_batch(&[p.dst], &mut nh);
                         ipv4::finish(ctx, pending, out, &mut memo, &ing, frame, p, nh[0]);

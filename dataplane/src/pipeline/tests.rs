@@ -61,8 +61,11 @@ fn tenant(id: u64, name: &str, vlan: u16, port2: PortId, mac2: [u8; 6]) -> VnetS
         routes6: vec![],
         static_neighbors: vec![],
         shaper: None,
+        firewall: Default::default(),
     }
 }
+
+mod firewall;
 
 struct Out {
     sent: Vec<(PortId, Vec<u8>)>,
@@ -97,14 +100,17 @@ struct Router {
 
 impl Router {
     fn new() -> Self {
-        let specs = [
+        Self::with(&[
             tenant(1, "red", 10, RED2, RED2_MAC),
             tenant(2, "blue", 20, BLUE2, BLUE2_MAC),
-        ];
+        ])
+    }
+
+    fn with(specs: &[VnetSpec]) -> Self {
         let mut demux = Demux::default();
         let mut vnets = Vec::new();
         for (vi, s) in specs.iter().enumerate() {
-            let (fwd, neigh) = build_vnet(s, 1, None).unwrap();
+            let (fwd, neigh) = build_vnet(s, 1, None, None).unwrap();
             for (ii, i) in fwd.interfaces.iter().enumerate() {
                 demux
                     .insert(i.port, i.vlan, DemuxEntry::new(vi, ii))

@@ -45,13 +45,14 @@ fn spec(id: u64, shaper: Option<ShaperConfig>) -> VnetSpec {
         routes6: vec![],
         static_neighbors: vec![(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 9)), GW_MAC)],
         shaper: shaper.map(|c| Arc::new(ShaperSpec(c))),
+        firewall: Default::default(),
     }
 }
 
 fn tables(specs: &[VnetSpec]) -> Tables {
     let mut t = Tables::empty();
     for s in specs {
-        let (fwd, neigh) = build_vnet(s, 1, None).unwrap();
+        let (fwd, neigh) = build_vnet(s, 1, None, None).unwrap();
         t.vnets.push(Vnet {
             fwd: Arc::new(fwd),
             neighbors: Arc::new(neigh),

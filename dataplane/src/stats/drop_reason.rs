@@ -37,10 +37,18 @@ pub enum DropReason {
     PipeHandoffFull,
     /// Held in a pipe when the vnet was removed or its pipes reconfigured.
     PipeFlushed,
+    /// A firewall rule denied it (deny, or a reject that must stay silent).
+    FirewallDeny,
+    /// A firewall reject/unreach/reset rule: dropped and answered.
+    FirewallReject,
+    /// A new flow while the vnet's state table was full.
+    FirewallStatesFull,
+    /// A new flow over a `limit` rule's connection limit.
+    FirewallLimit,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 20;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -58,6 +66,10 @@ impl DropReason {
         DropReason::NoSuchPipe,
         DropReason::PipeHandoffFull,
         DropReason::PipeFlushed,
+        DropReason::FirewallDeny,
+        DropReason::FirewallReject,
+        DropReason::FirewallStatesFull,
+        DropReason::FirewallLimit,
     ];
 
     /// The `reason` label in metrics.
@@ -79,6 +91,10 @@ impl DropReason {
             DropReason::NoSuchPipe => "no_such_pipe",
             DropReason::PipeHandoffFull => "pipe_handoff_full",
             DropReason::PipeFlushed => "pipe_flushed",
+            DropReason::FirewallDeny => "firewall_deny",
+            DropReason::FirewallReject => "firewall_reject",
+            DropReason::FirewallStatesFull => "firewall_states_full",
+            DropReason::FirewallLimit => "firewall_limit",
         }
     }
 }

@@ -42,12 +42,17 @@ pub fn assemble(
                 fwds.push((v.fwd.clone(), None));
             }
             Some(v) => {
-                let (fwd, statics) = build_vnet(spec, workers, Some(v.fwd.counters.clone()))?;
+                let (fwd, statics) = build_vnet(
+                    spec,
+                    workers,
+                    Some(v.fwd.counters.clone()),
+                    v.fwd.firewall.as_ref(),
+                )?;
                 summary.changed.push(spec.name.clone());
                 fwds.push((Arc::new(fwd), Some(statics)));
             }
             None => {
-                let (fwd, statics) = build_vnet(spec, workers, None)?;
+                let (fwd, statics) = build_vnet(spec, workers, None, None)?;
                 summary.added.push(spec.name.clone());
                 fwds.push((Arc::new(fwd), Some(statics)));
             }
@@ -132,6 +137,7 @@ mod tests {
                 [2, 0, 0, 0, 0, 0xfe],
             )],
             shaper: None,
+            firewall: Default::default(),
         }
     }
 

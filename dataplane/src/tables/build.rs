@@ -5,6 +5,7 @@ use super::neighbor::NeighborTable;
 use super::nexthop::NextHop;
 use super::VnetFwd;
 use crate::dpdk::PortId;
+use crate::firewall::{FirewallSpec, VnetFirewall};
 use crate::stats::VnetCounters;
 use std::collections::HashMap;
 use std::fmt;
@@ -32,6 +33,8 @@ pub struct VnetSpec {
     pub static_neighbors: Vec<(IpAddr, [u8; 6])>,
     /// Pipes and queues (`None`: the vnet shapes nothing and pays nothing).
     pub shaper: Option<Arc<crate::shaping::ShaperSpec>>,
+    /// `[vnet.firewall]`; the default (no rules, allow) means no firewall.
+    pub firewall: FirewallSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +81,14 @@ fn mask6(a: Ipv6Addr, len: u8) -> Ipv6Addr {
 }
 
 /// Builds the forwarding part of a vnet: connected and local routes from the
-/// interface addresses, then the static routes. `counters` carries a live
-/// vnet's counters over to its new version.
+/// interface addresses, then the static routes, then the firewall. `counters`
+/// carries a live vnet's counters over to its new version, `old_fw` its
+/// firewall (rule counters and states, kept when the rules did not change).
 pub fn build_vnet(
     spec: &VnetSpec,
     workers: usize,
     counters: Option<Arc<VnetCounters>>,
+    old_fw: Option<&Arc<VnetFirewall>>,
 ) -> Result<(VnetFwd, NeighborTable), BuildError> {
     let err = |m: String| BuildError(format!("vnet {:?}: {m}", spec.name));
     let mut nhs = NextHops {
@@ -179,6 +184,8 @@ pub fn build_vnet(
     for &(a, mac) in &spec.static_neighbors {
         neighbors.insert_static(a, mac);
     }
+    let firewall =
+        crate::firewall::build(&spec.firewall, &interfaces, workers, old_fw).map_err(err)?;
     let fwd = VnetFwd {
         id: spec.id,
         name: spec.name.clone(),
@@ -186,6 +193,7 @@ pub fn build_vnet(
         fib4,
         fib6,
         nexthops: nhs.list,
+        firewall,
         counters: counters.unwrap_or_else(|| Arc::new(VnetCounters::new(workers))),
         shaper_stats: spec.shaper.as_ref().map(|s| {
             Arc::new(crate::shaping::ShaperStats::new(

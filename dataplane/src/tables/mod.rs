@@ -77,6 +77,8 @@ pub struct VnetFwd {
     pub fib6: lpm::Fib6,
     /// Indexed by the next-hop values stored in the FIBs.
     pub nexthops: Vec<NextHop>,
+    /// `None`: no rules and default allow (the packet path skips it).
+    pub firewall: Option<Arc<crate::firewall::VnetFirewall>>,
     pub counters: Arc<VnetCounters>,
     /// Per-pipe counters, written by the worker that owns the vnet's shaper.
     pub shaper_stats: Option<Arc<crate::shaping::ShaperStats>>,

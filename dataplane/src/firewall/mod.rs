@@ -1,0 +1,123 @@
+//! A vnet's firewall as the packet path holds it: the compiled rule set, the
+//! chain it came from (for `show` and counters) and the vnet's dynamic states.
+//! `meta` reads a packet's header fields for the classifier; `reset` builds a
+//! TCP RST. The hooks themselves are in `pipeline::filter`.
+//!
+//! Concurrency: the rule set is immutable and published with the vnet's tables
+//! (RCU); rule counters have one slot per worker; the state table is shared by
+//! the workers with lock-free lookups (see firewall/README.md). Nothing here
+//! allocates per packet.
+pub mod meta;
+pub mod reset;
+
+use crate::tables::Interface;
+use ::firewall::{Chain, DefaultPolicy, Env, RuleSet, StateConfig, StateTable};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What a vnet's firewall is built from (part of `VnetSpec`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallSpec {
+    pub default: DefaultPolicy,
+    /// ipfw commands, one per line.
+    pub rules: String,
+}
+
+impl FirewallSpec {
+    /// No rules and a default allow: the vnet runs without a firewall at all
+    /// (and pays nothing for it).
+    pub fn is_noop(&self) -> bool {
+        self.default == DefaultPolicy::Allow
+            && self.rules.lines().all(|l| {
+                let l = l.trim();
+                l.is_empty() || l.starts_with('#')
+            })
+    }
+}
+
+pub struct VnetFirewall {
+    pub spec: FirewallSpec,
+    pub chain: Chain,
+    pub rules: RuleSet,
+    pub states: Arc<StateTable>,
+    /// (interface names, addresses) the rule set was resolved against.
+    resolved: Vec<(String, Vec<IpAddr>)>,
+}
+
+fn env_of(interfaces: &[Interface]) -> (Env, Vec<(String, Vec<IpAddr>)>) {
+    let mut env = Env::default();
+    let mut resolved = Vec::new();
+    for (i, ifc) in interfaces.iter().enumerate() {
+        env.interfaces.push((ifc.name.clone(), i as u16));
+        let addrs: Vec<IpAddr> = ifc
+            .addrs4
+            .iter()
+            .map(|(a, _)| IpAddr::V4(*a))
+            .chain(ifc.addrs6.iter().map(|(a, _)| IpAddr::V6(*a)))
+            .collect();
+        env.addrs.extend(addrs.iter().copied());
+        resolved.push((ifc.name.clone(), addrs));
+    }
+    (env, resolved)
+}
+
+/// Refuses what the dataplane cannot do yet.
+pub fn check_supported(chain: &Chain) -> Result<(), String> {
+    use ::firewall::ast::Action;
+    for r in chain.rules() {
+        if let Action::Pipe(_) | Action::Queue(_) = r.rule.action {
+            return Err(format!(
+                "rule {} ({}): pipe/queue actions are not yet: shaper (the dummynet shaper is not wired to the firewall in this build)",
+                r.rule.number, r.rule
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds (or carries over) a vnet's firewall. `old` is the live version, if
+/// any: with the same rules its chain, counters and states are kept (and the
+/// rule set itself when the interfaces did not change either).
+pub fn build(
+    spec: &FirewallSpec,
+    interfaces: &[Interface],
+    workers: usize,
+    old: Option<&Arc<VnetFirewall>>,
+) -> Result<Option<Arc<VnetFirewall>>, String> {
+    if spec.is_noop() {
+        return Ok(None);
+    }
+    let (env, resolved) = env_of(interfaces);
+    if let Some(o) = old.filter(|o| o.spec == *spec) {
+        if o.resolved == resolved {
+            return Ok(Some(Arc::clone(o)));
+        }
+        let rules = RuleSet::compile(&o.chain, &env).map_err(|e| format!("firewall rules: {e}"))?;
+        return Ok(Some(Arc::new(VnetFirewall {
+            spec: spec.clone(),
+            chain: o.chain.clone(),
+            rules,
+            states: Arc::clone(&o.states),
+            resolved,
+        })));
+    }
+    let chain = Chain::from_text(&spec.rules, spec.default, workers)
+        .map_err(|e| format!("firewall rules: {e}"))?;
+    check_supported(&chain)?;
+    let rules = RuleSet::compile(&chain, &env).map_err(|e| format!("firewall rules: {e}"))?;
+    // New rules: the old states name rules that no longer mean the same.
+    let states = Arc::new(StateTable::new(StateConfig::default()));
+    Ok(Some(Arc::new(VnetFirewall {
+        spec: spec.clone(),
+        chain,
+        rules,
+        states,
+        resolved,
+    })))
+}
+
+/// Milliseconds on the workers' clock (TSC based), what the state table ages by.
+#[inline]
+pub fn now_ms(tsc: u64, hz: u64) -> u64 {
+    tsc / (hz / 1000).max(1)
+}
