@@ -3,6 +3,7 @@
 #
 #   sudo ./tests/run.sh                 all of it
 #   sudo ./tests/run.sh overlap         only tests/e2e/overlap.sh after building
+#   sudo ./tests/run.sh firewall        only tests/e2e/firewall.sh (every tests/e2e/*.sh runs by default)
 #
 # Ends with one line `e2e: N passed, N failed` and exits non-zero on any failure.
 set -uo pipefail # no -e: a failing step is recorded and the remaining steps still run
