@@ -41,6 +41,10 @@ fn main() -> ExitCode {
         eprintln!("vnetd: --config FILE is required\n{USAGE}");
         return ExitCode::from(2);
     };
+    if !check && !print_eal {
+        // Before the tables are built: see controlplane::daemon::heap.
+        controlplane::daemon::reexec_with_huge_heap();
+    }
     let cfg = match controlplane::config::load(&path) {
         Ok(c) => c,
         Err(e) => {

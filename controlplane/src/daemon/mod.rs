@@ -1,11 +1,13 @@
 //! The vnetd daemon: config → dataplane → API and metrics → wait for a signal
 //! → orderly shutdown (workers stop, every mbuf returns, ports close).
 mod eal_args;
+mod heap;
 mod refuse;
 mod signals;
 mod specs;
 
 pub use eal_args::build as eal_argv;
+pub use heap::reexec_with_huge_heap;
 pub use refuse::unenforced_features as refuse_unenforced;
 pub use specs::vnet_specs;
 
