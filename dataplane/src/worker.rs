@@ -3,6 +3,7 @@
 use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, PortId, QueueId, RxBurst, TxBuffer};
 use crate::pipeline::{self, Output, PathCtx, Pending};
 use crate::shaping::{stage, ShapeRequest, ShaperHost};
+use crate::stats::stage_cycles::{self, Stage, StageClock};
 use crate::stats::{bump, DropReason};
 use crate::tables::{NeighborEvent, TablePublisher, TableReader, Tables};
 use crossbeam_queue::ArrayQueue;
@@ -109,6 +110,7 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
     let mut staged: Vec<ShapeRequest<Mbuf>> = Vec::with_capacity(stage::STAGED);
     let my_ring = shared.shaper_rings.get(plan.index);
     let mut next_sweep = 0u64;
+    let mut clock = StageClock::start();
 
     while !shared.stop.load(Ordering::Relaxed) {
         // Quiescent point: no reference into the tables survives past here.
@@ -152,10 +154,14 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             sweep_states(tables, now, hz);
             next_sweep = now + hz;
         }
+        clock.lap(Stage::Loop);
         for &(port, queue) in &plan.rx {
-            if rx.poll(port, queue) == 0 {
+            let n = rx.poll(port, queue);
+            clock.lap(Stage::Rx);
+            if n == 0 {
                 continue;
             }
+            stage_cycles::count_packets(n);
             let frames = rx.frames();
             for slot in frames.iter_mut() {
                 if let Some(m) = slot.take_if(|m| m.is_chained()) {
@@ -163,6 +169,8 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
                 }
             }
             pipeline::handle_burst(&ctx, &mut pending, &mut out, port, frames);
+            // The burst charged its own stages.
+            clock = StageClock::start();
             if !out.staged.is_empty() {
                 stage::dispatch(
                     &mut shaper,
@@ -188,6 +196,10 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
                 count_refused(tables, plan.index, buf.port(), refused);
             }
         }
+        clock.lap(Stage::Tx);
+    }
+    if let Some(r) = stage_cycles::report() {
+        eprintln!("vnetd: worker {}: {r}", plan.index);
     }
     pending.clear();
     // Frames held in pipes, or handed to this worker, are freed here.

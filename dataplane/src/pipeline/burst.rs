@@ -6,6 +6,7 @@
 use super::{arp, ingress, ipv4, ipv6, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
+use crate::stats::stage_cycles::{Stage, StageClock};
 use crate::tables::Vnet;
 use crate::wire::EtherType;
 
@@ -81,6 +82,7 @@ fn run_one<F: Frame, O: Output<F>>(
     port: PortId,
     frames: &mut [Option<F>],
 ) {
+    let mut clock = StageClock::start();
     let mut v4: Lanes<'_, F, ipv4::Prepared4, u32> = Lanes::new();
     let mut v6: Lanes<'_, F, ipv6::Prepared6, u128> = Lanes::new();
 
@@ -105,10 +107,12 @@ fn run_one<F: Frame, O: Output<F>>(
             _ => ingress::unsupported(ctx, &ing),
         }
     }
+    clock.lap(Stage::Demux);
 
     // Stage 2: route lookups, batched.
     v4.lookup(|vnet, keys, hops| vnet.fwd.fib4.lookup_batch(keys, hops));
     v6.lookup(|vnet, keys, hops| vnet.fwd.fib6.lookup_batch(keys, hops));
+    clock.lap(Stage::Lookup);
 
     // Stage 3: the rest, frame by frame.
     let mut memo = NeighborMemo::default();
@@ -122,4 +126,5 @@ fn run_one<F: Frame, O: Output<F>>(
             ipv6::finish(ctx, pending, out, &mut memo, &ing, frame, p, nh);
         }
     }
+    clock.lap(Stage::Finish);
 }

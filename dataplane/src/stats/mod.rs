@@ -5,6 +5,7 @@
 //! atomic type only makes the scraper's concurrent reads well-defined.
 mod counters;
 mod drop_reason;
+pub mod stage_cycles;
 
 pub use counters::{
     bump, PortCounters, PortWorkerCounters, VnetCounters, VnetTotals, VnetWorkerCounters,
