@@ -16,9 +16,9 @@ pub enum Stage {
     Lookup = 2,
     /// TTL, neighbor, L2 rewrite, into the TX buffer.
     Finish = 3,
-    /// tx_burst of what the burst left in the TX buffers.
+    /// Due shaper pipes served, then tx_burst of what is left in the TX buffers.
     Tx = 4,
-    /// The rest of the poll loop (table refresh, pending queue service).
+    /// The rest of the poll loop (table refresh, pending queue service, shaper hand-offs).
     Loop = 5,
 }
 
