@@ -127,6 +127,12 @@ macro_rules! family {
                 Ok(())
             }
 
+            /// The next hop of exactly `prefix/len` (not a longest match): whether
+            /// that route is in the table.
+            pub fn get(&self, prefix: $addr, len: u8) -> Option<NextHop> {
+                self.table.get(<$key>::from(prefix), len)
+            }
+
             /// Next hop of the longest prefix containing `addr`.
             #[inline]
             pub fn lookup(&self, addr: $addr) -> Option<NextHop> {

@@ -90,6 +90,11 @@ impl<K: Key> Table<K> {
         self.routes.len()
     }
 
+    /// The next hop of exactly `prefix/len`, if that route is in the table.
+    pub(crate) fn get(&self, prefix: K, len: u8) -> Option<NextHop> {
+        self.routes.get(&(prefix, len)).copied()
+    }
+
     pub(crate) fn routes(&self) -> impl Iterator<Item = (K, u8, NextHop)> + '_ {
         self.routes.iter().map(|(&(k, l), &nh)| (k, l, nh))
     }
