@@ -85,25 +85,45 @@ done
 t1=$(date +%s.%N)
 echo "vnetd up with the full table in $(echo "$t1 - $t0" | bc) s" >&2
 
+rm -f "$work/add.json" "$work/delete.json"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 add_ms=()
 del_ms=()
 for i in $(seq 1 "$n"); do
     s=$(date +%s%N)
-    out=$(ctl -v full route add "198.18.$i.0/24" 10.255.255.254)
+    out=$(ctl --json -v full route add "198.18.$i.0/24" 10.255.255.254)
     e=$(date +%s%N)
     add_ms+=("$(( (e - s) / 1000 ))")
-    [[ $i == 1 ]] && echo "first add: $out" >&2
+    echo "$out" >> "$work/add.json"
 done
 for i in $(seq 1 "$n"); do
     s=$(date +%s%N)
-    out=$(ctl -v full route delete "198.18.$i.0/24")
+    out=$(ctl --json -v full route delete "198.18.$i.0/24")
     e=$(date +%s%N)
     del_ms+=("$(( (e - s) / 1000 ))")
-    [[ $i == 1 ]] && echo "first delete: $out" >&2
+    echo "$out" >> "$work/delete.json"
 done
 ctl -v full route get 198.18.1.1 >&2 || true
 printf 'route add    (vnetctl wall time, median of %d): %.1f ms\n' "$n" "$(printf '%s\n' "${add_ms[@]}" | median | awk '{print $1/1000}')"
 printf 'route delete (vnetctl wall time, median of %d): %.1f ms\n' "$n" "$(printf '%s\n' "${del_ms[@]}" | median | awk '{print $1/1000}')"
+for what in add delete; do
+    python3 - "$work/$what.json" "$what" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def find(o, k):
+    if isinstance(o, dict):
+        if k in o:
+            return o[k]
+        for v in o.values():
+            r = find(v, k)
+            if r is not None:
+                return r
+    return None
+v = [find(r, "validate_ms") for r in rows]
+p = [find(r, "publish_ms") for r in rows]
+if None not in v + p:
+    print(f"route {sys.argv[2]}: vnetd's own split, medians: validate {statistics.median(v):.1f} ms, publish {statistics.median(p):.1f} ms")
+PY
+done
 echo "all add times (us): ${add_ms[*]}"
 echo "all delete times (us): ${del_ms[*]}"

@@ -7,7 +7,7 @@ use super::VnetFwd;
 use crate::dpdk::PortId;
 use crate::firewall::{FirewallSpec, VnetFirewall};
 use crate::stats::VnetCounters;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -139,6 +139,11 @@ pub fn build_vnet(
             .iter()
             .position(|i| i.addrs6.iter().any(|(a, l)| same_subnet6(*a, via, *l)))
     };
+    // Static routes go in as one batch per family (a routes_file may hold half a
+    // million: one insert each would refresh the lookup structure as many times),
+    // each checked first so that an error names its route.
+    let mut batch4 = Vec::with_capacity(spec.routes4.len());
+    let mut seen4 = HashSet::with_capacity(spec.routes4.len());
     for &(p, len, via) in &spec.routes4 {
         let iface = find4(via).ok_or_else(|| {
             err(format!(
@@ -149,16 +154,25 @@ pub fn build_vnet(
             iface: iface as u16,
             via: IpAddr::V4(via),
         });
-        if fib4
-            .insert(p, len, nh)
-            .map_err(|e| err(format!("route {p}/{len}: {e}")))?
-            .is_some()
-        {
+        if !seen4.insert((p, len)) || fib4.get(p, len).is_some() {
             return Err(err(format!(
                 "route {p}/{len} duplicates a connected subnet or another route"
             )));
         }
+        batch4.push(lpm::Update4::Insert(p, len, nh));
     }
+    fib4.apply(&batch4).map_err(|e| {
+        let bad = spec
+            .routes4
+            .iter()
+            .find(|&&(p, l, _)| lpm::Fib4::new().insert(p, l, 0).is_err());
+        err(match bad {
+            Some((p, l, _)) => format!("route {p}/{l}: {e}"),
+            None => format!("routes: {e}"),
+        })
+    })?;
+    let mut batch6 = Vec::with_capacity(spec.routes6.len());
+    let mut seen6 = HashSet::with_capacity(spec.routes6.len());
     for &(p, len, via) in &spec.routes6 {
         let iface = find6(via).ok_or_else(|| {
             err(format!(
@@ -169,16 +183,23 @@ pub fn build_vnet(
             iface: iface as u16,
             via: IpAddr::V6(via),
         });
-        if fib6
-            .insert(p, len, nh)
-            .map_err(|e| err(format!("route {p}/{len}: {e}")))?
-            .is_some()
-        {
+        if !seen6.insert((p, len)) || fib6.get(p, len).is_some() {
             return Err(err(format!(
                 "route {p}/{len} duplicates a connected subnet or another route"
             )));
         }
+        batch6.push(lpm::Update6::Insert(p, len, nh));
     }
+    fib6.apply(&batch6).map_err(|e| {
+        let bad = spec
+            .routes6
+            .iter()
+            .find(|&&(p, l, _)| lpm::Fib6::new().insert(p, l, 0).is_err());
+        err(match bad {
+            Some((p, l, _)) => format!("route {p}/{l}: {e}"),
+            None => format!("routes: {e}"),
+        })
+    })?;
 
     let mut neighbors = NeighborTable::default();
     for &(a, mac) in &spec.static_neighbors {
@@ -190,8 +211,8 @@ pub fn build_vnet(
         id: spec.id,
         name: spec.name.clone(),
         interfaces,
-        fib4,
-        fib6,
+        fib4: Arc::new(fib4),
+        fib6: Arc::new(fib6),
         nexthops: nhs.list,
         firewall,
         counters: counters.unwrap_or_else(|| Arc::new(VnetCounters::new(workers))),

@@ -8,6 +8,7 @@ mod interface;
 mod neighbor;
 mod nexthop;
 mod publish;
+mod update;
 
 pub use assemble::{assemble, AssembleSummary};
 pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
@@ -16,6 +17,7 @@ pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
 pub use neighbor::{FastHash, NeighborEntry, NeighborEvent, NeighborTable};
 pub use nexthop::NextHop;
 pub use publish::{TablePublisher, TableReader};
+pub use update::update_routes;
 
 use crate::dpdk::PortId;
 use crate::stats::{PortCounters, VnetCounters};
@@ -73,8 +75,10 @@ pub struct VnetFwd {
     pub id: u64,
     pub name: String,
     pub interfaces: Vec<Interface>,
-    pub fib4: lpm::Fib4,
-    pub fib6: lpm::Fib6,
+    /// Shared between versions while unchanged (a route edit of one family copies
+    /// only that family's table; see `update`).
+    pub fib4: Arc<lpm::Fib4>,
+    pub fib6: Arc<lpm::Fib6>,
     /// Indexed by the next-hop values stored in the FIBs.
     pub nexthops: Vec<NextHop>,
     /// `None`: no rules and default allow (the packet path skips it).
