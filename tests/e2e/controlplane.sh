@@ -155,6 +155,31 @@ t_interfaces() {
     return $rc
 }
 
+# Pipes and queues through vnetctl in dummynet's syntax; a bad one is refused.
+t_pipes() {
+    local r rc=0 before
+    need_vnetd || return 1
+    r=$(ctl -v red pipe 1 config bw 10Mbit/s delay 40ms plr 0.001 queue 50 2>&1) || { say "pipe 1 config: $r"; rc=1; }
+    r=$(ctl -v red queue 2 config pipe 1 weight 3 2>&1) || { say "queue 2 config: $r"; rc=1; }
+    r=$(ctl -v red pipe show 2>&1)
+    say "pipe show: $r"
+    grep -q '^1: .*bw 10Mbit/s.*delay 40ms' <<<"$r" || rc=1
+    ctl -v red queue 2 show | grep -q 'pipe 1.*weight 3' || rc=1
+    before=$(ctl config dump)
+    r=$(ctl -v red pipe 3 config bw fast 2>&1) && rc=1
+    say "pipe 3 config bw fast: $r"
+    grep -q 'bw' <<<"$r" || rc=1
+    r=$(ctl -v red queue 4 config pipe 9 2>&1) && rc=1
+    say "queue 4 on a missing pipe: $r"
+    [[ $before == "$(ctl config dump)" ]] || { say "a refused pipe changed the config"; rc=1; }
+    ctl config dump | grep -q 'delay = "40ms"' || { say "config dump lacks the pipe"; rc=1; }
+    r=$(ctl -v red queue 2 delete 2>&1) || { say "queue delete: $r"; rc=1; }
+    r=$(ctl -v red pipe 1 delete 2>&1) || { say "pipe delete: $r"; rc=1; }
+    [[ -z $(ctl -v red pipe show) ]] || rc=1
+    ping_ok red1 10.0.2.10 || rc=1
+    return $rc
+}
+
 t_delegation() {
     local r rc=0 tf=$WORK/red.token
     need_vnetd || return 1
@@ -344,6 +369,7 @@ run_case "vnetd starts with a TCP API and tokens; red and blue forward" t_start
 run_case "refused API calls (bad prefix, bad gateway, unknown vnet, duplicate VLAN, bad JSON, half-bad bulk) change nothing" t_refusals
 run_case "routes through the API: add, refuse a duplicate, replace, delete; 20,000-route bulk add and delete; blue does not see red's routes" t_api_routes
 run_case "interfaces: an address alias comes and goes; blue's lan2 moves to green and back" t_interfaces
+run_case "pipes and queues in dummynet syntax: configured, shown, dumped, refused when wrong, deleted" t_pipes
 run_case "delegation: no/unknown token 401; red's token manages red only (403 elsewhere); refusals are logged" t_delegation
 run_case "reload adding green and changing red's routes: blue's 400 pings at 10 ms lose none" t_reload_no_loss
 run_case "reload of a broken file is refused with file:line:col and changes nothing" t_reload_broken

@@ -6,6 +6,7 @@ mod fib;
 mod neighbors;
 #[cfg(test)]
 mod openapi_tests;
+mod pipes;
 mod reply;
 mod router;
 mod server;

@@ -1,7 +1,7 @@
 //! Request dispatch: method + path → handler.
 use super::auth::{self, Scope};
 use super::reply::Reply;
-use super::{fib, neighbors, status, vnets};
+use super::{fib, neighbors, pipes, status, vnets};
 use crate::state::Running;
 use dataplane::runtime::Dataplane;
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,12 @@ pub fn handle(ctx: &Context, scope: &Scope, req: &Request<'_>) -> Reply {
         ("PUT", ["v1", "vnets", name, "routes", prefix]) => fib::set_one(ctx, name, prefix, req),
         ("DELETE", ["v1", "vnets", name, "routes", prefix]) => fib::delete(ctx, name, prefix),
         ("GET", ["v1", "vnets", name, "lookup"]) => fib::lookup(ctx, name, req),
+        ("GET", ["v1", "vnets", name, "pipes"]) => pipes::list(ctx, name, "pipe"),
+        ("PUT", ["v1", "vnets", name, "pipes", id]) => pipes::set(ctx, name, "pipe", id, req),
+        ("DELETE", ["v1", "vnets", name, "pipes", id]) => pipes::delete(ctx, name, "pipe", id),
+        ("GET", ["v1", "vnets", name, "queues"]) => pipes::list(ctx, name, "queue"),
+        ("PUT", ["v1", "vnets", name, "queues", id]) => pipes::set(ctx, name, "queue", id, req),
+        ("DELETE", ["v1", "vnets", name, "queues", id]) => pipes::delete(ctx, name, "queue", id),
         ("GET", ["v1", "vnets", name, "neighbors"]) => neighbors::list(ctx, name),
         ("POST", ["v1", "vnets", name, "neighbors"]) => neighbors::add(ctx, name, req),
         ("DELETE", ["v1", "vnets", name, "neighbors", addr]) => neighbors::delete(ctx, name, addr),

@@ -171,6 +171,37 @@ impl Cli {
                 Some(json!({ "prefix": prefix, "via": via })),
             ),
             ["capture", args @ ..] => self.capture(&base, args),
+            [kind @ ("pipe" | "queue"), n, "config", rest @ ..] => self.change(
+                "PUT",
+                &format!("{base}/{kind}s/{n}"),
+                Some(super::pipe::config_body(kind, rest).map_err(usage)?),
+            ),
+            [kind @ ("pipe" | "queue"), n, "delete"] => {
+                self.change("DELETE", &format!("{base}/{kind}s/{n}"), None)
+            }
+            [kind @ ("pipe" | "queue"), "show" | "list"] => {
+                self.show("GET", &format!("{base}/{kind}s"), render::shaping)
+            }
+            [kind @ ("pipe" | "queue"), n, "show" | "list"] => {
+                let all = self.call("GET", &format!("{base}/{kind}s"), None)?;
+                let one: Vec<Value> = all
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["id"].to_string() == *n)
+                    .cloned()
+                    .collect();
+                if one.is_empty() {
+                    return Err(Fail::Other(format!("no {kind} {n} in this vnet")));
+                }
+                let v = Value::Array(one);
+                if self.json {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                } else {
+                    render::shaping(&v);
+                }
+                Ok(())
+            }
             ["route", "change", prefix, via] | ["route", "change", prefix, "via", via] => self
                 .change(
                     "PUT",
@@ -420,7 +451,7 @@ const BASH_COMPLETION: &str = r#"_vnetctl() {
         config) COMPREPLY=($(compgen -W "dump" -- "$cur")); return ;;
         netstat) COMPREPLY=($(compgen -W "-r -i" -- "$cur")); return ;;
     esac
-    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp capture --socket --url --token-file --json -v help" -- "$cur"))
+    COMPREPLY=($(compgen -W "status stats vnet reload config ifconfig route netstat arp ndp capture pipe queue --socket --url --token-file --json -v help" -- "$cur"))
 }
 complete -F _vnetctl vnetctl"#;
 

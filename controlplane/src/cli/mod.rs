@@ -2,6 +2,7 @@
 //! operators know (ifconfig, route, netstat, arp).
 mod client;
 mod commands;
+mod pipe;
 mod render;
 
 pub use commands::run;
@@ -36,6 +37,13 @@ Inside one vnet (-v NAME):
   netstat -r | -i                 routes | counters
   arp | ndp                       the neighbor table (learned and static)
   arp add ADDRESS MAC | arp delete ADDRESS
+  pipe N config [bw B] [delay D] [plr P] [queue SLOTS|SIZE] [burst B]
+        [mask FIELDS...] [red|gred W/MIN/MAX/P] [buckets N] [noerror]
+        [sched fifo|wf2q+|rr|prio|qfq|fq_codel] [quantum|lmax|target|interval|limit|flows N] [ecn]
+                                  dummynet's syntax (ipfw(8)); replaces pipe N's
+                                  whole configuration
+  queue N config pipe P [weight W] [prio P] [queue ...] [mask ...] [red ...]
+  pipe|queue show | pipe|queue N show | pipe|queue N delete
   capture -w FILE [-c N] [-d SECONDS] [-i IF] [-s SNAPLEN] [FILTER...]
                                   a pcap of the frames the vnet receives and
                                   sends (a forwarded one twice: in and out),
@@ -56,4 +64,5 @@ Examples:
   vnetctl -v green ifconfig lan create port trunk0 vlan 30 inet 10.0.3.1/24
   vnetctl -v green route add 0.0.0.0/0 10.0.3.254
   vnetctl -v red netstat -r
-  vnetctl -v red capture -w red.pcap -c 100 icmp";
+  vnetctl -v red capture -w red.pcap -c 100 icmp
+  vnetctl -v red pipe 1 config bw 10Mbit/s delay 40ms";

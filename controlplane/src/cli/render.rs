@@ -190,3 +190,23 @@ pub fn applied(v: &Value) {
         println!("ok: {}{took}", parts.join("; "));
     }
 }
+
+/// Pipes or queues: `ID: key value ...` in the config's terms.
+pub fn shaping(list: &Value) {
+    for p in list.as_array().into_iter().flatten() {
+        let Some(obj) = p.as_object() else { continue };
+        let rest: Vec<String> = obj
+            .iter()
+            .filter(|(k, _)| *k != "id")
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k} {s}"),
+                other => format!("{k} {other}"),
+            })
+            .collect();
+        println!(
+            "{}: {}",
+            obj.get("id").map(|v| v.to_string()).unwrap_or_default(),
+            rest.join(" ")
+        );
+    }
+}

@@ -155,6 +155,42 @@ impl Document {
         removed
     }
 
+    /// A vnet's entries of one array (`pipe`, `queue`, ...); None if no such vnet.
+    pub fn vnet_items(&self, vnet: &str, key: &str) -> Option<Vec<Table>> {
+        let v = self
+            .root()
+            .get("vnet")?
+            .as_array()?
+            .iter()
+            .find(|v| v.get("name").and_then(Value::as_str) == Some(vnet))?;
+        Some(
+            v.get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_table)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Removes a vnet's entries of `key` whose `id` is `id`; returns how many.
+    pub fn remove_numbered(&mut self, vnet: &str, key: &str, id: i64) -> Result<usize, String> {
+        let t = self
+            .vnet_mut(vnet)
+            .ok_or_else(|| format!("no vnet named {vnet:?}"))?;
+        let Some(arr) = t.get_mut(key).and_then(Value::as_array_mut) else {
+            return Ok(0);
+        };
+        let before = arr.len();
+        arr.retain(|e| e.get("id").and_then(Value::as_integer) != Some(id));
+        let removed = before - arr.len();
+        if arr.is_empty() {
+            t.remove(key);
+        }
+        Ok(removed)
+    }
+
     /// Removes and returns the entry of a vnet's array whose `field` equals `value`.
     pub fn take_from_vnet(
         &mut self,

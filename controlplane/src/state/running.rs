@@ -93,6 +93,11 @@ impl Running {
         &self.cfg
     }
 
+    /// A vnet's entries of one config array (`pipe`, `queue`), as the config has them.
+    pub fn vnet_items(&self, vnet: &str, key: &str) -> Option<Vec<toml::Table>> {
+        self.doc.vnet_items(vnet, key)
+    }
+
     /// A valid config file of the running state.
     pub fn dump(&self) -> String {
         format!(
