@@ -188,7 +188,7 @@ impl Cli {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter(|p| p["id"].to_string() == *n)
+                    .filter(|p| p["id"].as_u64().is_some_and(|id| n.parse() == Ok(id)))
                     .cloned()
                     .collect();
                 if one.is_empty() {
