@@ -41,11 +41,13 @@ HUGEPAGES_WANTED = 1024  # 2 MiB pages: 2 GiB, enough for either program alone
 SCENARIOS = {
     "1": {"title": "1: 1 vnet, full IPv4 table", "pcap": "v4.pcap",
           "apps": {"vnetd": "vnetd-s1.toml"}, "l3fwd": True},
-    "2": {"title": "2: + 100-rule stateless firewall in and out", "pending": "firewall"},
-    "3": {"title": "3: + keep-state", "pending": "firewall"},
+    "2": {"title": "2: 1 + 100-rule stateless firewall in and out", "pcap": None,
+          "apps": {"vnetd": "vnetd-s2.toml"}, "l3fwd": False},
+    "3": {"title": "3: 2 + check-state / keep-state", "pcap": None,
+          "apps": {"vnetd": "vnetd-s3.toml"}, "l3fwd": False},
     "4": {"title": "4: {vnets} vnets on {vnets} VLANs ({trunks} trunk pairs), 100 routes each",
           "pcap": None, "apps": {"vnetd": "vnetd-s4.toml"}, "l3fwd": False},
-    "5": {"title": "5: + a pipe at unlimited bandwidth", "pending": "shaper"},
+    "5": {"title": "5: 1 + a pipe at unlimited bandwidth", "pending": "shaper"},
     "6": {"title": "6: IPv6, 1 vnet, full IPv6 table", "pcap": "v6.pcap",
           "apps": {"vnetd": "vnetd-s6.toml"}, "l3fwd": True},
     "w": {"title": "1 on 2 RX queues: 1 vs 2 workers", "pcap": None,
@@ -344,8 +346,8 @@ def report(results, args, meta, mem_desc):
         base = s if sc["l3fwd"] else "1"
         r_lpm = per_round_ratio(s, "vnetd", base, "l3fwd-lpm")
         r_fib = per_round_ratio(s, "vnetd", base, "l3fwd-fib")
-        # Tenant count should be free: scenario 4 against vnetd's own scenario 1.
-        r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s == "4" else None
+        # What tenants (4) and the firewall (2, 3) cost: against vnetd's own scenario 1.
+        r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4") else None
         shares = " / ".join(fmt(cpu(s, a)) for a in ("l3fwd-lpm", "l3fwd-fib", "vnetd"))
         note = "" if sc["l3fwd"] else " ¹"
         footnote |= not sc["l3fwd"]
@@ -354,8 +356,8 @@ def report(results, args, meta, mem_desc):
             f"| {fmt(r_lpm, suffix='x')}{note} | {fmt(r_fib, suffix='x')}{note} "
             f"| {fmt(r_s1, suffix='x')} | {shares} |")
     if footnote:
-        lines += ["", "¹ l3fwd has no VLANs or tenants: scenario 4 is compared with l3fwd "
-                  "on scenario 1 (same round)."]
+        lines += ["", "¹ l3fwd has no firewall, VLANs or tenants: scenarios 2, 3 and 4 are "
+                  "compared with l3fwd on scenario 1 (same round)."]
     if "w" in args.scenarios:
         one, two = rates("w", "vnetd-1w"), rates("w", "vnetd-2w")
         lines += ["", "## Workers", "",
@@ -389,8 +391,8 @@ def main():
     ap.add_argument("--work", required=True, help="directory written by gen.py")
     ap.add_argument("--l3fwd", required=True)
     ap.add_argument("--vnetd", required=True)
-    ap.add_argument("--scenarios", default="1,6,4,w",
-                    help="comma list of 1, 6, 4 and w (1 vs 2 workers)")
+    ap.add_argument("--scenarios", default="1,2,3,4,6,w",
+                    help="comma list of 1, 2, 3, 4, 6 and w (1 vs 2 workers)")
     ap.add_argument("--apps", default="l3fwd-lpm,l3fwd-fib,vnetd",
                     help="programs on the scenarios l3fwd runs too")
     ap.add_argument("--runs", type=int, default=5, help="rounds")
@@ -408,7 +410,7 @@ def main():
         meta = json.load(f)
     for s in args.scenarios:
         if s not in SCENARIOS or "pending" in SCENARIOS[s]:
-            sys.exit(f"bench: scenario {s} is not measured (known: 1, 4, 6, w)")
+            sys.exit(f"bench: scenario {s} is not measured (known: 1, 2, 3, 4, 6, w)")
         for cfg in SCENARIOS[s]["apps"].values():
             if not os.path.exists(os.path.join(args.work, cfg)):
                 sys.exit(f"bench: {cfg} missing in {args.work} (gen.py --vnets?)")
