@@ -111,6 +111,8 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
     let my_ring = shared.shaper_rings.get(plan.index);
     let mut next_sweep = 0u64;
     let mut clock = StageClock::start();
+    // The tables the worker starts with may already have shaped vnets.
+    stage::sync(&mut shaper, reader.tables(), plan.index, tsc());
 
     while !shared.stop.load(Ordering::Relaxed) {
         // Quiescent point: no reference into the tables survives past here.
