@@ -173,25 +173,12 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             pipeline::handle_burst(&ctx, &mut pending, &mut out, port, frames);
             // The burst charged its own stages.
             clock = StageClock::start();
-            if !out.staged.is_empty() {
-                stage::dispatch(
-                    &mut shaper,
-                    out.staged,
-                    tables,
-                    plan.index,
-                    workers,
-                    now,
-                    |o, req| {
-                        shared.shaper_rings[o]
-                            .push(Handoff(req))
-                            .err()
-                            .map(|Handoff(r)| r)
-                    },
-                );
-            }
+            dispatch(&mut shaper, out.staged, tables, plan.index, now, &shared);
         }
-        // Pipes whose time has come: what leaves them continues down the path.
+        // Pipes whose time has come: what leaves them continues down the path
+        // (and may meet another pipe rule on the way out: in it goes, now).
         stage::service(&mut shaper, &ctx, &mut pending, &mut out);
+        dispatch(&mut shaper, out.staged, tables, plan.index, now, &shared);
         for buf in tx.iter_mut().flatten() {
             let refused = buf.flush();
             if refused > 0 {
@@ -220,6 +207,28 @@ fn sweep_states(t: &Tables, now: u64, hz: u64) {
             fw.states.expire(now_ms);
         }
     }
+}
+
+/// Staged packets into this worker's pipes, or onto their owner's ring.
+#[inline]
+fn dispatch(
+    shaper: &mut ShaperHost<Mbuf>,
+    staged: &mut Vec<ShapeRequest<Mbuf>>,
+    tables: &Tables,
+    worker: usize,
+    now: u64,
+    shared: &Shared,
+) {
+    if staged.is_empty() {
+        return;
+    }
+    let workers = shared.shaper_rings.len().max(1);
+    stage::dispatch(shaper, staged, tables, worker, workers, now, |o, req| {
+        shared.shaper_rings[o]
+            .push(Handoff(req))
+            .err()
+            .map(|Handoff(r)| r)
+    });
 }
 
 #[cold]

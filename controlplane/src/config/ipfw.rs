@@ -40,6 +40,70 @@ pub(crate) fn check(
     None
 }
 
+/// Every `pipe N` / `queue N` action names a `[[vnet.pipe]]` / `[[vnet.queue]]` of
+/// this vnet (`tablearg` is resolved per packet: an unknown one is dropped and
+/// counted `no_such_pipe`). Errors point at the action's number in the file.
+pub(crate) fn check_shaper_refs(
+    fw: &FirewallConfig,
+    pipes: &[u32],
+    queues: &[u32],
+    ctx: &str,
+) -> Vec<LocatedError> {
+    use firewall::ast::{Action, Arg};
+    let Some(at) = fw.rules_location.as_ref() else {
+        return Vec::new();
+    };
+    // A text that does not parse was reported by `check`.
+    let Ok(chain) = Chain::from_text(&fw.rules, fw.default, 1) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for r in chain.rules() {
+        let (kind, n, defined) = match r.rule.action {
+            Action::Pipe(Arg::Num(n)) => ("pipe", n, pipes),
+            Action::Queue(Arg::Num(n)) => ("queue", n, queues),
+            _ => continue,
+        };
+        if defined.contains(&n) {
+            continue;
+        }
+        // The column of the number after the action word on the rule's line.
+        let text = fw
+            .rules
+            .lines()
+            .nth(r.rule.line.saturating_sub(1))
+            .unwrap_or("");
+        let words: Vec<(usize, &str)> = text
+            .split_whitespace()
+            .map(|w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+            .collect();
+        let col = words
+            .windows(2)
+            .find(|p| p[0].1 == kind && p[1].1 == n.to_string())
+            .map_or(0, |p| p[1].0);
+        let line = at.line + r.rule.line.saturating_sub(1);
+        let column = if r.rule.line <= 1 { at.column } else { 1 } + col;
+        let list: Vec<String> = defined.iter().map(u32::to_string).collect();
+        let known = if list.is_empty() {
+            format!("this vnet defines no {kind}")
+        } else {
+            format!("this vnet defines {kind} {}", list.join(", "))
+        };
+        errors.push(LocatedError::new(
+            Some(Location {
+                file: at.file.clone(),
+                line,
+                column,
+            }),
+            format!(
+                "{ctx} firewall: rule {} sends to {kind} {n}, which is not defined: expected a [[vnet.{kind}]] with id = {n} ({known})",
+                r.rule.number
+            ),
+        ));
+    }
+    errors
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::parse_str;
@@ -79,5 +143,30 @@ mod tests {
         );
         let ok = format!("{VNET}add 100 deny ip from any to any via lan\n\"\"\"\n");
         assert!(parse_str(&ok, Path::new("t.toml")).is_ok());
+    }
+
+    #[test]
+    fn pipe_and_queue_actions_name_defined_ones() {
+        let pipes = "  [[vnet.pipe]]\n  id = 1\n  [[vnet.queue]]\n  id = 5\n  pipe = 1\n";
+        let ok = format!(
+            "{VNET}add 100 pipe 1 ip from any to any out\nadd 200 queue 5 tcp from any to any\nadd 300 pipe tablearg ip from any to any\n\"\"\"\n{pipes}"
+        );
+        assert!(parse_str(&ok, Path::new("t.toml")).is_ok());
+        let bad = format!(
+            "{VNET}add 100 pipe 1 ip from any to any out\n  add 200 queue 7 tcp from any to any\n\"\"\"\n{pipes}"
+        );
+        let e = match parse_str(&bad, Path::new("t.toml")) {
+            Ok(_) => panic!("accepted a queue that does not exist"),
+            Err(e) => e
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        assert_eq!(
+            e,
+            "t.toml:13:17: vnet \"red\" firewall: rule 200 sends to queue 7, which is not defined: expected a [[vnet.queue]] with id = 7 (this vnet defines queue 5)"
+        );
     }
 }

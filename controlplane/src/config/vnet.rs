@@ -115,6 +115,12 @@ impl Checker<'_> {
         let pipes = self.pipes(&rv.pipe, ctx);
         let complete = pipes.len() == rv.pipe.len();
         let queues = self.queues(&rv.queue, ctx, &pipes, complete);
+        if complete && queues.len() == rv.queue.len() {
+            let p: Vec<u32> = pipes.iter().map(|p| p.id).collect();
+            let q: Vec<u32> = queues.iter().map(|q| q.id).collect();
+            let errs = super::ipfw::check_shaper_refs(&firewall, &p, &q, ctx);
+            self.errors.extend(errs);
+        }
         let token_sha256 = rv
             .token_sha256
             .as_ref()

@@ -2,13 +2,11 @@
 //! → orderly shutdown (workers stop, every mbuf returns, ports close).
 mod eal_args;
 mod heap;
-mod refuse;
 mod signals;
 mod specs;
 
 pub use eal_args::build as eal_argv;
 pub use heap::reexec_with_huge_heap;
-pub use refuse::unenforced_features as refuse_unenforced;
 pub use specs::vnet_specs;
 
 use crate::api::ApiServer;
@@ -22,7 +20,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub fn run(path: &Path, cfg: Config) -> Result<(), String> {
-    refuse::unenforced_features(&cfg)?;
     warn_about_hugepages(&cfg);
     warn_about_shared_cpus(&cfg);
     signals::install();

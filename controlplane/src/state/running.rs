@@ -1,7 +1,7 @@
 //! The running state and its transactions.
 use super::document::Document;
 use crate::config::{self, CheckedRoute, Config, ConfigError, RouteKey, RouteText};
-use crate::daemon::{refuse_unenforced, vnet_specs};
+use crate::daemon::vnet_specs;
 use dataplane::runtime::Dataplane;
 use dataplane::tables::AssembleSummary;
 use std::collections::HashMap;
@@ -252,7 +252,6 @@ impl Running {
         t0: Instant,
     ) -> Result<Applied, ChangeError> {
         restart_only_changes(&self.cfg, &cfg)?;
-        refuse_unenforced(&cfg).map_err(|e| ChangeError::Invalid(vec![e]))?;
         let mut ids: HashMap<String, u64> = HashMap::new();
         let mut next_id = self.next_id;
         let old = &self.ids;

@@ -61,20 +61,6 @@ fn env_of(interfaces: &[Interface]) -> (Env, Vec<(String, Vec<IpAddr>)>) {
     (env, resolved)
 }
 
-/// Refuses what the dataplane cannot do yet.
-pub fn check_supported(chain: &Chain) -> Result<(), String> {
-    use ::firewall::ast::Action;
-    for r in chain.rules() {
-        if let Action::Pipe(_) | Action::Queue(_) = r.rule.action {
-            return Err(format!(
-                "rule {} ({}): pipe/queue actions are not yet: shaper (the dummynet shaper is not wired to the firewall in this build)",
-                r.rule.number, r.rule
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Builds (or carries over) a vnet's firewall. `old` is the live version, if
 /// any: with the same rules its chain, counters and states are kept (and the
 /// rule set itself when the interfaces did not change either).
@@ -103,7 +89,6 @@ pub fn build(
     }
     let chain = Chain::from_text(&spec.rules, spec.default, workers)
         .map_err(|e| format!("firewall rules: {e}"))?;
-    check_supported(&chain)?;
     let rules = RuleSet::compile(&chain, &env).map_err(|e| format!("firewall rules: {e}"))?;
     // New rules: the old states name rules that no longer mean the same.
     let states = Arc::new(StateTable::new(StateConfig::default()));

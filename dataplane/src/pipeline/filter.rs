@@ -4,9 +4,10 @@
 //! forwarded and local traffic. ARP and neighbor discovery are not filtered
 //! (a default-deny vnet must still resolve its neighbors); ICMP errors the
 //! router itself sends are not filtered either.
-use super::{egress, icmp_error, Ingress, Output, PathCtx};
+use super::{egress, icmp_error, shaped, Ingress, Output, PathCtx};
 use crate::firewall::{meta, now_ms, reset};
 use crate::frame::Frame;
+use crate::shaping::{Resume, Target};
 use crate::stats::DropReason;
 use crate::wire::{icmpv4, icmpv6, EtherType, Ipv4Packet, Ipv6Packet};
 use ::firewall::{Ctx, DenyCause, Reject, Tags, Verdict, NO_IFACE};
@@ -16,8 +17,8 @@ use ::firewall::{Ctx, DenyCause, Reject, Tags, Verdict, NO_IFACE};
 pub(super) enum Pass {
     /// Received on the ingress interface.
     In,
-    /// Forwarded, leaving by interface `tx`.
-    Out { tx: u16 },
+    /// Forwarded, leaving by interface `tx` towards `neighbor` (the next hop).
+    Out { tx: u16, neighbor: std::net::IpAddr },
     /// Sent by the router itself (an echo reply), leaving by `tx`.
     LocalOut { tx: u16 },
 }
@@ -60,7 +61,7 @@ pub(super) fn pass<F: Frame, O: Output<F>>(
         ^ u32::from(m.dport);
     m = match which {
         Pass::In => m.inbound(ing.iface_index),
-        Pass::Out { tx } => m.outbound(ing.iface_index, tx),
+        Pass::Out { tx, .. } => m.outbound(ing.iface_index, tx),
         Pass::LocalOut { tx } => m.outbound(NO_IFACE, tx),
     };
     let tos = m.tos;
@@ -107,10 +108,35 @@ pub(super) fn pass<F: Frame, O: Output<F>>(
             }
             None
         }
-        // Configs with pipe/queue are refused until the shaper is wired in
-        // (`firewall::check_supported`); a rule set never gets here with one.
-        Verdict::Pipe(_) | Verdict::Queue(_) => {
-            c.drop(DropReason::FirewallDeny);
+        // To the shaper; the packet continues from this very point when it leaves
+        // its pipe, without this pass again (one_pass).
+        Verdict::Pipe(n) | Verdict::Queue(n) => {
+            let target = match o.verdict {
+                Verdict::Pipe(_) => Target::Pipe(n),
+                _ => Target::Queue(n),
+            };
+            let l3_off = l3 as u16;
+            let ethertype = if v6 { EtherType::IPV6 } else { EtherType::IPV4 };
+            let resume = match which {
+                Pass::In => Resume::Route {
+                    iface: ing.iface_index,
+                    l3_off,
+                    src_mac: ing.src_mac,
+                },
+                Pass::Out { tx, neighbor } => Resume::Transmit {
+                    iface: tx,
+                    neighbor,
+                    l3_off,
+                    ethertype,
+                },
+                Pass::LocalOut { tx } => Resume::Reply {
+                    iface: tx,
+                    mac: ing.src_mac,
+                    l3_off,
+                    ethertype,
+                },
+            };
+            shaped::divert(out, ing.vnet, target, frame, resume);
             None
         }
     }

@@ -122,7 +122,10 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         ing,
         frame,
         false,
-        Pass::Out { tx: iface_index },
+        Pass::Out {
+            tx: iface_index,
+            neighbor,
+        },
         &mut tags,
     ) else {
         return;

@@ -139,7 +139,10 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         ing,
         frame,
         true,
-        Pass::Out { tx: iface_index },
+        Pass::Out {
+            tx: iface_index,
+            neighbor,
+        },
         &mut tags,
     ) else {
         return;

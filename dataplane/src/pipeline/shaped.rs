@@ -25,6 +25,9 @@ pub fn divert<F: Frame, O: Output<F>>(
         }
         Resume::Transmit {
             l3_off, ethertype, ..
+        }
+        | Resume::Reply {
+            l3_off, ethertype, ..
         } => (usize::from(l3_off), ethertype),
     };
     let data = frame.data();
@@ -84,6 +87,15 @@ pub fn release<F: Frame, O: Output<F>>(
                 ),
             }
         }
+        Resume::Reply {
+            iface,
+            mac,
+            l3_off,
+            ethertype,
+        } => match fwd.interfaces.get(usize::from(iface)) {
+            Some(i) => egress::send(out, c, pkt.frame, usize::from(l3_off), i, mac, ethertype),
+            None => c.drop(DropReason::NoRoute),
+        },
         Resume::Route {
             iface,
             l3_off,

@@ -44,6 +44,14 @@ pub enum Resume {
         l3_off: u16,
         ethertype: u16,
     },
+    /// The router's own answer (echo reply), sent by an `out` rule: back to the
+    /// station it answers, whose MAC is known.
+    Reply {
+        iface: u16,
+        mac: [u8; 6],
+        l3_off: u16,
+        ethertype: u16,
+    },
 }
 
 /// The packet handle the shaper holds: the frame and where it goes next.
