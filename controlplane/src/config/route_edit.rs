@@ -84,6 +84,36 @@ pub fn route_keys(v: &VnetConfig) -> HashSet<RouteKey> {
     keys
 }
 
+/// Which of `wanted` are static routes of `v` already. A vnet may hold a full
+/// table (500k+ routes) while a request names a few prefixes, so this scans the
+/// vnet's routes once against the request instead of indexing the whole table.
+pub fn existing_keys(v: &VnetConfig, wanted: &[RouteKey]) -> HashSet<RouteKey> {
+    let key4 = |r: &Route4| RouteKey::V4(u32::from(r.prefix), r.len);
+    let key6 = |r: &Route6| RouteKey::V6(u128::from(r.prefix), r.len);
+    if wanted.len() <= 8 {
+        // A handful: compare directly, no hashing of the table at all.
+        return wanted
+            .iter()
+            .filter(|w| match w {
+                RouteKey::V4(..) => v.routes4.iter().any(|r| key4(r) == **w),
+                RouteKey::V6(..) => v.routes6.iter().any(|r| key6(r) == **w),
+            })
+            .copied()
+            .collect();
+    }
+    let want: HashSet<RouteKey> = wanted.iter().copied().collect();
+    let mut found = HashSet::new();
+    let has4 = want.iter().any(|k| matches!(k, RouteKey::V4(..)));
+    let has6 = want.iter().any(|k| matches!(k, RouteKey::V6(..)));
+    if has4 {
+        found.extend(v.routes4.iter().map(key4).filter(|k| want.contains(k)));
+    }
+    if has6 {
+        found.extend(v.routes6.iter().map(key6).filter(|k| want.contains(k)));
+    }
+    found
+}
+
 /// Checks `items` for vnet `v`: syntax, gateway on a connected subnet, no prefix
 /// twice within the request. Whether a prefix exists already is the caller's
 /// question (add refuses it, replace expects it). All errors, or all routes.
@@ -252,6 +282,16 @@ name = "red"
         let keys = route_keys(&v);
         assert!(keys.contains(&parse_route_key("192.168.0.0/16").unwrap()));
         assert!(!keys.contains(&parse_route_key("192.168.0.0/17").unwrap()));
+        let asked: Vec<RouteKey> = ["192.168.0.0/16", "10.0.0.0/8", "192.168.0.0/17"]
+            .iter()
+            .map(|p| parse_route_key(p).unwrap())
+            .collect();
+        let many: Vec<RouteKey> = asked.iter().copied().cycle().take(20).collect();
+        for ask in [&asked[..], &many[..]] {
+            let found = existing_keys(&v, ask);
+            assert_eq!(found.len(), 1);
+            assert!(found.contains(&asked[0]));
+        }
         assert!(parse_route_key("192.168.0.1/16").is_err());
     }
 }

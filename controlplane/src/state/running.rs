@@ -150,7 +150,8 @@ impl Running {
         let vi = self.vnet_index(vnet)?;
         let v = &self.cfg.vnets[vi];
         let routes = config::check_routes(v, items).map_err(ChangeError::Invalid)?;
-        let existing = config::route_keys(v);
+        let asked: Vec<RouteKey> = routes.iter().map(CheckedRoute::key).collect();
+        let existing = config::existing_keys(v, &asked);
         let in_doc = self.doc.route_keys(vnet);
         let mut conflicts = Vec::new();
         for r in &routes {
@@ -203,7 +204,6 @@ impl Running {
     ) -> Result<Applied, ChangeError> {
         let t0 = Instant::now();
         let vi = self.vnet_index(vnet)?;
-        let existing = config::route_keys(&self.cfg.vnets[vi]);
         let in_doc = self.doc.route_keys(vnet);
         let mut keys = HashSet::with_capacity(prefixes.len());
         let mut errors = Vec::new();
@@ -212,8 +212,9 @@ impl Running {
                 Ok(k) if in_doc.contains(&k) => {
                     keys.insert(k);
                 }
-                Ok(_) if prefixes.len() == 1 => {
-                    return Err(if existing.contains(&config::parse_route_key(p).expect("parsed")) {
+                Ok(k) if prefixes.len() == 1 => {
+                    let existing = config::existing_keys(&self.cfg.vnets[vi], &[k]);
+                    return Err(if existing.contains(&k) {
                         ChangeError::Conflict(format!(
                             "route {p} comes from vnet {vnet:?}'s routes_file: edit that file and reload"
                         ))
