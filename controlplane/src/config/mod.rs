@@ -28,7 +28,7 @@ use std::path::Path;
 pub use location::{ConfigError, LocatedError, Location};
 pub use model::*;
 pub use route_edit::{
-    check_routes, existing_keys, parse_route_key, route_keys, CheckedRoute, RouteKey, RouteText,
+    check_routes, existing_keys, parse_route_key, CheckedRoute, RouteKey, RouteText,
 };
 
 use location::Source;
