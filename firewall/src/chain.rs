@@ -184,11 +184,7 @@ impl Chain {
                 Ok(String::new())
             }
             Command::Zero { set, rules } | Command::ResetLog { set, rules } => {
-                for r in self.rules() {
-                    if in_ranges(&rules, r.rule.number) && set.is_none_or(|s| s == r.rule.set) {
-                        r.counters.zero();
-                    }
-                }
+                self.zero(set, &rules);
                 Ok(String::new())
             }
             Command::Show { set, rules, opts } => Ok(self.show(set, &rules, opts, None, 0)),
@@ -353,6 +349,84 @@ impl Chain {
         Ok(())
     }
 
+    /// The chain as ipfw commands that rebuild it: tables, rules (with their
+    /// numbers and sets), disabled sets, one_pass. `from_text` of this text
+    /// gives an equal chain (with fresh counters).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (name, t) in &self.tables {
+            let _ = writeln!(out, "table {name} create type addr");
+            for (p, v) in t.entries() {
+                let _ = writeln!(out, "table {name} add {p} {v}");
+            }
+        }
+        for r in &self.rules {
+            let _ = write!(out, "add {} ", r.rule.number);
+            if r.rule.set != 0 {
+                let _ = write!(out, "set {} ", r.rule.set);
+            }
+            let _ = writeln!(out, "{}", r.rule);
+        }
+        for s in 0..32u8 {
+            if !self.set_enabled(s) {
+                let _ = writeln!(out, "set disable {s}");
+            }
+        }
+        if !self.one_pass {
+            out.push_str("disable one_pass\n");
+        }
+        out
+    }
+
+    /// Takes over from `old` (the chain this one replaces) the identity and
+    /// counters of every rule that is the same in both (number, set and text),
+    /// the default rule's counters and the flow-name ids, so that counters and
+    /// dynamic states survive an edit of the rules. Rules new here get ids
+    /// above every id of `old` (a state of a deleted rule never names them).
+    pub fn adopt(&mut self, old: &Chain) {
+        let mut taken = vec![false; old.rules.len()];
+        let mut next = self.next_id.max(old.next_id);
+        for r in &mut self.rules {
+            let text = r.rule.to_string();
+            let found = old.rules.iter().enumerate().find(|(i, o)| {
+                !taken[*i]
+                    && o.rule.number == r.rule.number
+                    && o.rule.set == r.rule.set
+                    && o.rule.to_string() == text
+            });
+            match found {
+                Some((i, o)) => {
+                    taken[i] = true;
+                    r.id = o.id;
+                    r.counters = Arc::clone(&o.counters);
+                }
+                None => {
+                    r.id = next;
+                    next += 1;
+                }
+            }
+        }
+        self.next_id = next;
+        self.default_rule.counters = Arc::clone(&old.default_rule.counters);
+        let mut flows = old.flows.clone();
+        for name in self.flows.keys() {
+            if !flows.contains_key(name) {
+                let id = flows.len() as u16 + 1;
+                flows.insert(name.clone(), id);
+            }
+        }
+        self.flows = flows;
+    }
+
+    /// `ipfw zero` on a live chain (counters only: no other state changes).
+    pub fn zero(&self, set: Option<u8>, rules: &[Range]) {
+        for r in self.rules() {
+            if in_ranges(rules, r.rule.number) && set.is_none_or(|s| s == r.rule.set) {
+                r.counters.zero();
+            }
+        }
+    }
+
     /// `ipfw show`/`list`: one rule a line, `NNNNN [packets bytes] [set N] rule`.
     /// With `opts.dynamic` and a state table, the states follow.
     pub fn show(
@@ -470,6 +544,47 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.line, e.column), (2, 34));
         assert_eq!(numbers(&c), [(10, 0), (65535, 31)]);
+    }
+
+    #[test]
+    fn text_round_trip_and_adoption_keep_identity() {
+        let text = "table T add 10.0.0.0/8 5\nadd 100 deny tcp from any to any 23\nadd 200 set 3 allow udp from table(T) to any keep-state :dns\nset disable 3\ndisable one_pass";
+        let a = Chain::from_text(text, DefaultPolicy::Deny, 1).unwrap();
+        let b = Chain::from_text(&a.to_text(), DefaultPolicy::Deny, 1).unwrap();
+        assert_eq!(a.to_text(), b.to_text());
+        assert!(!b.set_enabled(3) && !b.one_pass());
+        // An edit: rule 100 stays (same identity and counters), 150 is new.
+        a.rules[0].counters.add(0, 40, 1);
+        let mut c = Chain::from_text(
+            &format!("{}\nadd 150 count ip from any to any", a.to_text()),
+            DefaultPolicy::Deny,
+            1,
+        )
+        .unwrap();
+        c.adopt(&a);
+        let ids: Vec<(u16, u32, u64)> = c
+            .rules()
+            .map(|r| (r.rule.number, r.id, r.counters.read().packets))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (100, a.rules[0].id, 1),
+                (150, 4, 0),
+                (200, a.rules[1].id, 0),
+                (65535, 0, 0)
+            ]
+        );
+        assert!(
+            a.rules().all(|r| r.id < 4),
+            "a new rule never takes an old id"
+        );
+        assert_eq!(
+            c.flow_id(&Some("dns".into())),
+            a.flow_id(&Some("dns".into()))
+        );
+        c.zero(None, &[(100, 100)]);
+        assert_eq!(a.rules[0].counters.read().packets, 0, "counters are shared");
     }
 
     #[test]

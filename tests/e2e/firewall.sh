@@ -132,6 +132,42 @@ t_metrics_drops() {
     [[ $red -gt 0 && $blue -eq 0 ]]
 }
 
+t_show_counters() {
+    local out n
+    need_vnetd || return 1
+    out=$(ctl -v red ipfw show) || { say "vnetctl -v red ipfw show failed: $out"; return 1; }
+    say "\$ vnetctl -v red ipfw show"; say "$out"
+    # `00200  PACKETS BYTES set 0 deny tcp from any to any 23`: counted the telnet SYNs.
+    n=$(awk '$1 == "00200" {print $2}' <<<"$out")
+    [[ -n $n && $n -gt 0 ]] || { say "rule 200 has no packets counted"; return 1; }
+    grep -q '^## Dynamic rules' <<<"$out" || { say "no dynamic rules section"; return 1; }
+}
+
+t_api_edit() {
+    local out rc=0
+    need_vnetd || return 1
+    out=$(ctl -v red ipfw add 250 deny tcp from any to any 22 2>&1) || { say "add refused: $out"; return 1; }
+    say "\$ vnetctl -v red ipfw add 250 deny tcp from any to any 22 -> $out"
+    tcp_says red1 10.0.2.10 22 'TIMEOUT|timed out' || rc=1
+    tcp_says blue1 10.0.2.10 22 '^open' || rc=1
+    out=$(ctl -v red ipfw delete 250 2>&1) || { say "delete refused: $out"; return 1; }
+    tcp_says red1 10.0.2.10 22 '^open' || rc=1
+    # Rule 200 kept its counters through both edits.
+    out=$(ctl -v red ipfw show)
+    [[ $(awk '$1 == "00200" {print $2}' <<<"$out") -gt 0 ]] || { say "rule 200's counters were lost:"; say "$out"; rc=1; }
+    return $rc
+}
+
+t_api_error() {
+    local out
+    need_vnetd || return 1
+    out=$(ctl -v red ipfw add 260 allow tcp from any to any port 80 2>&1) && { say "accepted: $out"; return 1; }
+    say "\$ vnetctl -v red ipfw add 260 allow tcp from any to any port 80 -> $out"
+    grep -qE '1:[0-9]+: expected' <<<"$out" || { say "no LINE:COL and 'expected' in the error"; return 1; }
+    ctl -v red ipfw show | grep -q '^00260' && { say "rule 260 is there after a refused add"; return 1; }
+    return 0
+}
+
 # ---------------------------------------------------------------- main
 say "# vnetd e2e: firewall rules in red, none in blue (work dir $WORK)"
 e2e_topology
@@ -149,6 +185,9 @@ run_case "d. isolation: blue1 reaches blue2:23, :24 and :25 (no rules in blue)" 
     eval 'tcp_says blue1 10.0.2.10 23 ^open && tcp_says blue1 10.0.2.10 24 ^open && tcp_says blue1 10.0.2.10 25 ^open'
 run_case "d. isolation: blue2 pings blue1 (red's rule 700 does not apply)" ping_ok blue2 10.0.1.10
 run_case "e. /metrics: red's firewall_deny drops counted, blue has none" t_metrics_drops
+run_case "f. vnetctl -v red ipfw show: per-rule counters (rule 200 counted) and dynamic states" t_show_counters
+run_case "f. vnetctl -v red ipfw add/delete 250: ssh denied then allowed again, blue untouched, counters kept" t_api_edit
+run_case "f. a bad ipfw add is refused with LINE:COL and changes nothing" t_api_error
 run_case "vnetd stops on SIGTERM within 10 s" t_stop
 
 e2e_finish

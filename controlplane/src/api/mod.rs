@@ -3,6 +3,7 @@
 mod auth;
 mod capture;
 mod fib;
+mod firewall;
 mod neighbors;
 #[cfg(test)]
 mod openapi_tests;

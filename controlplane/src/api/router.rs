@@ -1,7 +1,7 @@
 //! Request dispatch: method + path → handler.
 use super::auth::{self, Scope};
 use super::reply::Reply;
-use super::{fib, neighbors, pipes, status, vnets};
+use super::{fib, firewall, neighbors, pipes, status, vnets};
 use crate::state::Running;
 use dataplane::runtime::Dataplane;
 use std::sync::{Arc, Mutex};
@@ -83,6 +83,9 @@ pub fn handle(ctx: &Context, scope: &Scope, req: &Request<'_>) -> Reply {
         ("GET", ["v1", "vnets", name, "queues"]) => pipes::list(ctx, name, "queue"),
         ("PUT", ["v1", "vnets", name, "queues", id]) => pipes::set(ctx, name, "queue", id, req),
         ("DELETE", ["v1", "vnets", name, "queues", id]) => pipes::delete(ctx, name, "queue", id),
+        ("GET", ["v1", "vnets", name, "firewall"]) => firewall::get(ctx, name),
+        ("POST", ["v1", "vnets", name, "firewall"]) => firewall::post(ctx, name, req),
+        ("DELETE", ["v1", "vnets", name, "firewall"]) => firewall::delete(ctx, name),
         ("GET", ["v1", "vnets", name, "neighbors"]) => neighbors::list(ctx, name),
         ("POST", ["v1", "vnets", name, "neighbors"]) => neighbors::add(ctx, name, req),
         ("DELETE", ["v1", "vnets", name, "neighbors", addr]) => neighbors::delete(ctx, name, addr),

@@ -1,6 +1,9 @@
 //! Argument parsing and the commands.
 use super::client::Client;
 use super::{render, USAGE};
+
+#[path = "ipfw.rs"]
+mod ipfw;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -202,6 +205,7 @@ impl Cli {
                 }
                 Ok(())
             }
+            ["ipfw", args @ ..] => self.ipfw(&base, args),
             ["route", "change", prefix, via] | ["route", "change", prefix, "via", via] => self
                 .change(
                     "PUT",

@@ -44,6 +44,8 @@ Inside one vnet (-v NAME):
                                   whole configuration
   queue N config pipe P [weight W] [prio P] [queue ...] [mask ...] [red ...]
   pipe|queue show | pipe|queue N show | pipe|queue N delete
+  ipfw add|delete|flush|zero|set|table ...   the vnet's firewall, ipfw(8) syntax
+  ipfw show | ipfw -f FILE        rules with counters and states | a rules file
   capture -w FILE [-c N] [-d SECONDS] [-i IF] [-s SNAPLEN] [FILTER...]
                                   a pcap of the frames the vnet receives and
                                   sends (a forwarded one twice: in and out),

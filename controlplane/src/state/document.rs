@@ -113,6 +113,26 @@ impl Document {
         Ok(())
     }
 
+    /// Sets `key` in one of a vnet's tables (`[vnet.firewall]`), creating the
+    /// table when missing.
+    pub fn set_in_vnet_table(
+        &mut self,
+        vnet: &str,
+        table: &str,
+        key: &str,
+        value: Value,
+    ) -> Result<(), String> {
+        let t = self
+            .vnet_mut(vnet)
+            .ok_or_else(|| format!("no vnet named {vnet:?}"))?;
+        let sub = t.entry(table).or_insert_with(|| Value::Table(Table::new()));
+        let sub = sub
+            .as_table_mut()
+            .ok_or_else(|| format!("vnet {vnet:?}: {table} is not a table"))?;
+        sub.insert(key.to_string(), value);
+        Ok(())
+    }
+
     /// The prefixes of a vnet's `[[vnet.route]]` entries (not its routes_file's).
     pub fn route_keys(&self, vnet: &str) -> HashSet<RouteKey> {
         self.routes(vnet)

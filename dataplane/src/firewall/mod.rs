@@ -63,7 +63,8 @@ fn env_of(interfaces: &[Interface]) -> (Env, Vec<(String, Vec<IpAddr>)>) {
 
 /// Builds (or carries over) a vnet's firewall. `old` is the live version, if
 /// any: with the same rules its chain, counters and states are kept (and the
-/// rule set itself when the interfaces did not change either).
+/// rule set itself when the interfaces did not change either); with edited
+/// rules, the rules that did not change keep theirs.
 pub fn build(
     spec: &FirewallSpec,
     interfaces: &[Interface],
@@ -87,11 +88,22 @@ pub fn build(
             resolved,
         })));
     }
-    let chain = Chain::from_text(&spec.rules, spec.default, workers)
+    let mut chain = Chain::from_text(&spec.rules, spec.default, workers)
         .map_err(|e| format!("firewall rules: {e}"))?;
+    // Edited rules: the rules that stayed keep their identity, counters and
+    // states (ipfw's `add`/`delete` leave the others alone).
+    if let Some(o) = old {
+        chain.adopt(&o.chain);
+    }
     let rules = RuleSet::compile(&chain, &env).map_err(|e| format!("firewall rules: {e}"))?;
-    // New rules: the old states name rules that no longer mean the same.
-    let states = Arc::new(StateTable::new(StateConfig::default()));
+    let states = match old {
+        Some(o) => {
+            // States of deleted rules go, as ipfw deletes them with the rule.
+            o.states.retain_rules(|id| rules.contains_rule(id));
+            Arc::clone(&o.states)
+        }
+        None => Arc::new(StateTable::new(StateConfig::default())),
+    };
     Ok(Some(Arc::new(VnetFirewall {
         spec: spec.clone(),
         chain,

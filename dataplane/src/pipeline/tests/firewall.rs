@@ -228,3 +228,46 @@ fn rules_name_interfaces_and_unknown_ones_are_refused() {
     bad.firewall.rules = "add 100 pipe 1 ip from any to any".into();
     assert!(build_vnet(&bad, 1, None, None).is_ok());
 }
+
+#[test]
+fn an_edit_keeps_the_states_and_counters_of_unchanged_rules() {
+    use crate::firewall::build;
+    let r = red_with(
+        "add 100 check-state\nadd 200 allow udp from 10.0.1.0/24 to any keep-state",
+        DefaultPolicy::Deny,
+    );
+    let red = r.vnet("red");
+    let old = red.fwd.firewall.clone().unwrap();
+    let mut p = ::firewall::PacketMeta::v4(v4("10.0.1.10"), v4(RED1_SRV), 17).with_ports(5353, 53);
+    let ctx = ::firewall::Ctx {
+        states: &old.states,
+        now_ms: 1000,
+        worker: 0,
+    };
+    assert_eq!(old.rules.evaluate(&mut p, &ctx).rule, 200);
+    assert_eq!(old.states.len(), 1);
+    let edited = FirewallSpec {
+        default: DefaultPolicy::Deny,
+        rules: format!("{}\nadd 300 deny tcp from any to any 23", old.spec.rules),
+    };
+    let new = build(&edited, &red.fwd.interfaces, 1, Some(&old))
+        .unwrap()
+        .unwrap();
+    assert!(Arc::ptr_eq(&new.states, &old.states));
+    assert_eq!(new.states.len(), 1, "rule 200's state kept");
+    let counted: Vec<(u16, u64)> = new
+        .rules
+        .stats()
+        .map(|s| (s.number, s.counters.packets))
+        .collect();
+    assert_eq!(counted, [(100, 0), (200, 1), (300, 0), (65535, 0)]);
+    // Deleting rule 200 deletes its states.
+    let without = FirewallSpec {
+        default: DefaultPolicy::Deny,
+        rules: "add 100 check-state\nadd 300 deny tcp from any to any 23".into(),
+    };
+    let newer = build(&without, &red.fwd.interfaces, 1, Some(&new))
+        .unwrap()
+        .unwrap();
+    assert_eq!(newer.states.len(), 0);
+}
