@@ -42,6 +42,9 @@ RED_EXTRA='  [vnet.firewall]
   add 700 deny ip from 10.0.2.0/24 to 10.0.1.0/24 in recv lan2
   """'
 
+# Per-rule counters in /metrics are an opt-in.
+METRICS_EXTRA='firewall_rules = true'
+
 # ---------------------------------------------------------------- helpers
 # listen NS PORT...: ncat listeners answering "open" (killed with the namespaces).
 listen() {
@@ -129,7 +132,11 @@ t_metrics_drops() {
     blue=$(grep -E '^vnetd_vnet_dropped_packets_total\{.*vnet="blue".*reason="firewall_(deny|reject)"' "$m" | awk '{s+=$2} END {print s+0}')
     grep -E 'reason="firewall_' "$m" | head -n 8
     say "red firewall_deny = $red, blue firewall drops = $blue"
-    [[ $red -gt 0 && $blue -eq 0 ]]
+    [[ $red -gt 0 && $blue -eq 0 ]] || return 1
+    grep -E '^vnetd_firewall_(states|rule_packets_total)\{vnet="red"' "$m" | head -n 12
+    grep -qE '^vnetd_firewall_rule_packets_total\{vnet="red",rule="200"\} [1-9]' "$m" || { say "no per-rule counter for red's rule 200"; return 1; }
+    grep -q 'vnet="blue"' <(grep '^vnetd_firewall' "$m") && { say "blue (no rules) has firewall series"; return 1; }
+    promtool check metrics <"$m" 2>&1 || return 1
 }
 
 t_show_counters() {
@@ -184,7 +191,7 @@ run_case "c. keep-state: iperf3 red1 -> red2 runs through the states" t_iperf
 run_case "d. isolation: blue1 reaches blue2:23, :24 and :25 (no rules in blue)" \
     eval 'tcp_says blue1 10.0.2.10 23 ^open && tcp_says blue1 10.0.2.10 24 ^open && tcp_says blue1 10.0.2.10 25 ^open'
 run_case "d. isolation: blue2 pings blue1 (red's rule 700 does not apply)" ping_ok blue2 10.0.1.10
-run_case "e. /metrics: red's firewall_deny drops counted, blue has none" t_metrics_drops
+run_case "e. /metrics: red's firewall_deny drops counted, blue has none; per-rule counters (opt-in) pass promtool" t_metrics_drops
 run_case "f. vnetctl -v red ipfw show: per-rule counters (rule 200 counted) and dynamic states" t_show_counters
 run_case "f. vnetctl -v red ipfw add/delete 250: ssh denied then allowed again, blue untouched, counters kept" t_api_edit
 run_case "f. a bad ipfw add is refused with LINE:COL and changes nothing" t_api_error

@@ -251,7 +251,7 @@ PY
 
 # demo_config FILE [BLUE_LAN1_VLAN]: the demo topology's config (configs/demo.toml's
 # shape) on the test's socket and metrics address. Hooks: $API_EXTRA (lines in
-# [api]), $RED_TOP / $BLUE_TOP (keys of the [[vnet]] itself, before its interfaces),
+# [api]), $METRICS_EXTRA (lines in [metrics]), $RED_TOP / $BLUE_TOP (keys of the [[vnet]] itself, before its interfaces),
 # $RED_EXTRA / $BLUE_EXTRA (tables after its interfaces, e.g.
 # RED_EXTRA=$'[vnet.firewall]\nrules = [...]').
 demo_config() {
@@ -267,6 +267,7 @@ ${API_EXTRA:-}
 
 [metrics]
 listen = "$METRICS"
+${METRICS_EXTRA:-}
 
 [[port]]
 name = "trunk0"

@@ -85,6 +85,8 @@ impl Default for ApiConfig {
 pub struct MetricsConfig {
     /// Where to serve `GET /metrics`; `None` = no metrics server.
     pub listen: Option<SocketAddr>,
+    /// Per-rule firewall counters in /metrics (off: one series per rule).
+    pub firewall_rules: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,6 +43,7 @@ pub(crate) struct RawApi {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetrics {
     pub(crate) listen: Option<Value>,
+    pub(crate) firewall_rules: Option<Value>,
 }
 
 #[derive(Deserialize)]

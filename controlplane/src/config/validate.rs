@@ -256,6 +256,15 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if let Some(v) = raw.and_then(|r| r.get_ref().firewall_rules.as_ref()) {
+            match v.get_ref().as_bool() {
+                Some(b) => metrics.firewall_rules = b,
+                None => self.error(
+                    &v.span(),
+                    "metrics: firewall_rules: expected true or false".to_string(),
+                ),
+            }
+        }
         metrics
     }
 

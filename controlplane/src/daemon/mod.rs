@@ -45,7 +45,11 @@ pub fn run(path: &Path, cfg: Config) -> Result<(), String> {
     let running = Arc::new(Mutex::new(running));
 
     let metrics = match cfg.metrics.listen {
-        Some(addr) => Some(MetricsServer::start(addr, dp.clone())?),
+        Some(addr) => Some(MetricsServer::start(
+            addr,
+            dp.clone(),
+            cfg.metrics.firewall_rules,
+        )?),
         None => None,
     };
     let devices = cfg

@@ -41,7 +41,8 @@ fn escape(v: &str) -> String {
 type PortField = fn(&dataplane::dpdk::PortStats) -> u64;
 type VnetField = fn(&VnetTotals) -> u64;
 
-pub fn render(dp: &Dataplane) -> String {
+/// `firewall_rules`: also the per-rule counters (`[metrics] firewall_rules`).
+pub fn render(dp: &Dataplane, firewall_rules: bool) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let ports = dp.port_stats();
     let port_families: [(&str, &str, PortField); 8] = [
@@ -229,6 +230,7 @@ pub fn render(dp: &Dataplane) -> String {
         }
     }
     super::pipes::render(&mut out, &tables);
+    super::firewall::render(&mut out, &tables, firewall_rules);
     Family::new(
         &mut out,
         "vnetd_workers",

@@ -12,7 +12,11 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    pub fn start(listen: SocketAddr, dp: Arc<Dataplane>) -> Result<MetricsServer, String> {
+    pub fn start(
+        listen: SocketAddr,
+        dp: Arc<Dataplane>,
+        firewall_rules: bool,
+    ) -> Result<MetricsServer, String> {
         let server = tiny_http::Server::http(listen)
             .map_err(|e| format!("metrics: cannot listen on {listen}: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -25,7 +29,7 @@ impl MetricsServer {
                         continue;
                     };
                     let resp = if req.url() == "/metrics" || req.url().starts_with("/metrics?") {
-                        let body = super::render(&dp);
+                        let body = super::render(&dp, firewall_rules);
                         let ct = tiny_http::Header::from_bytes(
                             "Content-Type",
                             "text/plain; version=0.0.4; charset=utf-8",

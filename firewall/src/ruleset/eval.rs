@@ -210,6 +210,20 @@ impl RuleSet {
                     continue;
                 }
                 exact = q.exact_for(p);
+                // A plain allow/deny that matched: done, the rule itself unread.
+                if exact && q.terminal != 0 {
+                    self.counters[i].add(ctx.worker, p.ip_len as u64, ctx.now_ms);
+                    return Outcome {
+                        verdict: if q.terminal == 1 {
+                            Verdict::Allow
+                        } else {
+                            Verdict::Deny
+                        },
+                        rule: self.numbers[i],
+                        index: i as u32,
+                        cause: DenyCause::Rule,
+                    };
+                }
             }
             let mut r = &self.rules[i];
             if let Some(thr) = r.prob {

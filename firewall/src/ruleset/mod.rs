@@ -97,6 +97,8 @@ pub struct RuleSet {
     trees: [Tree; 2],
     /// Packed IPv4 regions, by rule index.
     quick4: Box<[Quick4]>,
+    /// Each rule's counters, by rule index (the fast path counts from here).
+    counters: Box<[Arc<RuleCounters>]>,
     /// 0..n, the linear evaluator's candidate list.
     all: Box<[u32]>,
     one_pass: bool,
@@ -419,8 +421,18 @@ impl RuleSet {
         let all = (0..rules.len() as u32).collect();
         let quick4 = rules
             .iter()
-            .map(|r| Quick4::new(&r.regions[0], r.exact.0, r.exact.1))
+            .map(|r| {
+                let plain =
+                    r.prob.is_none() && r.probe.is_none() && r.state.is_none() && r.tag.is_none();
+                let terminal = match r.action {
+                    RAction::Allow if plain => 1,
+                    RAction::Deny if plain => 2,
+                    _ => 0,
+                };
+                Quick4::new(&r.regions[0], r.exact.0, r.exact.1, terminal)
+            })
             .collect();
+        let counters = rules.iter().map(|r| Arc::clone(&r.counters)).collect();
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,
@@ -428,6 +440,7 @@ impl RuleSet {
             tables: tables.into_boxed_slice(),
             trees,
             quick4,
+            counters,
             all,
             one_pass,
         }
@@ -496,6 +509,34 @@ impl RuleSet {
     /// The reference: the same walk asking every rule in turn.
     pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
         self.walk(&self.all, false, p, ctx)
+    }
+
+    /// The first rule whose *patterns* match each packet, as an index (no
+    /// state lookup, no counting, actions ignored): what DPDK's rte_acl
+    /// computes, for comparisons. `check-state` rules do not match here.
+    pub fn first_match_batch(&self, pkts: &[PacketMeta], out: &mut [u32]) {
+        for (p, o) in pkts.iter().zip(out.iter_mut()) {
+            let k = region::key(p);
+            let cands = self.trees[p.family as usize].candidates(&k);
+            *o = (self.rules.len() - 1) as u32;
+            for &c in cands {
+                let i = c as usize;
+                let r = &self.rules[i];
+                if matches!(r.action, RAction::CheckState) {
+                    continue;
+                }
+                let hit = if p.family == Family::V4 {
+                    let q = &self.quick4[i];
+                    q.contains(p) && (q.exact_for(p) || r.body.matches(p, &self.tables).is_some())
+                } else {
+                    r.regions[1].contains(&k) && r.body.matches(p, &self.tables).is_some()
+                };
+                if hit {
+                    *o = c;
+                    break;
+                }
+            }
+        }
     }
 
     /// Classifies a burst: first every packet's leaf (independent tree walks

@@ -158,10 +158,13 @@ pub(crate) struct Quick4 {
     pub exact: bool,
     /// An exact rule with a port pattern: the packet must have ports.
     needs_ports: bool,
+    /// A plain `allow` (1) or `deny` (2) rule without prob, states or tags:
+    /// when it matches exactly, the walk ends here without reading the rule.
+    pub terminal: u8,
 }
 
 impl Quick4 {
-    pub fn new(r: &Region, exact: bool, needs_ports: bool) -> Self {
+    pub fn new(r: &Region, exact: bool, needs_ports: bool, terminal: u8) -> Self {
         match &r.bounds {
             None => Quick4::default(),
             Some(b) => Quick4 {
@@ -173,6 +176,7 @@ impl Quick4 {
                 possible: true,
                 exact,
                 needs_ports,
+                terminal,
             },
         }
     }
