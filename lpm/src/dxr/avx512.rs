@@ -9,18 +9,22 @@
 
 use std::arch::x86_64::*;
 
-use super::{Dxr, BITMAP, CHUNK, INDEX_MASK, LANES};
+use super::{
+    Dxr, BITMAP, CHUNK, DESC, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES, SUB, SUB_OFF_BITS,
+    SUB_OFF_MASK,
+};
 use crate::key::Key;
 use crate::NextHop;
 
 impl<K: Key> Dxr<K> {
     /// Whether `lookup_v4_avx512` may run: the CPU has the features, and every
-    /// index it computes fits a gather's signed 32-bit lane.
+    /// index it computes fits a gather's signed 32-bit lane. (A table without
+    /// bitmaps is fine: gathers read only the lanes their mask selects.)
     #[inline]
     pub(super) fn avx512_usable(&self) -> bool {
         std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
-            && !self.maps.maps.is_empty()
             && self.maps.maps.len() < (i32::MAX as usize) / 5
             && self.maps.hops.len() < i32::MAX as usize
             && self.direct.len() < i32::MAX as usize
@@ -31,7 +35,7 @@ impl<K: Key> Dxr<K> {
     /// # Safety
     /// The CPU must have AVX-512F and AVX512-VPOPCNTDQ, and `avx512_usable` must
     /// hold; `out` is at least as long as `keys`.
-    #[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
     #[allow(clippy::needless_range_loop)] // one lane index across several arrays
     pub(super) unsafe fn lookup_v4_avx512(&self, keys: &[u32], out: &mut [NextHop]) {
         assert!(out.len() >= keys.len() && K::BITS == 32);
@@ -139,11 +143,87 @@ impl<K: Key> Dxr<K> {
                 while slow[v] != 0 {
                     let l = 16 * v + slow[v].trailing_zeros() as usize;
                     slow[v] &= slow[v] - 1;
-                    let key = K::from_wide(u128::from(ks[l]) << 96);
                     let ent = self.direct[(ks[l] >> (32 - s)) as usize];
-                    os[l] = self.resolve(ent, key, s);
+                    os[l] = self.resolve_v4(ent, ks[l], s);
                 }
             }
+        }
+    }
+
+    /// The scalar walk for the lanes the vector stages leave (tables under 4096
+    /// routes, prefixes longer than /24): sub-tables followed, and the range chunks
+    /// of 16- and 32-bit starts ranked with one vector compare per 32 or 16 starts
+    /// instead of a binary search whose branches mispredict.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+    fn resolve_v4(&self, mut e: u32, key: u32, mut o: u32) -> NextHop {
+        loop {
+            if e < CHUNK {
+                return e.wrapping_sub(1);
+            }
+            if (BITMAP..SUB).contains(&e) && o <= 24 {
+                let x = (key << o >> 24) as u8;
+                return self.maps.hops[self.maps.index((e & INDEX_MASK) as usize, x)];
+            }
+            if (SUB..DESC).contains(&e) {
+                let t = ((e >> SUB_OFF_BITS) & 0xf) + 1;
+                e = self.direct[(e & SUB_OFF_MASK) as usize + ((key << o) >> (32 - t)) as usize];
+                o += t;
+                continue;
+            }
+            if e >= DESC && o < 32 {
+                let d = self.descs[(e & INDEX_MASK) as usize];
+                let (off, n) = (d.off as usize, d.count as usize);
+                match d.kind {
+                    K_DIRECT => {
+                        let t = u32::from(d.bits);
+                        e = self.direct[off + ((key << o) >> (32 - t)) as usize];
+                        o += t;
+                        continue;
+                    }
+                    K_R32 => {
+                        let starts = &self.r32.starts[off..off + n];
+                        let x = _mm512_set1_epi32((key << o) as i32);
+                        let mut rank = 0;
+                        for c in starts.chunks(16) {
+                            let live: __mmask16 = if c.len() == 16 {
+                                0xffff
+                            } else {
+                                (1u16 << c.len()) - 1
+                            };
+                            // SAFETY: `live` covers exactly the starts of `c`.
+                            let v = unsafe { _mm512_maskz_loadu_epi32(live, c.as_ptr().cast()) };
+                            let le = _mm512_mask_cmple_epu32_mask(live, v, x);
+                            rank += le.count_ones() as usize;
+                            if le != live {
+                                break; // sorted: the rest start after x
+                            }
+                        }
+                        return self.r32.hops[off + rank - 1];
+                    }
+                    K_R16 => {
+                        let starts = &self.r16.starts[off..off + n];
+                        let x = _mm512_set1_epi16(((key << o) >> 16) as u16 as i16);
+                        let mut rank = 0;
+                        for c in starts.chunks(32) {
+                            let live: __mmask32 = if c.len() == 32 {
+                                u32::MAX
+                            } else {
+                                (1u32 << c.len()) - 1
+                            };
+                            // SAFETY: `live` covers exactly the starts of `c`.
+                            let v = unsafe { _mm512_maskz_loadu_epi16(live, c.as_ptr().cast()) };
+                            let le = _mm512_mask_cmple_epu16_mask(live, v, x);
+                            rank += le.count_ones() as usize;
+                            if le != live {
+                                break;
+                            }
+                        }
+                        return self.r16.hops[off + rank - 1];
+                    }
+                    _ => {}
+                }
+            }
+            return self.resolve(e, K::from_wide(u128::from(key) << 96), o);
         }
     }
 }

@@ -739,6 +739,7 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
         && std::arch::is_x86_feature_detected!("avx512vpopcntdq");
     writeln!(md, "## LPM benchmark ({date})\n").unwrap();
     writeln!(md, "- machine: {cpu}, {cores} cores shared with other work (load average at start: {}); medians of {runs} runs, structures taking turns within each run", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap();
@@ -746,7 +747,7 @@ fn main() {
         md,
         "- vnetd's IPv4 batch lookup: {}",
         if avx512 {
-            "AVX-512 gathers (CPU has AVX-512F + VPOPCNTDQ)"
+            "AVX-512 gathers (CPU has AVX-512F, BW and VPOPCNTDQ)"
         } else {
             "scalar path (no AVX-512 here)"
         }
