@@ -11,7 +11,9 @@
 # Blue has no pipes: its iperf3 runs at full speed while red's pipe is busy.
 # Prints TAP-style `ok N - name` / `not ok N - name`; exits non-zero on any failure.
 #
-# Environment: VNETD, VNETCTL (binaries), VN_E2E_METRICS (host:port), VN_KEEP=1.
+# Environment: VNETD, VNETCTL (binaries), VN_E2E_METRICS (host:port), VN_KEEP=1,
+# SHAPER_WORKERS=N (default 1; with 2, packets reach red's pipes from both workers
+# and are handed to the one that owns red's shaper).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -105,6 +107,11 @@ print("%.3f" % (d["end"]["sum_received"]["bits_per_second"] / 1e6))
 
 t_start() {
     RED_EXTRA=$RED_EXTRA demo_config "$CFG" 20
+    if [[ ${SHAPER_WORKERS:-1} != 1 ]]; then # af_packet needs a queue pair per worker
+        sed -i -e "s/^workers = 1\$/workers = $SHAPER_WORKERS/" \
+            -e "s/\(device = \"net_af_packet[0-9],iface=[^\"]*\)\"/\1,qpairs=$SHAPER_WORKERS\"/" "$CFG"
+    fi
+    grep -q "^workers = ${SHAPER_WORKERS:-1}\$" "$CFG" || { say "could not set workers"; return 1; }
     start_vnetd "$CFG" || return 1
     start_servers || return 1
     ping_ok red1 10.0.2.10 && ping_ok blue1 10.0.2.10
