@@ -147,7 +147,7 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
                 let Some(Handoff(req)) = ring.pop() else {
                     break;
                 };
-                stage::accept(&mut shaper, tables, plan.index, req, now);
+                stage::accept(&mut shaper, tables, plan.index, req, tsc());
             }
         }
         // Once a second, worker 0 retires expired firewall states (ipfw's
@@ -173,12 +173,19 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             pipeline::handle_burst(&ctx, &mut pending, &mut out, port, frames);
             // The burst charged its own stages.
             clock = StageClock::start();
-            dispatch(&mut shaper, out.staged, tables, plan.index, now, &shared);
+            dispatch(&mut shaper, out.staged, tables, plan.index, &shared);
         }
         // Pipes whose time has come: what leaves them continues down the path
         // (and may meet another pipe rule on the way out: in it goes, now).
-        stage::service(&mut shaper, &ctx, &mut pending, &mut out);
-        dispatch(&mut shaper, out.staged, tables, plan.index, now, &shared);
+        let shaper_now = tsc();
+        let sctx = PathCtx {
+            tables,
+            worker: plan.index,
+            now: shaper_now,
+            hz,
+        };
+        stage::service(&mut shaper, &sctx, &mut pending, &mut out);
+        dispatch(&mut shaper, out.staged, tables, plan.index, &shared);
         for buf in tx.iter_mut().flatten() {
             let refused = buf.flush();
             if refused > 0 {
@@ -216,12 +223,15 @@ fn dispatch(
     staged: &mut Vec<ShapeRequest<Mbuf>>,
     tables: &Tables,
     worker: usize,
-    now: u64,
     shared: &Shared,
 ) {
     if staged.is_empty() {
         return;
     }
+    // A fresh TSC, not the loop's: the worker may have been preempted between
+    // reading it and polling RX, and a pipe must never count time during which
+    // it had not seen the packet yet (a 40 ms pipe would release it early).
+    let now = tsc();
     let workers = shared.shaper_rings.len().max(1);
     stage::dispatch(shaper, staged, tables, worker, workers, now, |o, req| {
         shared.shaper_rings[o]
