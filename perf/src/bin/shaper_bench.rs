@@ -274,14 +274,25 @@ fn main() {
          same run. {eal}.\n"
     )
     .unwrap();
+    // For profiling one case: SHAPER_BENCH_ONLY="DRR 100000" (a scheduler name
+    // and/or a flow count); the report then holds only that.
+    let only = std::env::var("SHAPER_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str, flows: usize| {
+        only.split_whitespace()
+            .all(|w| name.contains(w) || w == flows.to_string())
+    };
     for flows in [1usize, 100_000] {
         let mut rows: Vec<Result> = scheds
             .iter()
+            .filter(|(name, _)| name.contains("FIFO") || wanted(name, flows))
             .map(|(name, s)| {
                 eprintln!("{name}, {flows} flows…");
                 bench_ours(name, *s, flows)
             })
             .collect();
+        if !only.is_empty() && !only.split_whitespace().any(|w| w == flows.to_string()) {
+            continue;
+        }
         eprintln!("rte_sched, {flows} flows…");
         let base = match bench_rte_sched(&pool, flows) {
             Ok(r) => Some(r),
@@ -333,7 +344,10 @@ fn main() {
          (shared) core: delivered rate.\n\n| pipe | delivered | error |\n|---|---:|---:|"
     )
     .unwrap();
-    for rate in [10_000_000u64, 1_000_000_000] {
+    for rate in [10_000_000u64, 1_000_000_000]
+        .into_iter()
+        .filter(|_| only.is_empty())
+    {
         eprintln!("real clock, {rate} bit/s, 10 s…");
         let got = real_clock_rate(rate, 10);
         writeln!(
@@ -346,6 +360,10 @@ fn main() {
         .unwrap();
     }
     print!("{report}");
+    if !only.is_empty() {
+        eprintln!("SHAPER_BENCH_ONLY set: perf/results/shaper.md left as it was");
+        return;
+    }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/results/shaper.md");
     std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/results")).unwrap();
     std::fs::write(path, &report).unwrap();
