@@ -46,6 +46,8 @@ print(f"routes_file: {what}", file=sys.stderr)
 PY
 
 sock=$work/vnetd.sock
+# A free port for the metrics listener (other benchmarks may run a vnetd too).
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$work/vnetd.toml" <<TOML
 [dataplane]
 workers = 1
@@ -55,7 +57,7 @@ eal_args = ["--no-pci", "--no-huge", "-m", "1024", "--file-prefix=lpmra$$"]
 socket = "$sock"
 
 [metrics]
-listen = "127.0.0.1:19479"
+listen = "127.0.0.1:$port"
 
 [[port]]
 name = "p0"
