@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use crate::ast::{Action, Command, FlowSel, Range, Rule, ShowOpts, StateOpt};
 use crate::counters::RuleCounters;
@@ -32,7 +31,7 @@ pub const SET_31: u8 = 31;
 pub struct ChainRule {
     pub id: u32,
     pub rule: Rule,
-    pub counters: Arc<RuleCounters>,
+    pub counters: RuleCounters,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +69,7 @@ impl Chain {
             default_rule: ChainRule {
                 id: 0,
                 rule,
-                counters: Arc::new(RuleCounters::new(workers)),
+                counters: RuleCounters::new(workers),
             },
             next_id: 1,
             disabled_sets: 0,
@@ -343,7 +342,7 @@ impl Chain {
             ChainRule {
                 id,
                 rule,
-                counters: Arc::new(RuleCounters::new(self.workers)),
+                counters: RuleCounters::new(self.workers),
             },
         );
         Ok(())
@@ -398,7 +397,7 @@ impl Chain {
                 Some((i, o)) => {
                     taken[i] = true;
                     r.id = o.id;
-                    r.counters = Arc::clone(&o.counters);
+                    r.counters = o.counters.clone();
                 }
                 None => {
                     r.id = next;
@@ -407,7 +406,7 @@ impl Chain {
             }
         }
         self.next_id = next;
-        self.default_rule.counters = Arc::clone(&old.default_rule.counters);
+        self.default_rule.counters = old.default_rule.counters.clone();
         let mut flows = old.flows.clone();
         for name in self.flows.keys() {
             if !flows.contains_key(name) {

@@ -6,11 +6,12 @@
 //! `zero` never writes a worker's slot (that would race with the worker's
 //! load+store): it records the current sums as a baseline that reads subtract.
 //!
-//! A rule's counters live in an `Arc` shared by the [`crate::Chain`] and every
-//! compiled [`crate::RuleSet`] that contains the rule, so counts survive a
-//! recompile and a publication of a new rule set.
+//! A rule's counters are shared (one allocation, reference-counted) by the
+//! [`crate::Chain`] and every compiled [`crate::RuleSet`] that contains the
+//! rule, so counts survive a recompile and a publication of a new rule set.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 #[repr(align(64))]
@@ -21,14 +22,13 @@ struct Slot {
     last: AtomicU64,
 }
 
-/// Packet/byte counters and last-match time of one rule.
-#[derive(Debug)]
+/// Packet/byte counters and last-match time of one rule: a cheap handle
+/// (clones share the counts). One allocation: the workers' slots, then one
+/// more slot holding the `zero` baselines (packets, bytes, last-match time),
+/// so that counting a match touches one cache line past the handle.
+#[derive(Debug, Clone)]
 pub struct RuleCounters {
-    slots: Box<[Slot]>,
-    base_packets: AtomicU64,
-    base_bytes: AtomicU64,
-    /// Last-match times at or before this are hidden (the rule was zeroed since).
-    zeroed_last: AtomicU64,
+    slots: Arc<[Slot]>,
 }
 
 /// What `show` prints for a rule.
@@ -43,19 +43,24 @@ pub struct CounterSnapshot {
 impl RuleCounters {
     pub fn new(workers: usize) -> Self {
         RuleCounters {
-            slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
-            base_packets: AtomicU64::new(0),
-            base_bytes: AtomicU64::new(0),
-            zeroed_last: AtomicU64::new(0),
+            slots: (0..workers.max(1) + 1).map(|_| Slot::default()).collect(),
         }
     }
 
+    fn base(&self) -> &Slot {
+        &self.slots[self.slots.len() - 1]
+    }
+
     /// Counts one packet of `bytes` for `worker` at `now_ms`. Only worker
-    /// `worker` may call this for its index (a worker index beyond the slots
-    /// wraps around, which would then race: size the chain for every worker).
+    /// `worker` may call this for its index (an index beyond the workers uses
+    /// slot 0, which would then race: size the chain for every worker).
     #[inline]
     pub fn add(&self, worker: usize, bytes: u64, now_ms: u64) {
-        let s = &self.slots[worker % self.slots.len()];
+        let s = if worker + 1 < self.slots.len() {
+            &self.slots[worker]
+        } else {
+            &self.slots[0]
+        };
         s.packets
             .store(s.packets.load(Relaxed).wrapping_add(1), Relaxed);
         s.bytes
@@ -64,21 +69,24 @@ impl RuleCounters {
     }
 
     fn sums(&self) -> (u64, u64, u64) {
-        self.slots.iter().fold((0u64, 0u64, 0u64), |(p, b, l), s| {
-            (
-                p.wrapping_add(s.packets.load(Relaxed)),
-                b.wrapping_add(s.bytes.load(Relaxed)),
-                l.max(s.last.load(Relaxed)),
-            )
-        })
+        self.slots[..self.slots.len() - 1]
+            .iter()
+            .fold((0u64, 0u64, 0u64), |(p, b, l), s| {
+                (
+                    p.wrapping_add(s.packets.load(Relaxed)),
+                    b.wrapping_add(s.bytes.load(Relaxed)),
+                    l.max(s.last.load(Relaxed)),
+                )
+            })
     }
 
     pub fn read(&self) -> CounterSnapshot {
         let (p, b, l) = self.sums();
-        let zl = self.zeroed_last.load(Relaxed);
+        let base = self.base();
+        let zl = base.last.load(Relaxed);
         CounterSnapshot {
-            packets: p.wrapping_sub(self.base_packets.load(Relaxed)),
-            bytes: b.wrapping_sub(self.base_bytes.load(Relaxed)),
+            packets: p.wrapping_sub(base.packets.load(Relaxed)),
+            bytes: b.wrapping_sub(base.bytes.load(Relaxed)),
             last_match_ms: if l > zl { l } else { 0 },
         }
     }
@@ -86,20 +94,20 @@ impl RuleCounters {
     /// `ipfw zero`: from now on reads count from zero. Control plane only.
     pub fn zero(&self) {
         let (p, b, l) = self.sums();
-        self.base_packets.store(p, Relaxed);
-        self.base_bytes.store(b, Relaxed);
-        self.zeroed_last.store(l, Relaxed);
+        let base = self.base();
+        base.packets.store(p, Relaxed);
+        base.bytes.store(b, Relaxed);
+        base.last.store(l, Relaxed);
     }
 
     pub fn workers(&self) -> usize {
-        self.slots.len()
+        self.slots.len() - 1
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn sum_and_zero() {
@@ -130,10 +138,10 @@ mod tests {
 
     #[test]
     fn workers_count_without_locks() {
-        let c = Arc::new(RuleCounters::new(4));
+        let c = RuleCounters::new(4);
         let hs: Vec<_> = (0..4)
             .map(|w| {
-                let c = Arc::clone(&c);
+                let c = c.clone();
                 std::thread::spawn(move || {
                     for i in 0..10_000 {
                         c.add(w, 2, i + 1);

@@ -8,7 +8,6 @@ mod region;
 mod tree;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
 use matcher::{Body, IfSide, RCond, RTerm};
@@ -78,7 +77,7 @@ pub(crate) struct CRule {
     pub action: RAction,
     pub tag: Option<(bool, Arg)>,
     pub state: Option<RState>,
-    pub counters: Arc<RuleCounters>,
+    pub counters: RuleCounters,
     /// Region per family (V4, V6).
     pub regions: [Region; 2],
     /// The region test alone decides the body (see [`region::exactness`]).
@@ -98,7 +97,7 @@ pub struct RuleSet {
     /// Packed IPv4 regions, by rule index.
     quick4: Box<[Quick4]>,
     /// Each rule's counters, by rule index (the fast path counts from here).
-    counters: Box<[Arc<RuleCounters>]>,
+    counters: Box<[RuleCounters]>,
     /// 0..n, the linear evaluator's candidate list.
     all: Box<[u32]>,
     one_pass: bool,
@@ -354,7 +353,7 @@ impl Resolver<'_> {
             action,
             tag: r.tag,
             state,
-            counters: Arc::clone(&cr.counters),
+            counters: cr.counters.clone(),
             regions,
             exact,
         })
@@ -432,7 +431,7 @@ impl RuleSet {
                 Quick4::new(&r.regions[0], r.exact.0, r.exact.1, terminal)
             })
             .collect();
-        let counters = rules.iter().map(|r| Arc::clone(&r.counters)).collect();
+        let counters = rules.iter().map(|r| r.counters.clone()).collect();
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,

@@ -20,8 +20,11 @@ use crate::packet::Family;
 
 /// A leaf may hold this many rules without being cut further.
 const LEAF_RULES: usize = 4;
-/// Most cuts of one node: 2^MAX_BITS children.
-const MAX_BITS: u32 = 8;
+/// Most cuts of one node: 2^MAX_BITS children (and at most 4 per rule of the
+/// node, so that a small rule set gets a small tree: a big set of prefix
+/// rules gets a wide, shallow one, few dependent loads per packet).
+const MAX_BITS: u32 = 16;
+const SLICES_PER_RULE: usize = 4;
 /// A cut may replicate rules up to this factor (plus one entry per child).
 const SPACE_FACTOR: usize = 4;
 const MAX_DEPTH: u32 = 24;
@@ -114,6 +117,9 @@ impl Builder<'_> {
             for b in 1..=rem.min(MAX_BITS) {
                 let shift = rem - b;
                 let slices = 1usize << b;
+                if slices > (SLICES_PER_RULE * n).max(16) {
+                    break;
+                }
                 let mut diff = vec![0i64; slices + 1];
                 let mut total = 0usize;
                 for &r in &rules {

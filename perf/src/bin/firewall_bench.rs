@@ -23,7 +23,17 @@ use perf::lpm::{median_rate, median_time};
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
 const PACKETS: usize = 1 << 16;
 const BURST: usize = 32;
-const RUNS: usize = 7;
+const RUNS: usize = 11;
+
+/// What a size needs for the timed rounds.
+struct Setup {
+    rs: RuleSet,
+    acl: AclCtx,
+    metas: Vec<PacketMeta>,
+    /// rte_acl's keys; `ptrs` point into them, so they live as long.
+    _keys: Vec<Key>,
+    ptrs: Vec<*const u8>,
+}
 
 struct Row {
     rules: usize,
@@ -62,7 +72,13 @@ fn main() {
         worker: 0,
     };
     let mut rows = Vec::new();
-    for &n in &SIZES {
+    let mut setups = Vec::new();
+    // FW_BENCH_SIZES=10,10000 measures only those (for profiling one size).
+    let sizes: Vec<usize> = std::env::var("FW_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| SIZES.to_vec());
+    for &n in &sizes {
         let acls = rules(&routes, n, &mut rng);
         let text: String = acls
             .iter()
@@ -123,28 +139,6 @@ fn main() {
         }
         eprintln!("{n} rules: verdicts agree on {PACKETS} packets ({hits} matched a rule)");
 
-        // As the dataplane does: each burst's metadata copied into a fixed
-        // array (the walk may retag it), then classified.
-        let compiled = median_rate(RUNS, PACKETS, || {
-            let mut burst = [PacketMeta::default(); BURST];
-            for (ms, os) in metas.chunks(BURST).zip(out.chunks_mut(BURST)) {
-                burst[..ms.len()].copy_from_slice(ms);
-                rs.classify_batch(&mut burst[..ms.len()], os, &ctx);
-            }
-            out[PACKETS - 1].index as u64
-        });
-        let matched = median_rate(RUNS, PACKETS, || {
-            for (ms, os) in metas.chunks(BURST).zip(first.chunks_mut(BURST)) {
-                rs.first_match_batch(ms, os);
-            }
-            first[PACKETS - 1] as u64
-        });
-        let acl_rate = median_rate(RUNS, PACKETS, || {
-            for (k, r) in ptrs.chunks(BURST).zip(res.chunks_mut(BURST)) {
-                acl.classify(k, r);
-            }
-            res[PACKETS - 1] as u64
-        });
         // The linear walk costs O(rules): fewer packets at larger sizes.
         let lin_n = (PACKETS * 10 / n).clamp(512, PACKETS);
         let linear = median_rate(3, lin_n, || {
@@ -158,10 +152,10 @@ fn main() {
         let [(nodes, entries), _] = rs.classifier_size();
         rows.push(Row {
             rules: n,
-            compiled,
-            matched,
+            compiled: 0.0,
+            matched: 0.0,
             linear,
-            acl: acl_rate,
+            acl: 0.0,
             compile_s: compile.as_secs_f64(),
             acl_build_s: acl_build.as_secs_f64(),
             mem: rs.memory_bytes(),
@@ -169,11 +163,75 @@ fn main() {
             nodes,
             entries,
         });
+        setups.push(Setup {
+            rs,
+            acl,
+            metas,
+            _keys: keys,
+            ptrs,
+        });
+    }
+
+    // Timed rounds: every structure of every size once per round, so that a
+    // busy moment of this shared machine hits all of them alike; medians of
+    // the rounds.
+    let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; setups.len()];
+    let mut out = vec![Outcome::ALLOW_ALL; PACKETS];
+    let mut idx = vec![0u32; PACKETS];
+    for round in 0..RUNS {
+        for (su, t) in setups.iter().zip(times.iter_mut()) {
+            // Untimed: bring this size's packets and structures into cache
+            // (the previous size evicted them), then time the three in an
+            // order that rotates with the round.
+            for (ms, os) in su.metas.chunks(BURST).zip(idx.chunks_mut(BURST)) {
+                su.rs.first_match_batch(ms, os);
+            }
+            for (k, r) in su.ptrs.chunks(BURST).zip(idx.chunks_mut(BURST)) {
+                su.acl.classify(k, r);
+            }
+            for which in (0..3).map(|k| (round + k) % 3) {
+                let t0 = Instant::now();
+                match which {
+                    // As the dataplane does: each burst's metadata copied into
+                    // a fixed array (the walk may retag it), then classified.
+                    0 => {
+                        let mut burst = [PacketMeta::default(); BURST];
+                        for (ms, os) in su.metas.chunks(BURST).zip(out.chunks_mut(BURST)) {
+                            burst[..ms.len()].copy_from_slice(ms);
+                            su.rs.classify_batch(&mut burst[..ms.len()], os, &ctx);
+                        }
+                        black_box(&out);
+                    }
+                    1 => {
+                        for (ms, os) in su.metas.chunks(BURST).zip(idx.chunks_mut(BURST)) {
+                            su.rs.first_match_batch(ms, os);
+                        }
+                        black_box(&idx);
+                    }
+                    _ => {
+                        for (k, r) in su.ptrs.chunks(BURST).zip(idx.chunks_mut(BURST)) {
+                            su.acl.classify(k, r);
+                        }
+                        black_box(&idx);
+                    }
+                }
+                t[which].push(t0.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let mpps = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        PACKETS as f64 / v[v.len() / 2] / 1e6
+    };
+    for (row, t) in rows.iter_mut().zip(times.iter_mut()) {
+        row.compiled = mpps(&mut t[0]);
+        row.matched = mpps(&mut t[1]);
+        row.acl = mpps(&mut t[2]);
     }
 
     let mut md = String::new();
     writeln!(md, "# Firewall classification benchmark\n").unwrap();
-    writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST}, median of {RUNS} runs.").unwrap();
+    writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST}, median of {RUNS} rounds (each round warms a size's packets and tables, then times the three structures in a rotating order; every size every round, so load on this shared machine falls on all alike).").unwrap();
     writeln!(md, "Rules: IPv4 prefix pairs drawn from {what}, tcp/udp/ip, service ports and port ranges; default deny. Packets: 4 in 5 aimed inside a random rule, 1 in 5 random addresses of the table. {eal}.").unwrap();
     writeln!(md, "Verdicts of the compiled classifier, the linear evaluator (every 16th packet) and rte_acl were checked equal on every packet before timing.\n").unwrap();
     writeln!(md, "\"compiled\" is the full ipfw walk (rule counters updated, state-table semantics); \"match only\" is the same classifier returning the first matching rule and nothing else, which is what rte_acl computes.\n").unwrap();
