@@ -294,7 +294,7 @@ def machine():
     return f"{model}, nproc {os.cpu_count()}, {platform.system()} {platform.release()}"
 
 
-def report(results, args, meta, mem_desc):
+def report(results, args, meta, mem_desc, date=None, machine_desc=None):
     by = {}
     for r in results:
         by.setdefault((r["scenario"], r["app"]), []).append(r)
@@ -305,16 +305,31 @@ def report(results, args, meta, mem_desc):
     def cpu(s, app):
         return med([r["cpu_share"] for r in by.get((s, app), [])])
 
+    def per_cpu(r):
+        # Mpps per CPU-second the program got: on a shared machine the scheduler
+        # hands each run a different share of its core, and a poll-mode program
+        # forwards in proportion to the CPU time it gets.
+        return r["mpps"] / r["cpu_share"] if r["cpu_share"] > 0.05 else None
+
+    def norm(s, app):
+        return med([per_cpu(r) for r in by.get((s, app), [])])
+
+    def per_round_norm_ratio(s, num_app, den_s, den_app):
+        num = {r["round"]: per_cpu(r) for r in by.get((s, num_app), [])}
+        den = {r["round"]: per_cpu(r) for r in by.get((den_s, den_app), [])}
+        return med([num[k] / den[k] for k in num if k in den and num[k] and den[k]])
+
     def per_round_ratio(s, num_app, den_s, den_app):
         num = {r["round"]: r["mpps"] for r in by.get((s, num_app), [])}
         den = {r["round"]: r["mpps"] for r in by.get((den_s, den_app), [])}
         return med([num[k] / den[k] for k in num if k in den and den[k] > 0])
 
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = (datetime.datetime.fromisoformat(date) if date
+           else datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# vnetd vs DPDK l3fwd: forwarding",
         "",
-        f"- Date: {now}; machine: {machine()}",
+        f"- Date: {now}; machine: {machine_desc or machine()}",
         f"- vnetd: {args.vnetd_version}",
         f"- Memory: {mem_desc}, the same for both programs",
         f"- Routes: {meta.get('routes4')} IPv4 + {meta.get('routes6')} IPv6 "
@@ -325,10 +340,15 @@ def report(results, args, meta, mem_desc):
         f"window {args.window:g} s; rate = egress ports' TX counters (DPDK telemetry "
         "/ethdev/stats); one core (l3fwd `-l 1`, vnetd's worker on CPU 1)",
         "- Mpps: median over rounds; ratios: median of the per-round ratios (same round)",
+        "- Per CPU-second: Mpps divided by the CPU share the program got in its window "
+        "(process CPU time / wall time). On a machine shared with other work this is the "
+        "fairer figure: a polling program forwards in proportion to the CPU it is given, "
+        "and the shares below show how unequal that was",
         "",
         "| scenario | l3fwd-lpm Mpps | l3fwd-fib Mpps | vnetd Mpps | vnetd/lpm | vnetd/fib "
-        "| vnetd/scenario 1 | CPU share l3fwd-lpm / -fib / vnetd |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| vnetd/scenario 1 | CPU share l3fwd-lpm / -fib / vnetd "
+        "| per CPU-second: vnetd/lpm | vnetd/fib | vnetd/scenario 1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     footnote = False
     for s in ("1", "2", "3", "4", "5", "6"):
@@ -337,10 +357,10 @@ def report(results, args, meta, mem_desc):
                                    trunks=meta.get("vnet_trunks", "?"))
         if "pending" in sc:
             lines.append(f"| {title} | n/a: not on main yet ({sc['pending']}) "
-                         "| | | | | | |")
+                         "| | | | | | | | | |")
             continue
         if s not in args.scenarios:
-            lines.append(f"| {title} | not run | | | | | | |")
+            lines.append(f"| {title} | not run | | | | | | | | | |")
             continue
         lpm, fib, vn = rates(s, "l3fwd-lpm"), rates(s, "l3fwd-fib"), rates(s, "vnetd")
         base = s if sc["l3fwd"] else "1"
@@ -349,12 +369,16 @@ def report(results, args, meta, mem_desc):
         # What tenants (4) and the firewall (2, 3) cost: against vnetd's own scenario 1.
         r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4") else None
         shares = " / ".join(fmt(cpu(s, a)) for a in ("l3fwd-lpm", "l3fwd-fib", "vnetd"))
+        n_lpm = per_round_norm_ratio(s, "vnetd", base, "l3fwd-lpm")
+        n_fib = per_round_norm_ratio(s, "vnetd", base, "l3fwd-fib")
+        n_s1 = per_round_norm_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4") else None
         note = "" if sc["l3fwd"] else " ¹"
         footnote |= not sc["l3fwd"]
         lines.append(
             f"| {title} | {fmt(med(lpm))} | {fmt(med(fib))} | {fmt(med(vn))} "
             f"| {fmt(r_lpm, suffix='x')}{note} | {fmt(r_fib, suffix='x')}{note} "
-            f"| {fmt(r_s1, suffix='x')} | {shares} |")
+            f"| {fmt(r_s1, suffix='x')} | {shares} | {fmt(n_lpm, suffix='x')} "
+            f"| {fmt(n_fib, suffix='x')} | {fmt(n_s1, suffix='x')} |")
     if footnote:
         lines += ["", "¹ l3fwd has no firewall, VLANs or tenants: scenarios 2, 3 and 4 are "
                   "compared with l3fwd on scenario 1 (same round)."]
@@ -365,11 +389,18 @@ def report(results, args, meta, mem_desc):
                   "net_pcap port; 1 worker polls both, 2 workers one each "
                   f"(this machine has {os.cpu_count()} CPUs: with 2 workers the main lcore "
                   "and the control thread share a CPU with a worker).", "",
-                  "| workers | vnetd Mpps | CPU share | 2 workers / 1 worker |",
-                  "|---:|---:|---:|---:|",
-                  f"| 1 | {fmt(med(one))} | {fmt(cpu('w', 'vnetd-1w'))} | |",
+                  "| workers | vnetd Mpps | CPU share | 2 workers / 1 worker "
+                  "| Mpps per CPU-second |",
+                  "|---:|---:|---:|---:|---:|",
+                  f"| 1 | {fmt(med(one))} | {fmt(cpu('w', 'vnetd-1w'))} | "
+                  f"| {fmt(norm('w', 'vnetd-1w'))} |",
                   f"| 2 | {fmt(med(two))} | {fmt(cpu('w', 'vnetd-2w'))} "
-                  f"| {fmt(per_round_ratio('w', 'vnetd-2w', 'w', 'vnetd-1w'), suffix='x')} |"]
+                  f"| {fmt(per_round_ratio('w', 'vnetd-2w', 'w', 'vnetd-1w'), suffix='x')} "
+                  f"| {fmt(norm('w', 'vnetd-2w'))} |",
+                  "",
+                  "With 2 CPUs shared with other work, a CPU share of 2 is never reached: "
+                  "the scaling figure here is a floor, and per CPU-second the 2 workers "
+                  "should equal 1 worker when nothing is shared between them."]
     lines += ["", "## Every measurement", "",
               "| round | scenario | program | Mpps | RX Mpps | forwarded | CPU share | "
               "Prometheus Mpps | startup s |",
@@ -388,9 +419,9 @@ def report(results, args, meta, mem_desc):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", required=True, help="directory written by gen.py")
-    ap.add_argument("--l3fwd", required=True)
-    ap.add_argument("--vnetd", required=True)
+    ap.add_argument("--work", help="directory written by gen.py")
+    ap.add_argument("--l3fwd")
+    ap.add_argument("--vnetd")
     ap.add_argument("--scenarios", default="1,2,3,4,6,w",
                     help="comma list of 1, 2, 3, 4, 6 and w (1 vs 2 workers)")
     ap.add_argument("--apps", default="l3fwd-lpm,l3fwd-fib,vnetd",
@@ -402,7 +433,26 @@ def main():
     ap.add_argument("--mem", choices=("auto", "huge", "nohuge"), default="auto")
     ap.add_argument("--out", help="markdown report (default: stdout only)")
     ap.add_argument("--raw", help="JSON with every measurement")
+    ap.add_argument("--report-only", metavar="RAW",
+                    help="only re-render the report of an earlier run's --raw JSON")
     args = ap.parse_args()
+    if args.report_only:
+        with open(args.report_only) as f:
+            raw = json.load(f)
+        args.vnetd_version = raw.get("vnetd", "?")
+        args.scenarios = sorted({r["scenario"] for r in raw["results"]})
+        args.runs = max(r["round"] for r in raw["results"])
+        args.window = raw.get("window", args.window)
+        args.warmup = raw.get("warmup", args.warmup)
+        text = report(raw["results"], args, raw["meta"], raw["memory"],
+                      raw.get("date"), raw.get("machine"))
+        print(text)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text)
+        return
+    if not (args.work and args.l3fwd and args.vnetd):
+        ap.error("--work, --l3fwd and --vnetd are required (or --report-only RAW)")
     args.work = os.path.abspath(args.work)
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     apps = [a for a in args.apps.split(",") if a]
@@ -469,7 +519,8 @@ def main():
         with open(args.raw, "w") as f:
             json.dump({"meta": meta, "memory": mem_desc, "machine": machine(),
                        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                       "vnetd": args.vnetd_version, "results": results}, f, indent=1)
+                       "vnetd": args.vnetd_version, "window": args.window,
+                       "warmup": args.warmup, "results": results}, f, indent=1)
 
 
 def quiet_log(path):
