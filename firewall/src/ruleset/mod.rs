@@ -514,28 +514,65 @@ impl RuleSet {
     /// state lookup, no counting, actions ignored): what DPDK's rte_acl
     /// computes, for comparisons. `check-state` rules do not match here.
     pub fn first_match_batch(&self, pkts: &[PacketMeta], out: &mut [u32]) {
-        for (p, o) in pkts.iter().zip(out.iter_mut()) {
-            let k = region::key(p);
-            let cands = self.trees[p.family as usize].candidates(&k);
-            *o = (self.rules.len() - 1) as u32;
-            for &c in cands {
-                let i = c as usize;
-                let r = &self.rules[i];
-                if matches!(r.action, RAction::CheckState) {
+        const CHUNK: usize = 32;
+        for (ps, os) in pkts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let mut leaves: [&[u32]; CHUNK] = [&[]; CHUNK];
+            self.leaves(ps, &mut leaves);
+            for ((p, o), cands) in ps.iter().zip(os.iter_mut()).zip(leaves) {
+                *o = self.first_match(p, cands);
+            }
+        }
+    }
+
+    /// The leaves of up to 32 packets, walking the trees level by level: each
+    /// level's loads of the whole burst are independent, so their cache misses
+    /// overlap instead of queueing one packet after another.
+    fn leaves<'a>(&'a self, ps: &[PacketMeta], out: &mut [&'a [u32]; 32]) {
+        let n = ps.len().min(32);
+        let mut keys = [[0u128; region::DIMS]; 32];
+        let mut node = [0u32; 32];
+        let mut open = [false; 32];
+        for i in 0..n {
+            keys[i] = region::key(&ps[i]);
+            open[i] = true;
+        }
+        let mut left = n;
+        while left > 0 {
+            for i in 0..n {
+                if !open[i] {
                     continue;
                 }
-                let hit = if p.family == Family::V4 {
-                    let q = &self.quick4[i];
-                    q.contains(p) && (q.exact_for(p) || r.body.matches(p, &self.tables).is_some())
-                } else {
-                    r.regions[1].contains(&k) && r.body.matches(p, &self.tables).is_some()
-                };
-                if hit {
-                    *o = c;
-                    break;
+                match self.trees[ps[i].family as usize].step(node[i], &keys[i]) {
+                    Ok(child) => node[i] = child,
+                    Err(cands) => {
+                        out[i] = cands;
+                        open[i] = false;
+                        left -= 1;
+                    }
                 }
             }
         }
+    }
+
+    fn first_match(&self, p: &PacketMeta, cands: &[u32]) -> u32 {
+        let k = region::key(p);
+        for &c in cands {
+            let i = c as usize;
+            let r = &self.rules[i];
+            if matches!(r.action, RAction::CheckState) {
+                continue;
+            }
+            let hit = if p.family == Family::V4 {
+                let q = &self.quick4[i];
+                q.contains(p) && (q.exact_for(p) || r.body.matches(p, &self.tables).is_some())
+            } else {
+                r.regions[1].contains(&k) && r.body.matches(p, &self.tables).is_some()
+            };
+            if hit {
+                return c;
+            }
+        }
+        (self.rules.len() - 1) as u32
     }
 
     /// Classifies a burst: first every packet's leaf (independent tree walks
@@ -544,9 +581,7 @@ impl RuleSet {
         const CHUNK: usize = 32;
         for (ps, os) in pkts.chunks_mut(CHUNK).zip(out.chunks_mut(CHUNK)) {
             let mut leaves: [&[u32]; CHUNK] = [&[]; CHUNK];
-            for (l, p) in leaves.iter_mut().zip(ps.iter()) {
-                *l = self.trees[p.family as usize].candidates(&region::key(p));
-            }
+            self.leaves(ps, &mut leaves);
             for ((p, o), l) in ps.iter_mut().zip(os.iter_mut()).zip(leaves.iter()) {
                 *o = self.walk(l, true, p, ctx);
             }

@@ -228,6 +228,25 @@ impl Tree {
         }
     }
 
+    /// One step of the walk from node `n`: the child the packet goes to, or
+    /// the leaf's candidates. Lets a burst walk level by level (see
+    /// `RuleSet::leaves`), so that the packets' loads overlap.
+    #[inline]
+    pub fn step(&self, n: u32, k: &[u128; DIMS]) -> Result<u32, &[u32]> {
+        match self.nodes[n as usize] {
+            Node::Cut {
+                dim,
+                shift,
+                bits,
+                first_child,
+            } => {
+                let c = (k[dim as usize] >> shift) as usize & ((1usize << bits) - 1);
+                Ok(self.children[first_child as usize + c])
+            }
+            Node::Leaf { start, len } => Err(&self.lists[start as usize..(start + len) as usize]),
+        }
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.nodes.len() * std::mem::size_of::<Node>()
             + self.children.len() * 4

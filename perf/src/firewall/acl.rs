@@ -69,7 +69,10 @@ impl AclCtx {
     /// Builds a context where rule i (first match wins, as in ipfw) has the
     /// highest priority among those before it; userdata = i + 1.
     pub fn build(rules: &[Acl]) -> Result<AclCtx, String> {
-        let name = CString::new(format!("fwacl{}", rules.len())).unwrap();
+        // rte_acl_create hands back an existing context of the same name: unique names.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = CString::new(format!("fwacl{n}")).unwrap();
         let param = sys::rte_acl_param {
             name: name.as_ptr(),
             socket_id: 0,
