@@ -144,45 +144,45 @@ impl<K: Key> Dxr<K> {
                     let l = 16 * v + slow[v].trailing_zeros() as usize;
                     slow[v] &= slow[v] - 1;
                     let ent = self.direct[(ks[l] >> (32 - s)) as usize];
-                    os[l] = self.resolve_v4(ent, ks[l], s);
+                    os[l] = self.resolve_simd(ent, K::from_wide(u128::from(ks[l]) << 96), s);
                 }
             }
         }
     }
 
     /// The scalar walk for the lanes the vector stages leave (tables under 4096
-    /// routes, prefixes longer than /24): sub-tables followed, and the range chunks
-    /// of 16- and 32-bit starts ranked with one vector compare per 32 or 16 starts
-    /// instead of a binary search whose branches mispredict.
+    /// routes, prefixes longer than /24, and IPv6): sub-tables followed, and the
+    /// range chunks of 16- and 32-bit starts ranked with one vector compare per 32
+    /// or 16 starts instead of a binary search whose branches mispredict.
     #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
-    fn resolve_v4(&self, mut e: u32, key: u32, mut o: u32) -> NextHop {
+    fn resolve_simd(&self, mut e: u32, key: K, mut o: u32) -> NextHop {
         loop {
             if e < CHUNK {
                 return e.wrapping_sub(1);
             }
-            if (BITMAP..SUB).contains(&e) && o <= 24 {
-                let x = (key << o >> 24) as u8;
+            if (BITMAP..SUB).contains(&e) && o + 8 <= K::BITS {
+                let x = key.tail(o).top8();
                 return self.maps.hops[self.maps.index((e & INDEX_MASK) as usize, x)];
             }
-            if (SUB..DESC).contains(&e) {
+            if (SUB..DESC).contains(&e) && o < K::BITS {
                 let t = ((e >> SUB_OFF_BITS) & 0xf) + 1;
-                e = self.direct[(e & SUB_OFF_MASK) as usize + ((key << o) >> (32 - t)) as usize];
+                e = self.direct[(e & SUB_OFF_MASK) as usize + key.bits(o, t)];
                 o += t;
                 continue;
             }
-            if e >= DESC && o < 32 {
+            if e >= DESC && o < K::BITS {
                 let d = self.descs[(e & INDEX_MASK) as usize];
                 let (off, n) = (d.off as usize, d.count as usize);
                 match d.kind {
                     K_DIRECT => {
                         let t = u32::from(d.bits);
-                        e = self.direct[off + ((key << o) >> (32 - t)) as usize];
+                        e = self.direct[off + key.bits(o, t)];
                         o += t;
                         continue;
                     }
                     K_R32 => {
                         let starts = &self.r32.starts[off..off + n];
-                        let x = _mm512_set1_epi32((key << o) as i32);
+                        let x = _mm512_set1_epi32(key.tail(o).top32() as i32);
                         let mut rank = 0;
                         for c in starts.chunks(16) {
                             let live: __mmask16 = if c.len() == 16 {
@@ -202,7 +202,7 @@ impl<K: Key> Dxr<K> {
                     }
                     K_R16 => {
                         let starts = &self.r16.starts[off..off + n];
-                        let x = _mm512_set1_epi16(((key << o) >> 16) as u16 as i16);
+                        let x = _mm512_set1_epi16(key.tail(o).top16() as i16);
                         let mut rank = 0;
                         for c in starts.chunks(32) {
                             let live: __mmask32 = if c.len() == 32 {
@@ -223,7 +223,26 @@ impl<K: Key> Dxr<K> {
                     _ => {}
                 }
             }
-            return self.resolve(e, K::from_wide(u128::from(key) << 96), o);
+            return self.resolve(e, key, o);
+        }
+    }
+
+    /// The batch lookup of other families (IPv6): all lanes' top-level reads, then
+    /// each lane's walk with vector ranks (`resolve_simd`).
+    ///
+    /// # Safety
+    /// The CPU must have the features `avx512_usable` checks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+    pub(super) unsafe fn lookup_any_avx512(&self, keys: &[K], out: &mut [NextHop]) {
+        let s = self.s;
+        for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let mut ent = [0u32; LANES];
+            for (e, &k) in ent.iter_mut().zip(ks) {
+                *e = self.direct[k.bits(0, s)];
+            }
+            for ((o, &k), &e) in os.iter_mut().zip(ks).zip(&ent) {
+                *o = self.resolve_simd(e, k, s);
+            }
         }
     }
 }

@@ -714,12 +714,14 @@ impl<K: Key> Dxr<K> {
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if let Some(keys) = K::as_u32s(keys) {
-            if self.avx512_usable() {
+        if self.avx512_usable() {
+            match K::as_u32s(keys) {
                 // SAFETY: the CPU has the features (checked by `avx512_usable`).
-                unsafe { self.lookup_v4_avx512(keys, out) };
-                return;
+                Some(keys) => unsafe { self.lookup_v4_avx512(keys, out) },
+                // SAFETY: as above.
+                None => unsafe { self.lookup_any_avx512(keys, out) },
             }
+            return;
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt") {
