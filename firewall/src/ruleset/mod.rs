@@ -428,7 +428,13 @@ impl RuleSet {
                     RAction::Deny if plain => 2,
                     _ => 0,
                 };
-                Quick4::new(&r.regions[0], r.exact.0, r.exact.1, terminal)
+                Quick4::new(
+                    &r.regions[0],
+                    r.exact.0,
+                    r.exact.1,
+                    terminal,
+                    matches!(r.action, RAction::CheckState),
+                )
             })
             .collect();
         let counters = rules.iter().map(|r| r.counters.clone()).collect();
@@ -555,18 +561,20 @@ impl RuleSet {
     }
 
     fn first_match(&self, p: &PacketMeta, cands: &[u32]) -> u32 {
-        let k = region::key(p);
         for &c in cands {
             let i = c as usize;
-            let r = &self.rules[i];
-            if matches!(r.action, RAction::CheckState) {
-                continue;
-            }
             let hit = if p.family == Family::V4 {
+                // From the packed array; the rule is read only when its
+                // region is not its whole pattern.
                 let q = &self.quick4[i];
-                q.contains(p) && (q.exact_for(p) || r.body.matches(p, &self.tables).is_some())
+                !q.check_state
+                    && q.contains(p)
+                    && (q.exact_for(p) || self.rules[i].body.matches(p, &self.tables).is_some())
             } else {
-                r.regions[1].contains(&k) && r.body.matches(p, &self.tables).is_some()
+                let r = &self.rules[i];
+                !matches!(r.action, RAction::CheckState)
+                    && r.regions[1].contains(&region::key(p))
+                    && r.body.matches(p, &self.tables).is_some()
             };
             if hit {
                 return c;

@@ -161,10 +161,18 @@ pub(crate) struct Quick4 {
     /// A plain `allow` (1) or `deny` (2) rule without prob, states or tags:
     /// when it matches exactly, the walk ends here without reading the rule.
     pub terminal: u8,
+    /// A `check-state` rule: it matches no pattern (`first_match_batch`).
+    pub check_state: bool,
 }
 
 impl Quick4 {
-    pub fn new(r: &Region, exact: bool, needs_ports: bool, terminal: u8) -> Self {
+    pub fn new(
+        r: &Region,
+        exact: bool,
+        needs_ports: bool,
+        terminal: u8,
+        check_state: bool,
+    ) -> Self {
         match &r.bounds {
             None => Quick4::default(),
             Some(b) => Quick4 {
@@ -177,6 +185,7 @@ impl Quick4 {
                 exact,
                 needs_ports,
                 terminal,
+                check_state,
             },
         }
     }

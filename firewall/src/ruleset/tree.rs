@@ -20,11 +20,11 @@ use crate::packet::Family;
 
 /// A leaf may hold this many rules without being cut further.
 const LEAF_RULES: usize = 4;
-/// Most cuts of one node: 2^MAX_BITS children (and at most 4 per rule of the
+/// Most cuts of one node: 2^MAX_BITS children (and at most 16 per rule of the
 /// node, so that a small rule set gets a small tree: a big set of prefix
 /// rules gets a wide, shallow one, few dependent loads per packet).
 const MAX_BITS: u32 = 16;
-const SLICES_PER_RULE: usize = 4;
+const SLICES_PER_RULE: usize = 16;
 /// A cut may replicate rules up to this factor (plus one entry per child).
 const SPACE_FACTOR: usize = 4;
 const MAX_DEPTH: u32 = 24;
