@@ -210,7 +210,8 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
 fn sweep_states(t: &Tables, now: u64, hz: u64) {
     let now_ms = crate::firewall::now_ms(now, hz);
     for v in &t.vnets {
-        if let Some(fw) = &v.fwd.firewall {
+        // Empty tables (most: stateless rule sets) cost nothing to skip.
+        if let Some(fw) = v.fwd.firewall.as_ref().filter(|f| !f.states.is_empty()) {
             fw.states.expire(now_ms);
         }
     }

@@ -96,13 +96,23 @@ pub fn build(
         chain.adopt(&o.chain);
     }
     let rules = RuleSet::compile(&chain, &env).map_err(|e| format!("firewall rules: {e}"))?;
+    // A state table is 2.3 MB at ipfw's 8,192 states: rule sets without
+    // stateful rules (most ACLs) get a token one.
+    let want = if rules.uses_states() {
+        StateConfig::default().max_states
+    } else {
+        1
+    };
     let states = match old {
-        Some(o) => {
+        Some(o) if o.states.capacity() >= want => {
             // States of deleted rules go, as ipfw deletes them with the rule.
             o.states.retain_rules(|id| rules.contains_rule(id));
             Arc::clone(&o.states)
         }
-        None => Arc::new(StateTable::new(StateConfig::default())),
+        _ => Arc::new(StateTable::new(StateConfig {
+            max_states: want,
+            ..StateConfig::default()
+        })),
     };
     Ok(Some(Arc::new(VnetFirewall {
         spec: spec.clone(),

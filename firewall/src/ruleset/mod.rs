@@ -471,6 +471,14 @@ impl RuleSet {
         self.one_pass
     }
 
+    /// Whether any rule looks states up or creates them (check-state,
+    /// keep-state, record-state, limit): without, no state table is needed.
+    pub fn uses_states(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.probe.is_some() || r.state.is_some())
+    }
+
     /// Ids of the rules in the set (to drop states of deleted rules).
     pub fn contains_rule(&self, id: u32) -> bool {
         self.index_of(id).is_some()

@@ -271,3 +271,29 @@ fn an_edit_keeps_the_states_and_counters_of_unchanged_rules() {
         .unwrap();
     assert_eq!(newer.states.len(), 0);
 }
+
+#[test]
+fn stateless_rule_sets_get_a_token_state_table() {
+    use crate::firewall::build;
+    let r = red_with("add 100 deny tcp from any to any 23", DefaultPolicy::Allow);
+    let red = r.vnet("red");
+    let fw = red.fwd.firewall.clone().unwrap();
+    assert!(
+        fw.states.memory_bytes() < 4096,
+        "{} bytes",
+        fw.states.memory_bytes()
+    );
+    // Adding a keep-state rule brings a full table.
+    let spec = FirewallSpec {
+        default: DefaultPolicy::Allow,
+        rules: "add 100 deny tcp from any to any 23\nadd 200 allow udp from any to any keep-state"
+            .into(),
+    };
+    let new = build(&spec, &red.fwd.interfaces, 1, Some(&fw))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new.states.capacity(),
+        ::firewall::StateConfig::default().max_states
+    );
+}
