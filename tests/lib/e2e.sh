@@ -29,13 +29,30 @@ e2e_init() {
     trap e2e_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    # One topology per machine (fixed namespace names): e2e scripts started at the
-    # same time (several developers, or a CI box shared) take turns.
-    exec {E2E_LOCK_FD}>/tmp/vnetd-e2e.lock
-    if ! flock -n "$E2E_LOCK_FD"; then
-        echo "# another e2e run holds /tmp/vnetd-e2e.lock: waiting for it (up to 15 min)"
-        flock -w 900 "$E2E_LOCK_FD" || { echo "# gave up waiting for the lock"; exit 1; }
+    e2e_lock
+}
     fi
+}
+
+# One topology per machine (fixed namespace names): e2e scripts started at the same
+# time (several developers, a shared CI box) take turns. The lock lives in a small
+# holder process, not in this shell, so that the daemons a test starts (OVS, vnetd,
+# servers) do not inherit it and keep it after the test is gone.
+e2e_lock() {
+    local ready=$WORK/lock.held i
+    (
+        exec 9>/tmp/vnetd-e2e.lock
+        flock 9 || exit 1
+        : >"$ready"
+        while kill -0 "$$" 2>/dev/null; do sleep 0.5; done
+    ) </dev/null >/dev/null 2>&1 &
+    for ((i = 0; i < 1800; i++)); do # 15 min
+        [[ -e $ready ]] && return 0
+        ((i == 2)) && echo "# another e2e run holds /tmp/vnetd-e2e.lock: waiting for it (up to 15 min)"
+        sleep 0.5
+    done
+    echo "# gave up waiting for /tmp/vnetd-e2e.lock"
+    exit 1
 }
 
 e2e_cleanup() {
