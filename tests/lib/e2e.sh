@@ -31,8 +31,6 @@ e2e_init() {
     trap 'exit 143' TERM
     e2e_lock
 }
-    fi
-}
 
 # One topology per machine (fixed namespace names): e2e scripts started at the same
 # time (several developers, a shared CI box) take turns. The lock lives in a small
