@@ -295,7 +295,8 @@ def main():
                     help="scenario 4: this many vnets, one VLAN each (0 = skip)")
     ap.add_argument("--routes-per-vnet", type=int, default=100)
     ap.add_argument("--mbufs", type=int, default=65535, help="vnetd [dataplane] mbufs")
-    ap.add_argument("--metrics", default="127.0.0.1:19479")
+    # Not the e2e tests' port (19479): a benchmark and an e2e run may share a machine.
+    ap.add_argument("--metrics", default="127.0.0.1:19689")
     ap.add_argument("--file-prefix", default="vnetd-perf")
     ap.add_argument("--eal-arg", action="append", help="extra vnetd EAL argument")
     args = ap.parse_args()
