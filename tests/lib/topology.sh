@@ -121,6 +121,9 @@ vn_topo_down() {
             rm -rf -- "$dir"
         fi
     fi
+    # OVS daemons of an earlier topology whose state was lost (a run killed hard):
+    # there is one topology per machine (tests/lib/e2e.sh's lock), so any left is stale.
+    pkill -f 'ovs(db-server|-vswitchd) [^ ]*/tmp/vn-ovs\.' 2>/dev/null || true
     # The netdev datapath's tap for the bridge's internal port, if it outlived vswitchd.
     _vn_q ip link show dev "$VN_BRIDGE" && { ip link del dev "$VN_BRIDGE" 2>/dev/null || true; }
     rm -rf -- "$VN_STATE_DIR"
