@@ -275,6 +275,48 @@ t_reload_broken() {
     return $rc
 }
 
+# A capture of red while both tenants ping the same addresses: every frame in the
+# pcap is red's (payload pattern aa), tcpdump reads it, both directions are there.
+t_capture() {
+    local f=$WORK/red.pcap cap_pid out rc=0
+    need_vnetd || return 1
+    ping_ok red1 10.0.2.10 >/dev/null && ping_ok blue1 10.0.2.10 >/dev/null
+    "$VNETCTL" --socket "$SOCK" -v red capture -w "$f" -d 4 >"$WORK/capture.out" 2>&1 &
+    cap_pid=$!
+    sleep 0.5
+    hx red1 ping -c5 -i0.2 -p aa -W1 10.0.2.10 >/dev/null 2>&1 &
+    hx blue1 ping -c5 -i0.2 -p bb -W1 10.0.2.10 >/dev/null 2>&1
+    wait "$cap_pid" || { say "vnetctl capture failed:"; cat "$WORK/capture.out"; return 1; }
+    say "$(cat "$WORK/capture.out")"
+    out=$(tcpdump -nn -e -r "$f" 2>&1) || { say "tcpdump -r failed: $out"; return 1; }
+    say "tcpdump -r: $(wc -l <<<"$out") frames; first lines:"; head -n 4 <<<"$out"
+    python3 - "$f" <<'PY' || rc=1
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+magic = struct.unpack("<I", data[:4])[0]
+assert magic == 0xa1b23c4d, hex(magic)
+off, red, blue, tagged10, untagged = 24, 0, 0, 0, 0
+while off < len(data):
+    _, _, caplen, _ = struct.unpack("<IIII", data[off:off + 16])
+    frame = data[off + 16:off + 16 + caplen]
+    off += 16 + caplen
+    if b"\xaa" * 16 in frame:
+        red += 1
+        if frame[12:14] == b"\x81\x00":
+            tagged10 += frame[14:16] == b"\x00\x0a"
+        else:
+            untagged += 1
+    if b"\xbb" * 16 in frame:
+        blue += 1
+print(f"red's echo frames: {red} (VLAN 10 on trunk0: {tagged10}, untagged on red2: {untagged}); blue's: {blue}")
+sys.exit(0 if red >= 20 and tagged10 >= 10 and untagged >= 10 and blue == 0 else 1)
+PY
+    out=$("$VNETCTL" --socket "$SOCK" -v red capture -w "$WORK/x.pcap" -c 1 'icmp and port' 2>&1) && rc=1
+    say "a bad filter: $out"
+    grep -q 'filter' <<<"$out" || rc=1
+    return $rc
+}
+
 # RSS of vnetd in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$VNETD_PID/status"; }
 mbufs_in_use() { scrape >"$WORK/m.txt" && metric_sum "$WORK/m.txt" vnetd_mbufs_in_use - -; }

@@ -294,22 +294,40 @@ fn located(e: &ConfigError) -> Vec<String> {
 
 /// An API edit's errors: the messages name the vnet, the item and the field; a
 /// line:column in generated text would only confuse, so it goes, and so do
-/// references to it inside messages (" (PATH:L:C)").
+/// references to it inside messages (` (PATH:L:C)`, ` at PATH:L:C`).
 fn unlocated(e: &ConfigError, generated: &Path) -> Vec<String> {
-    let marker = format!(" ({}:", generated.display());
+    let path = generated.display().to_string();
     e.errors
         .iter()
-        .map(|e| {
-            let mut m = e.message.clone();
-            while let Some(start) = m.find(&marker) {
-                match m[start..].find(')') {
-                    Some(end) => m.replace_range(start..start + end + 1, ""),
-                    None => break,
-                }
-            }
-            m
-        })
+        .map(|e| strip_locations(&e.message, &path))
         .collect()
+}
+
+fn strip_locations(msg: &str, path: &str) -> String {
+    let mut m = msg.to_string();
+    while let Some(start) = m.find(path) {
+        // PATH, then :LINE:COLUMN.
+        let mut end = start + path.len();
+        for _ in 0..2 {
+            let rest = &m[end..];
+            let digits = rest
+                .strip_prefix(':')
+                .map_or(0, |r| r.bytes().take_while(u8::is_ascii_digit).count());
+            if digits == 0 {
+                break;
+            }
+            end += 1 + digits;
+        }
+        let (mut from, mut to) = (start, end);
+        if m[..from].ends_with(" (") && m[to..].starts_with(')') {
+            from -= 2;
+            to += 1;
+        } else if m[..from].ends_with(" at ") {
+            from -= 4;
+        }
+        m.replace_range(from..to, "");
+    }
+    m
 }
 
 /// What a running vnetd cannot change without a restart.
@@ -348,5 +366,31 @@ fn restart_only_changes(cur: &Config, next: &Config) -> Result<(), ChangeError> 
             "{} changed: vnetd applies these only at start; restart it (vnets, interfaces, routes and neighbors change live)",
             what.join(", ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_locations;
+
+    #[test]
+    fn locations_in_generated_text_are_dropped() {
+        let p = "/tmp/x/(running)";
+        assert_eq!(
+            strip_locations("address 10.0.1.1 is already assigned to interface \"lan1\" (/tmp/x/(running):38:14)", p),
+            "address 10.0.1.1 is already assigned to interface \"lan1\""
+        );
+        assert_eq!(
+            strip_locations(
+                "interface \"lan1\" is already defined at /tmp/x/(running):39:8",
+                p
+            ),
+            "interface \"lan1\" is already defined"
+        );
+        assert_eq!(
+            strip_locations("a (/tmp/x/(running):1:2) and b (/tmp/x/(running):3:4)", p),
+            "a and b"
+        );
+        assert_eq!(strip_locations("nothing to do", p), "nothing to do");
     }
 }
