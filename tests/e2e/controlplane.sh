@@ -133,6 +133,8 @@ t_api_routes() {
     return $rc
 }
 
+# (Checks read vnetctl's output whole: `vnetctl | grep -q` under pipefail fails
+# when grep exits first and vnetctl gets SIGPIPE.)
 # Addresses change in place; an interface moves between vnets and back.
 t_interfaces() {
     local r rc=0
@@ -144,7 +146,7 @@ t_interfaces() {
     r=$(ctl vnet create green 2>&1) || { say "vnet create green: $r"; rc=1; }
     r=$(ctl -v blue ifconfig lan2 vnet green 2>&1) || { say "move: $r"; rc=1; }
     say "blue lan2 -> green: $r"
-    ctl -v green ifconfig | grep -q 'lan2: port blue2' || { say "green has no lan2"; ctl -v green ifconfig; rc=1; }
+    grep -q 'lan2: port blue2' <<<"$(ctl -v green ifconfig)" || { say "green has no lan2"; ctl -v green ifconfig; rc=1; }
     ping_error blue1 'Unreachable' 10.0.2.10 || rc=1
     r=$(ctl -v green ifconfig lan2 vnet blue 2>&1) || { say "move back: $r"; rc=1; }
     ping_ok blue1 10.0.2.10 || rc=1
@@ -164,7 +166,7 @@ t_pipes() {
     r=$(ctl -v red pipe show 2>&1)
     say "pipe show: $r"
     grep -q '^1: .*bw 10Mbit/s.*delay 40ms' <<<"$r" || rc=1
-    ctl -v red queue 2 show | grep -q 'pipe 1.*weight 3' || rc=1
+    grep -q 'pipe 1.*weight 3' <<<"$(ctl -v red queue 2 show)" || rc=1
     before=$(ctl config dump)
     r=$(ctl -v red pipe 3 config bw fast 2>&1) && rc=1
     say "pipe 3 config bw fast: $r"
@@ -172,7 +174,7 @@ t_pipes() {
     r=$(ctl -v red queue 4 config pipe 9 2>&1) && rc=1
     say "queue 4 on a missing pipe: $r"
     [[ $before == "$(ctl config dump)" ]] || { say "a refused pipe changed the config"; rc=1; }
-    ctl config dump | grep -q 'delay = "40ms"' || { say "config dump lacks the pipe"; rc=1; }
+    grep -q 'delay = "40ms"' <<<"$(ctl config dump)" || { say "config dump lacks the pipe"; rc=1; }
     r=$(ctl -v red queue 2 delete 2>&1) || { say "queue delete: $r"; rc=1; }
     r=$(ctl -v red pipe 1 delete 2>&1) || { say "pipe delete: $r"; rc=1; }
     [[ -z $(ctl -v red pipe show) ]] || rc=1
@@ -252,7 +254,7 @@ PY
     out=$(tail -n 2 "$WORK/reload-ping.txt")
     say "blue1's 400 pings at 10 ms across the reload: $out"
     grep -qE ' 400 received, 0% packet loss' <<<"$out" || rc=1
-    ctl vnet list | grep -q green || { say "green was not added"; rc=1; }
+    grep -q green <<<"$(ctl vnet list)" || { say "green was not added"; rc=1; }
     r=$(ctl -v red route get 172.16.1.1 2>&1)
     say "red route get 172.16.1.1: $r"
     grep -q '10.0.2.10' <<<"$r" || rc=1
@@ -354,6 +356,8 @@ t_teardown_cycles() {
             sleep 0.05 # frames enter the new vnet's pipe before it is destroyed again
         fi
     done
+    # The ping runs under `timeout` in the namespace: stop the ping itself.
+    pkill -f 'ping -f -W 1 10.0.2.10' 2>/dev/null
     kill "$flood_pid" 2>/dev/null
     wait "$flood_pid" 2>/dev/null
     say "$CYCLES cycles, $fails failed API calls, $ok_pings/$((CYCLES / 50)) ping checks answered, up to $held mbufs held while red lived"

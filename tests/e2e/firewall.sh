@@ -171,7 +171,7 @@ t_api_error() {
     out=$(ctl -v red ipfw add 260 allow tcp from any to any port 80 2>&1) && { say "accepted: $out"; return 1; }
     say "\$ vnetctl -v red ipfw add 260 allow tcp from any to any port 80 -> $out"
     grep -qE '1:[0-9]+: expected' <<<"$out" || { say "no LINE:COL and 'expected' in the error"; return 1; }
-    ctl -v red ipfw show | grep -q '^00260' && { say "rule 260 is there after a refused add"; return 1; }
+    grep -q '^00260' <<<"$(ctl -v red ipfw show)" && { say "rule 260 is there after a refused add"; return 1; }
     return 0
 }
 
