@@ -30,6 +30,19 @@ fi
 vn_find_cargo
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
+banner "format and lints (cargo fmt --check, cargo clippy -D warnings)"
+# Both come with rustup's default profile; a toolchain without them skips the step, saying so.
+if vn_cargo fmt --version >/dev/null 2>&1; then
+    vn_cargo fmt --all -- --check || step_failed+=("cargo fmt --check")
+else
+    echo "skipped: rustfmt is not installed"
+fi
+if vn_cargo clippy --version >/dev/null 2>&1; then
+    vn_cargo clippy --workspace --all-targets -- -D warnings || step_failed+=("cargo clippy")
+else
+    echo "skipped: clippy is not installed"
+fi
+
 banner "unit tests (cargo test --workspace)"
 vn_cargo test --workspace || step_failed+=("cargo test")
 

@@ -4,7 +4,12 @@
 //! (`rte_eth_rx_burst`, `rte_pktmbuf_free`, `rte_errno`'s accessors, ...) are
 //! reachable here under their own names through a compiled shim. Everything is
 //! `unsafe`; the safe layer lives in the `dataplane` crate.
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all)]
 #![allow(unsafe_op_in_unsafe_fn)]
 
