@@ -200,6 +200,8 @@ pub struct FirewallConfig {
     /// the line after the quotes), so rule compile errors can point into the file:
     /// line N of `rules` is at line `rules_location.line + N - 1`. `None` without rules.
     pub rules_location: Option<Location>,
+    /// Dynamic-state table size (ipfw's net.inet.ip.fw.dyn_max); None: 8,192.
+    pub max_states: Option<usize>,
 }
 
 /// The netmask of an IPv4 prefix length (0..=32).

@@ -101,6 +101,7 @@ pub(crate) struct RawNeighbor {
 pub(crate) struct RawFirewall {
     pub(crate) default: Option<Value>,
     pub(crate) rules: Option<Value>,
+    pub(crate) max_states: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -687,6 +687,22 @@ fn duplicate_neighbor() {
 // ---- firewall and pipes -------------------------------------------------------------
 
 #[test]
+fn firewall_max_states() {
+    let text = with_red("  [vnet.firewall]\n  max_states = 8\n");
+    assert_error(
+        &text,
+        "t.toml:15:16",
+        &[
+            "vnet \"red\" firewall: max_states: expected a number of states 16..=4194304",
+            "found the integer 8",
+        ],
+    );
+    let c = accept(&with_red("  [vnet.firewall]\n  max_states = 65536\n"));
+    assert_eq!(c.vnets[0].firewall.max_states, Some(65536));
+    assert_eq!(accept(&with_red("")).vnets[0].firewall.max_states, None);
+}
+
+#[test]
 fn firewall_default_not_allow_or_deny() {
     let text = with_red("  [vnet.firewall]\n  default = \"drop\"\n");
     assert_error(

@@ -14,6 +14,7 @@ use super::model::{
 };
 use super::raw::{RawFirewall, RawInterface, RawNeighbor, RawRoute, RawVnet, Value};
 use super::routes_file::{check_duplicates, check_gateway, parse_routes, FileErrors, RouteTables};
+use super::validate::describe;
 use super::validate::Checker;
 
 /// The (port index, VLAN) pairs in use across all vnets, and who uses each:
@@ -422,6 +423,22 @@ impl Checker<'_> {
                 fw.rules = s.to_string();
                 let start = rules_start(self.src.text(), v.span().start);
                 fw.rules_location = Some(self.location(&(start..start)));
+            }
+        }
+        if let Some(v) = &rf.max_states {
+            // About 280 bytes a state: the cap keeps one vnet under ~1.2 GB.
+            let what = "a number of states 16..=4194304 (ipfw's dyn_max; default 8192)";
+            match v.get_ref() {
+                toml::Value::Integer(n) if (16..=4_194_304).contains(n) => {
+                    fw.max_states = Some(*n as usize)
+                }
+                other => self.error(
+                    &v.span(),
+                    format!(
+                        "{ctx}: max_states: expected {what}, found {}",
+                        describe(other)
+                    ),
+                ),
             }
         }
         fw

@@ -59,6 +59,7 @@ pub fn vnet_specs(
             firewall: FirewallSpec {
                 default: v.firewall.default,
                 rules: v.firewall.rules.clone(),
+                max_states: v.firewall.max_states,
             },
         });
     }

@@ -86,6 +86,7 @@ mod tests {
                 default: firewall::DefaultPolicy::Deny,
                 rules: "add 100 count ip from any to any\nadd 100 deny tcp from any to any 23"
                     .into(),
+                max_states: None,
             },
             ..VnetSpec::default()
         };

@@ -21,6 +21,8 @@ pub struct FirewallSpec {
     pub default: DefaultPolicy,
     /// ipfw commands, one per line.
     pub rules: String,
+    /// Capacity of the vnet's dynamic-state table (ipfw's `dyn_max`); None: 8,192.
+    pub max_states: Option<usize>,
 }
 
 impl FirewallSpec {
@@ -99,12 +101,13 @@ pub fn build(
     // A state table is 2.3 MB at ipfw's 8,192 states: rule sets without
     // stateful rules (most ACLs) get a token one.
     let want = if rules.uses_states() {
-        StateConfig::default().max_states
+        spec.max_states.unwrap_or(StateConfig::default().max_states)
     } else {
         1
     };
     let states = match old {
-        Some(o) if o.states.capacity() >= want => {
+        // A new max_states takes a fresh table (the old states are dropped).
+        Some(o) if o.states.capacity() >= want && o.spec.max_states == spec.max_states => {
             // States of deleted rules go, as ipfw deletes them with the rule.
             o.states.retain_rules(|id| rules.contains_rule(id));
             Arc::clone(&o.states)

@@ -38,6 +38,7 @@ fn red_with_spec(
     red.firewall = FirewallSpec {
         default,
         rules: rules.into(),
+        max_states: None,
     };
     let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
     blue.static_neighbors = red.static_neighbors.clone();
@@ -249,6 +250,7 @@ fn an_edit_keeps_the_states_and_counters_of_unchanged_rules() {
     let edited = FirewallSpec {
         default: DefaultPolicy::Deny,
         rules: format!("{}\nadd 300 deny tcp from any to any 23", old.spec.rules),
+        max_states: None,
     };
     let new = build(&edited, &red.fwd.interfaces, 1, Some(&old))
         .unwrap()
@@ -265,6 +267,7 @@ fn an_edit_keeps_the_states_and_counters_of_unchanged_rules() {
     let without = FirewallSpec {
         default: DefaultPolicy::Deny,
         rules: "add 100 check-state\nadd 300 deny tcp from any to any 23".into(),
+        max_states: None,
     };
     let newer = build(&without, &red.fwd.interfaces, 1, Some(&new))
         .unwrap()
@@ -288,6 +291,7 @@ fn stateless_rule_sets_get_a_token_state_table() {
         default: DefaultPolicy::Allow,
         rules: "add 100 deny tcp from any to any 23\nadd 200 allow udp from any to any keep-state"
             .into(),
+        max_states: None,
     };
     let new = build(&spec, &red.fwd.interfaces, 1, Some(&fw))
         .unwrap()
@@ -296,4 +300,21 @@ fn stateless_rule_sets_get_a_token_state_table() {
         new.states.capacity(),
         ::firewall::StateConfig::default().max_states
     );
+    // max_states sizes it; changing it takes a fresh table.
+    let bigger = FirewallSpec {
+        max_states: Some(65_536),
+        ..spec.clone()
+    };
+    let big = build(&bigger, &red.fwd.interfaces, 1, Some(&new))
+        .unwrap()
+        .unwrap();
+    assert_eq!(big.states.capacity(), 65_536);
+    let smaller = FirewallSpec {
+        max_states: Some(16),
+        ..spec
+    };
+    let small = build(&smaller, &red.fwd.interfaces, 1, Some(&big))
+        .unwrap()
+        .unwrap();
+    assert_eq!(small.states.capacity(), 16);
 }
