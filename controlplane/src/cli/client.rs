@@ -61,10 +61,7 @@ impl Client {
     ) -> Result<(u16, String), String> {
         let mut s = self.connect()?;
         let body = body.unwrap_or("");
-        let auth = match self {
-            Client::Tcp { token, .. } => format!("Authorization: Bearer {token}\r\n"),
-            Client::Socket(_) => String::new(),
-        };
+        let auth = self.auth_header();
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: vnetd\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -78,15 +75,7 @@ impl Client {
         let (head, body) = text
             .split_once("\r\n\r\n")
             .ok_or("malformed HTTP reply from vnetd")?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or("no HTTP status in vnetd's reply")?;
-        let chunked = head.lines().any(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("transfer-encoding: chunked")
-        });
+        let (status, chunked) = parse_head(head)?;
         Ok((
             status,
             if chunked {
@@ -104,10 +93,7 @@ impl Client {
     pub fn stream(&self, path: &str, out: &mut dyn Write) -> Result<u64, String> {
         let mut s = self.connect()?;
         s.set_no_timeout();
-        let auth = match self {
-            Client::Tcp { token, .. } => format!("Authorization: Bearer {token}\r\n"),
-            Client::Socket(_) => String::new(),
-        };
+        let auth = self.auth_header();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: vnetd\r\nConnection: close\r\n{auth}\r\n"
@@ -124,15 +110,7 @@ impl Client {
             }
             head.push_str(&line);
         }
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or("no HTTP status in vnetd's reply")?;
-        let chunked = head.lines().any(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("transfer-encoding: chunked")
-        });
+        let (status, chunked) = parse_head(&head)?;
         if status >= 400 {
             let mut body = Vec::new();
             let _ = r.read_to_end(&mut body);
@@ -185,6 +163,30 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The bearer token's header line on TCP; nothing on the admin socket.
+    fn auth_header(&self) -> String {
+        match self {
+            Client::Tcp { token, .. } => format!("Authorization: Bearer {token}\r\n"),
+            Client::Socket(_) => String::new(),
+        }
+    }
+}
+
+/// A reply's status code, and whether its body is chunked.
+fn parse_head(head: &str) -> Result<(u16, bool), String> {
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("no HTTP status in vnetd's reply")?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    Ok((status, chunked))
+}
+
 trait ReadWrite: Read + Write {
     /// A capture may be quiet for long.
     fn set_no_timeout(&self) {}
@@ -217,6 +219,19 @@ fn dechunk(mut s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_heads_give_status_and_framing() {
+        assert_eq!(
+            parse_head("HTTP/1.1 409 Conflict\r\nTransfer-Encoding: chunked"),
+            Ok((409, true))
+        );
+        assert_eq!(
+            parse_head("HTTP/1.1 200 OK\r\nContent-Length: 3"),
+            Ok((200, false))
+        );
+        assert!(parse_head("garbage").is_err());
+    }
 
     #[test]
     fn chunked_bodies_are_joined() {
