@@ -49,8 +49,8 @@ pub struct FqCodelConfig {
     pub limit: u32,
     /// Hashed sub-queues.
     pub flows: u32,
-    /// Accepted for compatibility; without access to headers the shaper drops
-    /// instead of marking.
+    /// Mark ECN-capable packets (set CE) where CoDel would drop them (RFC 8290);
+    /// packets that are not ECN-capable are still dropped.
     pub ecn: bool,
 }
 

@@ -79,6 +79,8 @@ pub struct PipeCounters {
     /// Packets/bytes released (left the delay line).
     pub out_pkts: u64,
     pub out_bytes: u64,
+    /// Of the packets out, those marked CE instead of dropped (FQ-CoDel `ecn`).
+    pub marked_pkts: u64,
     pub dropped_pkts: [u64; DropReason::COUNT],
     pub dropped_bytes: [u64; DropReason::COUNT],
     /// Packets/bytes held now: waiting in queues plus in the delay line.

@@ -15,12 +15,15 @@ pub enum Family {
 }
 
 /// The header fields dummynet masks look at. IPv4 addresses live in the low 32 bits
-/// of `src` / `dst`. `Copy` and 40 bytes: the dataplane fills one per packet on the
+/// of `src` / `dst`. `Copy` and 48 bytes: the dataplane fills one per packet on the
 /// stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub family: Family,
     pub proto: u8,
+    /// The packet's ECN code point (`crate::ecn`), for FQ-CoDel's `ecn` marking.
+    /// Not part of the flow: masks clear it and the hash ignores it.
+    pub ecn: u8,
     pub src_port: u16,
     pub dst_port: u16,
     pub src: u128,
@@ -32,6 +35,7 @@ impl FlowKey {
         FlowKey {
             family: Family::V4,
             proto,
+            ecn: 0,
             src_port,
             dst_port,
             src: u128::from(u32::from(src)),
@@ -43,11 +47,18 @@ impl FlowKey {
         FlowKey {
             family: Family::V6,
             proto,
+            ecn: 0,
             src_port,
             dst_port,
             src: u128::from(src),
             dst: u128::from(dst),
         }
+    }
+
+    /// The same key carrying the packet's ECN code point.
+    pub fn with_ecn(mut self, ecn: u8) -> Self {
+        self.ecn = ecn & 0b11;
+        self
     }
 
     /// A well-mixed 64-bit hash (not DoS-resistant on its own: `seed` it per set).
@@ -143,6 +154,7 @@ impl FlowMask {
         FlowKey {
             family: k.family,
             proto: k.proto & self.proto,
+            ecn: 0,
             src_port: k.src_port & self.src_port,
             dst_port: k.dst_port & self.dst_port,
             src,

@@ -1,4 +1,4 @@
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 //! dummynet for a poll-mode dataplane: pipes (bandwidth, delay, loss, queue limits,
 //! RED/GRED, masks making dynamic per-flow pipes and queues), queues sharing a pipe
 //! by weight, and schedulers behind one trait (FIFO, WF2Q+, DRR, PRIO, QFQ,
@@ -11,8 +11,10 @@
 pub mod clock;
 pub mod config;
 pub mod counters;
+pub mod ecn;
 pub mod flow;
 mod link;
+mod prefetch;
 pub mod queue;
 mod red;
 mod rng;

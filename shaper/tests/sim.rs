@@ -266,6 +266,52 @@ fn fq_codel_keeps_a_sparse_flow_fast() {
     );
 }
 
+/// FQ-CoDel with `ecn`: two unresponsive bulk flows overload a pipe, one
+/// ECN-capable (ECT(0)), one not. CoDel marks the first where it drops the second;
+/// without `ecn` both lose packets.
+#[test]
+fn fq_codel_ecn_marks_capable_flows_and_drops_the_others() {
+    for ecn in [true, false] {
+        let mut p = PipeConfig::new(1);
+        p.bw = Bandwidth::from_bits_per_sec(10_000_000);
+        p.scheduler = SchedulerConfig::FqCodel(FqCodelConfig {
+            ecn,
+            ..FqCodelConfig::default()
+        });
+        let mut set = ShaperSet::new(&one_pipe(p), HZ, 0).unwrap();
+        let mut src = vec![
+            Source::at_rate(
+                Target::Pipe(1),
+                key(1, 1).with_ecn(shaper::ecn::ECT0),
+                1500,
+                6_000_000,
+                HZ,
+            ),
+            Source::at_rate(Target::Pipe(1), key(2, 2), 1500, 6_000_000, HZ),
+        ];
+        let out = run(&mut set, &mut src, secs(10.0), 0);
+        let c = set.counters(1).unwrap();
+        eprintln!(
+            "ecn {ecn}: marked {:?}, dropped {:?}, counters marked {} codel {}",
+            out.marked,
+            out.dropped,
+            c.marked_pkts,
+            c.dropped(DropReason::CoDel)
+        );
+        assert!(out.dropped[1] > 0, "the not-ECT flow is dropped");
+        assert_eq!(out.marked[1], 0, "the not-ECT flow is never marked");
+        if ecn {
+            assert!(out.marked[0] > 0, "the ECT flow is marked");
+            assert_eq!(out.dropped[0], 0, "the ECT flow is not dropped");
+            assert_eq!(c.marked_pkts, out.marked[0]);
+            assert_eq!(c.dropped(DropReason::CoDel), out.dropped[1]);
+        } else {
+            assert_eq!(out.marked[0] + c.marked_pkts, 0, "no marks without ecn");
+            assert!(out.dropped[0] > 0, "without ecn the ECT flow is dropped");
+        }
+    }
+}
+
 /// `mask src-ip 0xffffffff` on a pipe: each host gets its own pipe at the full rate.
 /// A mask on a queue: hosts share the pipe equally, one dynamic queue each.
 #[test]

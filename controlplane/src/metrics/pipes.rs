@@ -19,7 +19,7 @@ pub(super) fn render(out: &mut String, tables: &Tables) {
     if pipes.is_empty() {
         return;
     }
-    let families: [(&str, &str, &str, Field); 7] = [
+    let families: [(&str, &str, &str, Field); 8] = [
         (
             "vnetd_pipe_in_packets_total",
             "counter",
@@ -43,6 +43,12 @@ pub(super) fn render(out: &mut String, tables: &Tables) {
             "counter",
             "Bytes (IP length) that left the pipe.",
             |c| c.out_bytes,
+        ),
+        (
+            "vnetd_pipe_ecn_marked_packets_total",
+            "counter",
+            "Packets that left the pipe marked CE instead of dropped (fq_codel ecn).",
+            |c| c.marked_pkts,
         ),
         (
             "vnetd_pipe_backlog_packets",

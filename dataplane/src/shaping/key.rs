@@ -1,4 +1,5 @@
-//! The header fields dummynet masks and FQ-CoDel look at, read once per diverted
+//! The header fields dummynet masks and FQ-CoDel look at (and the ECN code point
+//! FQ-CoDel's `ecn` needs), read once per diverted
 //! packet from its (already validated) IP header.
 use crate::wire::{EtherType, IpProtocol, Ipv4Packet, Ipv6Packet};
 use shaper::FlowKey;
@@ -27,6 +28,7 @@ pub fn flow_key(data: &[u8], l3_off: usize, ethertype: u16) -> FlowKey {
                     (0, 0)
                 };
                 FlowKey::v4(p.src_addr(), p.dst_addr(), proto, sp, dp)
+                    .with_ecn(shaper::ecn::codepoint(l3))
             }
             Err(_) => FlowKey::default(),
         },
@@ -39,6 +41,7 @@ pub fn flow_key(data: &[u8], l3_off: usize, ethertype: u16) -> FlowKey {
                     (0, 0)
                 };
                 FlowKey::v6(p.src_addr(), p.dst_addr(), proto, sp, dp)
+                    .with_ecn(shaper::ecn::codepoint(l3))
             }
             Err(_) => FlowKey::default(),
         },

@@ -1,7 +1,7 @@
 //! The worker's side of the stage: requests the packet path staged during a burst
 //! go into the owned sets (or to the owner's ring), due pipes are serviced and what
 //! leaves them continues down the path, and drops are counted per vnet.
-use super::{owner, ShapeRequest, ShaperHost};
+use super::{owner, Resume, ShapeRequest, Shaped, ShaperHost};
 use crate::frame::Frame;
 use crate::pipeline::{self, Output, PathCtx, Pending};
 use crate::stats::DropReason;
@@ -80,8 +80,11 @@ pub fn service<F: Frame, O: Output<F>>(
     if !host.due(ctx.now) {
         return;
     }
-    host.poll(ctx.now, |index, pkt, _pipe, fate| match fate {
-        Fate::Sent => {
+    host.poll(ctx.now, |index, mut pkt, _pipe, fate| match fate {
+        Fate::Sent | Fate::Marked => {
+            if fate == Fate::Marked {
+                mark_ce(&mut pkt);
+            }
             if let Some(v) = ctx.tables.vnets.get(index) {
                 pipeline::release(ctx, pending, out, v, pkt);
             }
@@ -91,6 +94,20 @@ pub fn service<F: Frame, O: Output<F>>(
             count(ctx.tables, ctx.worker, Some(index), 0, DropReason::Pipe);
         }
     });
+}
+
+/// FQ-CoDel marked the packet instead of dropping it: set CE on the IP header at
+/// its resume point (the header checksum kept right). It was ECN-capable when it
+/// was enqueued, and nothing rewrites the IP header while a pipe holds it.
+fn mark_ce<F: Frame>(pkt: &mut Shaped<F>) {
+    let l3_off = match pkt.resume {
+        Resume::Route { l3_off, .. }
+        | Resume::Transmit { l3_off, .. }
+        | Resume::Reply { l3_off, .. } => usize::from(l3_off),
+    };
+    if let Some(ip) = pkt.frame.data_mut().get_mut(l3_off..) {
+        shaper::ecn::set_ce(ip);
+    }
 }
 
 /// At the quiescent point after a publication: adopt, rebuild or drop sets; frames

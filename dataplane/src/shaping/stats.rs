@@ -11,6 +11,7 @@ pub struct PipeStats {
     pub in_bytes: AtomicU64,
     pub out_pkts: AtomicU64,
     pub out_bytes: AtomicU64,
+    pub marked_pkts: AtomicU64,
     pub dropped_pkts: [AtomicU64; DropReason::COUNT],
     pub dropped_bytes: [AtomicU64; DropReason::COUNT],
     pub backlog_pkts: AtomicU64,
@@ -27,6 +28,7 @@ impl PipeStats {
         self.in_bytes.store(c.in_bytes, r);
         self.out_pkts.store(c.out_pkts, r);
         self.out_bytes.store(c.out_bytes, r);
+        self.marked_pkts.store(c.marked_pkts, r);
         for i in 0..DropReason::COUNT {
             self.dropped_pkts[i].store(c.dropped_pkts[i], r);
             self.dropped_bytes[i].store(c.dropped_bytes[i], r);
@@ -44,6 +46,7 @@ impl PipeStats {
             in_bytes: self.in_bytes.load(r),
             out_pkts: self.out_pkts.load(r),
             out_bytes: self.out_bytes.load(r),
+            marked_pkts: self.marked_pkts.load(r),
             backlog_pkts: self.backlog_pkts.load(r),
             backlog_bytes: self.backlog_bytes.load(r),
             instances: self.instances.load(r),

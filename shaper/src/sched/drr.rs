@@ -46,6 +46,7 @@ impl Scheduler for Drr {
     }
 
     fn dequeue(&mut self, qs: &mut Queues, _now: u64) -> Option<SlotId> {
+        super::prefetch_ahead(qs, &self.active);
         loop {
             let &q = self.active.front()?;
             let Some(len) = qs.head_len(q) else {

@@ -4,7 +4,10 @@
 //! `target` for an `interval`. When the instance holds `limit` packets, the fattest
 //! queue loses its head.
 //!
-//! ECN marking needs header access the shaper does not have: `ecn` drops instead.
+//! With `ecn`, CoDel marks an ECN-capable packet (ECT or CE on arrival) instead of
+//! dropping it, and the packet is sent (RFC 8290 §4.1.1; dummynet's `ecn`): the set
+//! hands it out as `Fate::Marked` and the dataplane sets CE on its header. Packets
+//! that are not ECN-capable are still dropped, and so are those over `limit`.
 //!
 //! Fields: `deficit`; `flags` bit 0 = listed (new or old), bit 1 = CoDel dropping;
 //! `a` = CoDel count, `b` = lastcount; `start` = first_above_time (0 = none);
@@ -29,6 +32,7 @@ pub struct FqCodel {
     limit: u32,
     flows: u32,
     mtu: u64,
+    ecn: bool,
     base: QueueId,
     total_pkts: u32,
     total_bytes: u64,
@@ -45,6 +49,7 @@ impl FqCodel {
             limit: c.limit.max(1),
             flows: c.flows.max(1),
             mtu: u64::from(c.quantum.max(1)),
+            ecn: c.ecn,
             base: 0,
             total_pkts: 0,
             total_bytes: 0,
@@ -83,6 +88,18 @@ impl FqCodel {
         }
     }
 
+    /// CoDel's congestion signal for packet `s`: with `ecn` an ECN-capable packet is
+    /// marked and kept (true), otherwise it is dropped (false).
+    fn signal(&self, qs: &mut Queues, s: SlotId) -> bool {
+        if self.ecn && qs.ecn_capable(s) {
+            qs.mark(s);
+            true
+        } else {
+            qs.discard(s, DropReason::CoDel);
+            false
+        }
+    }
+
     /// CoDel's dequeue for one queue (the Linux `codel_dequeue` state machine).
     fn codel_dequeue(&mut self, qs: &mut Queues, q: QueueId, now: u64) -> Option<SlotId> {
         let mut s = self.take(qs, q);
@@ -98,7 +115,14 @@ impl FqCodel {
             } else {
                 while qs.fields(q).flags & DROPPING != 0 && u128::from(now) >= qs.fields(q).finish {
                     qs.fields_mut(q).a += 1;
-                    qs.discard(s.take().expect("have a packet"), DropReason::CoDel);
+                    let head = s.take().expect("have a packet");
+                    if self.signal(qs, head) {
+                        // Marked: it is sent; the next signal is due at the
+                        // control law's next time.
+                        let next = self.control_law(qs.fields(q).finish as u64, qs.fields(q).a);
+                        qs.fields_mut(q).finish = u128::from(next);
+                        return Some(head);
+                    }
                     s = self.take(qs, q);
                     if !self.should_drop(qs, q, s, now) {
                         qs.fields_mut(q).flags &= !DROPPING;
@@ -112,9 +136,13 @@ impl FqCodel {
                 }
             }
         } else if drop {
-            qs.discard(s.take().expect("have a packet"), DropReason::CoDel);
-            s = self.take(qs, q);
-            self.should_drop(qs, q, s, now);
+            let head = s.take().expect("have a packet");
+            if self.signal(qs, head) {
+                s = Some(head);
+            } else {
+                s = self.take(qs, q);
+                self.should_drop(qs, q, s, now);
+            }
             let delta = f.a.wrapping_sub(f.b);
             let since = now as i128 - f.finish as i128;
             let count = if delta > 1 && delta < u64::MAX / 2 && since < 16 * self.interval as i128 {
@@ -266,6 +294,64 @@ mod tests {
         let dropped: u32 = b.qs.call_drops.iter().sum();
         assert!(dropped > 0, "CoDel dropped nothing");
         assert_eq!(served + dropped, 1000);
+    }
+
+    /// A standing queue of 1000 packets, one served per ms: what CoDel does to
+    /// them. Returns (served, marked, dropped).
+    fn standing_queue(ecn: bool, capable: impl Fn(usize) -> bool) -> (u32, u32, u32) {
+        let hz = 1_000_000_000;
+        let mut s = FqCodel::new(FqCodelConfig { ecn, ..cfg() }, hz);
+        let mut b = Bench::new(&[1, 1, 1, 1]);
+        s.set_hashed_base(0);
+        for i in 0..1000 {
+            b.add(&mut s, 1, 1500, 0);
+            if capable(i) {
+                let t = b.qs.q[1].tail;
+                b.qs.slots[t as usize].ecn = crate::queue::ECN_CAPABLE;
+            }
+        }
+        let (mut served, mut marked) = (0, 0);
+        let mut t = 0;
+        while let Some(slot) = s.dequeue(&mut b.qs, t) {
+            served += 1;
+            if b.qs.slots[slot as usize].ecn & crate::queue::ECN_MARKED != 0 {
+                marked += 1;
+            }
+            t += 1_000_000;
+        }
+        let dropped: u32 = b.qs.call_drops.iter().sum();
+        assert_eq!(served + dropped, 1000);
+        (served, marked, dropped)
+    }
+
+    #[test]
+    fn ecn_marks_instead_of_dropping_capable_packets() {
+        let (served, marked, dropped) = standing_queue(true, |_| true);
+        assert_eq!(dropped, 0, "ECN-capable packets are never CoDel-dropped");
+        assert!(marked > 10, "CoDel marked only {marked}");
+        assert_eq!(served, 1000);
+        // Marking follows the control law: far fewer marks than packets.
+        assert!(marked < 500, "marked {marked}");
+    }
+
+    #[test]
+    fn ecn_still_drops_packets_that_are_not_capable() {
+        let (_, marked, dropped) = standing_queue(true, |_| false);
+        assert_eq!(marked, 0);
+        assert!(dropped > 0);
+        // Mixed: even packets capable. Odd ones get dropped, even ones marked.
+        let (_, marked, dropped) = standing_queue(true, |i| i % 2 == 0);
+        assert!(
+            marked > 0 && dropped > 0,
+            "marked {marked} dropped {dropped}"
+        );
+    }
+
+    #[test]
+    fn without_ecn_capable_packets_are_dropped() {
+        let (_, marked, dropped) = standing_queue(false, |_| true);
+        assert_eq!(marked, 0, "no marking unless configured");
+        assert!(dropped > 0);
     }
 
     #[test]

@@ -25,6 +25,23 @@ pub use prio::Prio;
 pub use qfq::Qfq;
 pub use wf2q::Wf2q;
 
+/// How far ahead in its order a scheduler hints queues (`Queues::prefetch`), and
+/// half of it for their head packets (`Queues::prefetch_head`): far enough that
+/// the lines arrive before they are needed, near enough that they are still there.
+pub(crate) const AHEAD: usize = 8;
+
+/// Hints the queues `AHEAD` places and the head packets `AHEAD / 2` places down
+/// `order` (a scheduler's round-robin list).
+#[inline]
+pub(crate) fn prefetch_ahead(qs: &Queues, order: &std::collections::VecDeque<QueueId>) {
+    if let Some(&q) = order.get(AHEAD) {
+        qs.prefetch(q);
+    }
+    if let Some(&q) = order.get(AHEAD / 2) {
+        qs.prefetch_head(q);
+    }
+}
+
 /// One scheduler instance (one per pipe instance).
 pub trait Scheduler: Send {
     /// A packet was appended to `q` (`qs.pkts(q) == 1` means `q` just became

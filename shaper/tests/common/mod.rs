@@ -62,6 +62,8 @@ pub struct Outcome {
     pub released: Vec<(usize, u32, u64, u64)>,
     /// Dropped on entry or inside, per source.
     pub dropped: Vec<u64>,
+    /// Released marked CE (`Fate::Marked`), per source.
+    pub marked: Vec<u64>,
     pub offered: Vec<u64>,
 }
 
@@ -80,6 +82,7 @@ impl Outcome {
 pub fn run(set: &mut ShaperSet<Pkt>, sources: &mut [Source], end: u64, grid: u64) -> Outcome {
     let mut out = Outcome {
         dropped: vec![0; sources.len()],
+        marked: vec![0; sources.len()],
         offered: vec![0; sources.len()],
         ..Outcome::default()
     };
@@ -111,6 +114,10 @@ pub fn run(set: &mut ShaperSet<Pkt>, sources: &mut [Source], end: u64, grid: u64
             next_poll = t + grid.max(1);
             set.poll(t, |p, _, fate| match fate {
                 Fate::Sent => out.released.push((p.source, p.len, p.sent_at, t)),
+                Fate::Marked => {
+                    out.marked[p.source] += 1;
+                    out.released.push((p.source, p.len, p.sent_at, t));
+                }
                 Fate::Dropped(_) => out.dropped[p.source] += 1,
             });
         }
