@@ -36,8 +36,7 @@ NOHUGE_MEM = ["--no-huge", "-m", "1536"]
 HUGEPAGES_WANTED = 1024  # 2 MiB pages: 2 GiB, enough for either program alone
 
 # Scenario rows of issue 7. "apps": vnetd variants -> generated config; "l3fwd": whether
-# l3fwd runs the same pcap (it has no VLANs or tenants); "pending": the feature the row
-# waits for (printed as n/a until the harness measures it).
+# l3fwd runs the same pcap (it has no VLANs, tenants, firewall or pipes).
 SCENARIOS = {
     "1": {"title": "1: 1 vnet, full IPv4 table", "pcap": "v4.pcap",
           "apps": {"vnetd": "vnetd-s1.toml"}, "l3fwd": True},
@@ -47,7 +46,8 @@ SCENARIOS = {
           "apps": {"vnetd": "vnetd-s3.toml"}, "l3fwd": False},
     "4": {"title": "4: {vnets} vnets on {vnets} VLANs ({trunks} trunk pairs), 100 routes each",
           "pcap": None, "apps": {"vnetd": "vnetd-s4.toml"}, "l3fwd": False},
-    "5": {"title": "5: 1 + a pipe at unlimited bandwidth", "pending": "shaper"},
+    "5": {"title": "5: 1 + every frame through a pipe at unlimited bandwidth", "pcap": None,
+          "apps": {"vnetd": "vnetd-s5.toml"}, "l3fwd": False},
     "6": {"title": "6: IPv6, 1 vnet, full IPv6 table", "pcap": "v6.pcap",
           "apps": {"vnetd": "vnetd-s6.toml"}, "l3fwd": True},
     "w": {"title": "1 on 2 RX queues: 1 vs 2 workers", "pcap": None,
@@ -98,36 +98,53 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def prometheus_tx(listen, nout):
-    """vnetd's own count of frames sent on out0..out{nout-1}."""
+def scrape(listen):
+    """vnetd's Prometheus samples as {'name{labels}': value}, or None if unreachable."""
     try:
         with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as r:
             text = r.read().decode()
     except OSError:
         return None
-    total = 0
-    for k in range(nout):
-        m = re.search(r'^vnetd_port_tx_packets_total\{port="out%d"\} (\d+)' % k, text, re.M)
-        if not m:
-            return None
-        total += int(m.group(1))
-    return total
-
-
-def prometheus_drops(listen):
-    """vnetd's nonzero drop counters (what vnetd did instead of forwarding)."""
-    try:
-        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
     out = {}
     for line in text.splitlines():
-        if "dropped" in line and not line.startswith("#"):
+        if line and not line.startswith("#"):
             k, v = line.rsplit(" ", 1)
-            if float(v) != 0:
-                out[k] = float(v)
+            out[k] = float(v)
     return out
+
+
+def metric_sum(samples, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels`."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(v for k, v in samples.items()
+               if k.split("{", 1)[0] == name and all(w in k for w in want))
+
+
+def prometheus_tx(samples, nout):
+    """vnetd's own count of frames sent on out0..out{nout-1}."""
+    return sum(metric_sum(samples, "vnetd_port_tx_packets_total", port=f"out{k}")
+               for k in range(nout))
+
+
+def checks(m0, m1, dt):
+    """What says a row measured what it claims, from vnetd's counters over the window:
+    frames through pipes (scenario 5), firewall states held and frames dropped because
+    the state table was full (scenario 3)."""
+    def delta(name, **labels):
+        return metric_sum(m1, name, **labels) - metric_sum(m0, name, **labels)
+    return {
+        "pipe_in_mpps": delta("vnetd_pipe_in_packets_total") / dt / 1e6,
+        "pipe_out_mpps": delta("vnetd_pipe_out_packets_total") / dt / 1e6,
+        "pipe_dropped": delta("vnetd_pipe_dropped_packets_total"),
+        "firewall_states": metric_sum(m1, "vnetd_firewall_states"),
+        "states_full_dropped": delta("vnetd_vnet_dropped_packets_total",
+                                     reason="firewall_states_full"),
+    }
+
+
+def nonzero_drops(samples):
+    """vnetd's nonzero drop counters (what vnetd did instead of forwarding)."""
+    return {k: v for k, v in samples.items() if "dropped" in k and v != 0}
 
 
 # ---- one measurement ----------------------------------------------------------
@@ -171,7 +188,7 @@ def measure(name, cmd, prefix, args, log_path, ports, metrics=None):
             rx, tx = summed("ipackets", ins), summed("opackets", outs)
             err = summed("oerrors", outs)
             t = time.monotonic()
-            prom = prometheus_tx(metrics, len(outs)) if metrics else None
+            prom = scrape(metrics) if metrics else None
             return t, rx, (tx, err), cpu_seconds(p.pid), prom
 
         t0, a0, b0, c0, m0 = sample()
@@ -191,8 +208,10 @@ def measure(name, cmd, prefix, args, log_path, ports, metrics=None):
             "tx_errors": b1[1] - b0[1],
         }
         if m0 is not None and m1 is not None:
-            res["prometheus_mpps"] = (m1 - m0) / dt / 1e6
-            res["drops"] = prometheus_drops(metrics)
+            res["prometheus_mpps"] = (prometheus_tx(m1, len(outs))
+                                      - prometheus_tx(m0, len(outs))) / dt / 1e6
+            res["drops"] = nonzero_drops(m1)
+            res["checks"] = checks(m0, m1, dt)
         return res
     finally:
         tel.close()
@@ -225,11 +244,23 @@ def vnetd_cmd(args, config, prefix, mem):
     text, n = re.subn(r"^eal_args = .*$", "eal_args = " + json.dumps(eal), text, flags=re.M)
     if n != 1:
         raise Failed(f"{config}: no eal_args line")
+    # A port of our own for the metrics: another benchmark (or an e2e suite) running
+    # on the machine at the same time must not answer our scrapes.
+    listen = f"127.0.0.1:{free_port()}"
+    text, n = re.subn(r'^listen = .*$', f'listen = "{listen}"', text, flags=re.M)
+    if n != 1:
+        raise Failed(f"{config}: no [metrics] listen line")
     path = os.path.join(args.work, f"run-{config}")
     with open(path, "w") as f:
         f.write(text)
-    m = re.search(r'^listen = "([^"]+)"', text, re.M)
-    return [args.vnetd, "--config", path], (m.group(1) if m else None)
+    return [args.vnetd, "--config", path], listen
+
+
+def free_port():
+    """A TCP port nobody listens on now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ---- memory mode --------------------------------------------------------------
@@ -355,10 +386,6 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
         sc = SCENARIOS[s]
         title = sc["title"].format(vnets=meta.get("vnets", "?"),
                                    trunks=meta.get("vnet_trunks", "?"))
-        if "pending" in sc:
-            lines.append(f"| {title} | n/a: not on main yet ({sc['pending']}) "
-                         "| | | | | | | | | |")
-            continue
         if s not in args.scenarios:
             lines.append(f"| {title} | not run | | | | | | | | | |")
             continue
@@ -367,11 +394,11 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
         r_lpm = per_round_ratio(s, "vnetd", base, "l3fwd-lpm")
         r_fib = per_round_ratio(s, "vnetd", base, "l3fwd-fib")
         # What tenants (4) and the firewall (2, 3) cost: against vnetd's own scenario 1.
-        r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4") else None
+        r_s1 = per_round_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4", "5") else None
         shares = " / ".join(fmt(cpu(s, a)) for a in ("l3fwd-lpm", "l3fwd-fib", "vnetd"))
         n_lpm = per_round_norm_ratio(s, "vnetd", base, "l3fwd-lpm")
         n_fib = per_round_norm_ratio(s, "vnetd", base, "l3fwd-fib")
-        n_s1 = per_round_norm_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4") else None
+        n_s1 = per_round_norm_ratio(s, "vnetd", "1", "vnetd") if s in ("2", "3", "4", "5") else None
         note = "" if sc["l3fwd"] else " ¹"
         footnote |= not sc["l3fwd"]
         lines.append(
@@ -380,7 +407,7 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
             f"| {fmt(r_s1, suffix='x')} | {shares} | {fmt(n_lpm, suffix='x')} "
             f"| {fmt(n_fib, suffix='x')} | {fmt(n_s1, suffix='x')} |")
     if footnote:
-        lines += ["", "¹ l3fwd has no firewall, VLANs or tenants: scenarios 2, 3 and 4 are "
+        lines += ["", "¹ l3fwd has no firewall, pipes, VLANs or tenants: scenarios 2 to 5 are "
                   "compared with l3fwd on scenario 1 (same round)."]
     if "w" in args.scenarios:
         one, two = rates("w", "vnetd-1w"), rates("w", "vnetd-2w")
@@ -401,6 +428,7 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
                   "With 2 CPUs shared with other work, a CPU share of 2 is never reached: "
                   "the scaling figure here is a floor, and per CPU-second the 2 workers "
                   "should equal 1 worker when nothing is shared between them."]
+    lines += checks_section(by, args)
     lines += ["", "## Every measurement", "",
               "| round | scenario | program | Mpps | RX Mpps | forwarded | CPU share | "
               "Prometheus Mpps | startup s |",
@@ -417,13 +445,42 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
     return "\n".join(lines) + "\n"
 
 
+def checks_section(by, args):
+    """Rows 3 and 5 are only what they claim if vnetd's counters say so: every frame
+    through the pipe (5), a state per flow and none refused for a full table (3)."""
+    lines = ["", "## Checks (vnetd's own counters over the windows)", "",
+             "| scenario | pipe out / frames sent | pipe drops | firewall states held "
+             "| dropped: state table full | valid |",
+             "|---|---:|---:|---:|---:|---|"]
+    any_row = False
+    for s in ("3", "5"):
+        rs = [r for r in by.get((s, "vnetd"), []) if "checks" in r]
+        if s not in args.scenarios or not rs:
+            continue
+        any_row = True
+        share = med([r["checks"]["pipe_out_mpps"] / r["prometheus_mpps"]
+                     for r in rs if r.get("prometheus_mpps")])
+        pipe_drops = sum(r["checks"]["pipe_dropped"] for r in rs)
+        states = max(r["checks"]["firewall_states"] for r in rs)
+        full = sum(r["checks"]["states_full_dropped"] for r in rs)
+        if s == "5":
+            # Not exactly 1: the two counters are summed at slightly different moments.
+            ok = share is not None and share > 0.98 and pipe_drops == 0
+            cells = f"{fmt(share)} | {pipe_drops:.0f} | | "
+        else:
+            ok = full == 0 and states > 0
+            cells = f" | | {states:.0f} | {full:.0f}"
+        lines.append(f"| {s} | {cells} | {'yes' if ok else '**NO**'} |")
+    return lines if any_row else []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", help="directory written by gen.py")
     ap.add_argument("--l3fwd")
     ap.add_argument("--vnetd")
-    ap.add_argument("--scenarios", default="1,2,3,4,6,w",
-                    help="comma list of 1, 2, 3, 4, 6 and w (1 vs 2 workers)")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6,w",
+                    help="comma list of 1 to 6 and w (1 vs 2 workers)")
     ap.add_argument("--apps", default="l3fwd-lpm,l3fwd-fib,vnetd",
                     help="programs on the scenarios l3fwd runs too")
     ap.add_argument("--runs", type=int, default=5, help="rounds")
@@ -459,8 +516,8 @@ def main():
     with open(os.path.join(args.work, "meta.json")) as f:
         meta = json.load(f)
     for s in args.scenarios:
-        if s not in SCENARIOS or "pending" in SCENARIOS[s]:
-            sys.exit(f"bench: scenario {s} is not measured (known: 1, 2, 3, 4, 6, w)")
+        if s not in SCENARIOS:
+            sys.exit(f"bench: unknown scenario {s} (known: 1 to 6, w)")
         for cfg in SCENARIOS[s]["apps"].values():
             if not os.path.exists(os.path.join(args.work, cfg)):
                 sys.exit(f"bench: {cfg} missing in {args.work} (gen.py --vnets?)")

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 TITLES = {"1": "1: 1 vnet\nfull IPv4 table", "2": "2: 1 + firewall\n100 rules",
           "3": "3: 2 + keep-state", "4": "4: {vnets} vnets\n100 routes each",
-          "6": "6: IPv6\nfull table"}
+          "5": "5: 1 + a pipe\nunlimited bw", "6": "6: IPv6\nfull table"}
 COLORS = {"l3fwd-lpm": "#9aa5b1", "l3fwd-fib": "#52606d", "vnetd": "#d9480f",
           "vnetd-1w": "#f08c00", "vnetd-2w": "#d9480f"}
 
@@ -62,7 +62,7 @@ def main():
     stamp = f"{raw.get('date', '')[:16]} UTC · {raw.get('machine', '')}"
 
     groups = [(s, TITLES[s].format(vnets=meta.get("vnets", "?")))
-              for s in ("1", "2", "3", "4", "6") if any(r["scenario"] == s for r in results)]
+              for s in ("1", "2", "3", "4", "5", "6") if any(r["scenario"] == s for r in results)]
     if groups:
         fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
         bars(ax, groups, ["l3fwd-lpm", "l3fwd-fib", "vnetd"], results)
