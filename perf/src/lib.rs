@@ -2,5 +2,6 @@
 //! never run as timed assertions in CI; they print medians and ratios against a
 //! baseline measured in the same run.
 pub mod firewall;
+pub mod latency;
 pub mod lpm;
 pub mod shaper;
