@@ -82,7 +82,11 @@ fn parse_args() -> Result<Args, String> {
             "--drain" => a.drain = num(v()?)?,
             "--link-timeout" => a.link_timeout = num(v()?)?,
             "--lcore" => a.lcore = v()?.parse().map_err(|e| format!("--lcore: {e}"))?,
-            _ => return Err(format!("unknown argument {k} (see the top of fwd_latency.rs)")),
+            _ => {
+                return Err(format!(
+                    "unknown argument {k} (see the top of fwd_latency.rs)"
+                ))
+            }
         }
     }
     if a.pcap.as_os_str().is_empty() || a.sock_in.is_empty() || a.sock_out.is_empty() {
@@ -121,7 +125,10 @@ fn eal_init(a: &Args) -> Result<(), String> {
         ));
     }
     eprintln!("fwd_latency: EAL {}", args.join(" "));
-    let cargs: Vec<CString> = args.iter().map(|s| CString::new(s.as_str()).unwrap()).collect();
+    let cargs: Vec<CString> = args
+        .iter()
+        .map(|s| CString::new(s.as_str()).unwrap())
+        .collect();
     let mut argv: Vec<*mut c_char> = cargs.iter().map(|c| c.as_ptr() as *mut c_char).collect();
     // SAFETY: argv holds NUL-terminated strings that outlive the call; once per process.
     let rc = unsafe { sys::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
@@ -251,8 +258,8 @@ impl Probe {
         let (mut ours, mut outside, mut other) = (0, 0, 0);
         for port in [self.rx_port, self.tx_port] {
             // SAFETY: bufs has room for BURST mbufs.
-            let n = unsafe { sys::rte_eth_rx_burst(port, 0, bufs.as_mut_ptr(), BURST as u16) }
-                as usize;
+            let n =
+                unsafe { sys::rte_eth_rx_burst(port, 0, bufs.as_mut_ptr(), BURST as u16) } as usize;
             if n == 0 {
                 continue;
             }
@@ -359,14 +366,15 @@ fn run(a: &Args) -> Result<(), String> {
     let offsets = data
         .iter()
         .enumerate()
-        .map(|(i, f)| stamp_offset(f).map_err(|e| format!("{}: frame {}: {e}", a.pcap.display(), i + 1)))
+        .map(|(i, f)| {
+            stamp_offset(f).map_err(|e| format!("{}: frame {}: {e}", a.pcap.display(), i + 1))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     eal_init(a)?;
     let name = CString::new("fwd_latency").unwrap();
     // SAFETY: EAL is up; the name is a valid C string.
-    let pool = unsafe {
-        sys::rte_pktmbuf_pool_create(name.as_ptr(), MBUFS, 256, 0, 2048 + 128, -1)
-    };
+    let pool =
+        unsafe { sys::rte_pktmbuf_pool_create(name.as_ptr(), MBUFS, 256, 0, 2048 + 128, -1) };
     if pool.is_null() {
         return Err("rte_pktmbuf_pool_create failed".into());
     }
@@ -388,7 +396,10 @@ fn run(a: &Args) -> Result<(), String> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    eprintln!("fwd_latency: both links up after {:.1} s", waited.elapsed().as_secs_f64());
+    eprintln!(
+        "fwd_latency: both links up after {:.1} s",
+        waited.elapsed().as_secs_f64()
+    );
     // SAFETY: plain query.
     let hz = unsafe { sys::rte_get_tsc_hz() };
     let mut probe = Probe {

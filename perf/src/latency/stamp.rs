@@ -13,7 +13,11 @@ pub const STAMP_LEN: usize = 12;
 /// probe checks every template once at load time.
 pub fn stamp_offset(frame: &[u8]) -> Result<usize, &'static str> {
     let mut l2 = 14;
-    let get16 = |o: usize| frame.get(o..o + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let get16 = |o: usize| {
+        frame
+            .get(o..o + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
     let mut ethertype = get16(12).ok_or("shorter than an Ethernet header")?;
     if ethertype == 0x8100 {
         ethertype = get16(16).ok_or("shorter than an 802.1Q header")?;
