@@ -13,6 +13,7 @@ pub mod config;
 pub mod counters;
 pub mod ecn;
 pub mod flow;
+mod index;
 mod link;
 mod prefetch;
 pub mod queue;
@@ -31,5 +32,5 @@ pub use config::{
 };
 pub use counters::{DropReason, PipeCounters};
 pub use flow::{Family, FlowKey, FlowMask};
-pub use set::{Fate, ShaperSet, Target};
+pub use set::{Fate, Hint, ShaperSet, Target};
 pub use units::{Bandwidth, Delay, ParseBandwidthError, ParseDelayError};

@@ -74,8 +74,6 @@ pub(crate) struct FlowQueue {
     pub(crate) head: u32,
     pub(crate) tail: u32,
     pub(crate) pkts: u32,
-    /// Chain in the set's hash table.
-    pub(crate) hash_next: u32,
     pub(crate) bytes: u64,
     pub(crate) flowset: u32,
     pub(crate) instance: u32,
@@ -103,7 +101,6 @@ impl Default for FlowQueue {
             in_use: false,
             flowset: 0,
             instance: 0,
-            hash_next: NIL,
             key: FlowKey::default(),
             red_avg: 0.0,
             red_count: -1,

@@ -17,6 +17,7 @@
 use crate::config::{ConfigError, QueueLimit, ShaperConfig};
 use crate::counters::{DropReason, PipeCounters};
 use crate::flow::{FlowKey, FlowMask};
+use crate::index::FlowIndex;
 use crate::link::Link;
 use crate::prefetch::{prefetch, prefetch_at};
 use crate::queue::{FlowQueue, QueueId, Queues, SlotMeta, ECN_CAPABLE, ECN_MARKED, NIL};
@@ -45,6 +46,30 @@ pub enum Fate {
     Marked,
     /// Dropped inside a scheduler after it was queued (CoDel, FQ-CoDel overlimit).
     Dropped(DropReason),
+}
+
+/// A packet's flow resolved ahead of its enqueue ([`ShaperSet::hint`]): the
+/// flowset and the hash that places it, so a burst can be looked up in passes
+/// whose cache misses overlap. Valid for the set and the (target, key) it was
+/// made from, as long as the set lives.
+#[derive(Debug, Clone, Copy)]
+pub struct Hint {
+    /// Flowset index; NIL: no such pipe or queue.
+    fs: u32,
+    /// The flow's hash in the set's queue index (or, for FQ-CoDel, among the
+    /// scheduler's queues) when `exact`; unused otherwise (masked pipes, whose
+    /// instance must be found first).
+    hash: u64,
+    exact: bool,
+}
+
+impl Hint {
+    /// False where the flow's queue is known without a lookup (a pipe or queue
+    /// without mask): the prefetch passes would only cost time.
+    #[inline]
+    pub fn worth_prefetching(&self) -> bool {
+        self.exact
+    }
 }
 
 struct PipeState {
@@ -114,7 +139,7 @@ pub struct ShaperSet<P> {
     inst_hash: Vec<u32>,
     qs: Queues,
     q_free: Vec<u32>,
-    q_hash: Vec<u32>,
+    q_index: FlowIndex,
     handles: Vec<Option<P>>,
     slot_free: Vec<u32>,
     wheel: TimerWheel,
@@ -225,7 +250,7 @@ impl<P> ShaperSet<P> {
             qs: Queues::new(pool),
             q_free: Vec::new(),
             // Unmasked queues (one per flowset and instance) plus masked ones.
-            q_hash: vec![NIL; bucket_count(q_buckets + cfg.queues.len() as u64 + 64)],
+            q_index: FlowIndex::new(bucket_count(q_buckets + cfg.queues.len() as u64 + 64)),
             handles: (0..pool).map(|_| None).collect(),
             slot_free: (0..pool).rev().collect(),
             wheel: TimerWheel::new(now, cfg.pipes.len().max(16)),
@@ -269,55 +294,98 @@ impl<P> ShaperSet<P> {
         self.wheel.next_expiration()
     }
 
-    /// Hints the cache lines `enqueue(target, key, ..)` will touch: the flow's hash
-    /// bucket, its queue and that queue's last packet. Changes nothing. With many
-    /// flows these are cache misses; calling this for every packet of a burst
-    /// before enqueuing them makes the misses overlap rather than follow one
-    /// another (the flow table is read, never written, here).
+    /// Resolves a packet's flow for `enqueue_hinted`, and hints the first cache
+    /// line its enqueue will need (the flow's slot in the queue index). With many
+    /// flows every step of a lookup is a cache miss; a burst goes fastest as
+    /// `hint` for every packet, then `prefetch`, then `prefetch_tail`, then
+    /// `enqueue_hinted`: each pass's misses overlap, and are done by the next.
+    /// Nothing changes in the set until `enqueue_hinted`.
     #[inline]
-    pub fn prefetch(&self, target: Target, key: &FlowKey) {
+    pub fn hint(&self, target: Target, key: &FlowKey) -> Hint {
         let fs = match target {
             Target::Pipe(id) => {
                 lookup(&self.pipe_index, id).map(|p| self.pipes[p as usize].own_flowset)
             }
             Target::Queue(id) => lookup(&self.queue_index, id),
         };
-        let Some(fs) = fs else { return };
+        let Some(fs) = fs else {
+            return Hint {
+                fs: NIL,
+                hash: 0,
+                exact: false,
+            };
+        };
         let f = &self.flowsets[fs as usize];
         let i = self.pipes[f.pipe as usize].single;
+        let mut h = Hint {
+            fs,
+            hash: 0,
+            exact: false,
+        };
         if i == NIL {
-            // A masked pipe: its instance table.
-            let p = f.pipe as usize;
-            let masked = self.pipes[p].mask.apply(key);
-            let h = self.bucket(&self.inst_hash, p as u64, &masked);
-            if let Some(&e) = self.inst_hash.get(h) {
-                prefetch_at(&self.inst, e as usize);
-            }
-            return;
+            return h;
         }
         let e = &self.inst[i as usize];
-        let q = if e.hashed_base != NIL {
-            e.hashed_base + (key.hash_with(self.seed) % u64::from(e.hashed_n)) as u32
+        if e.hashed_base != NIL {
+            h.hash = key.hash_with(self.seed);
+            h.exact = true;
+        } else if f.static_q == NIL {
+            h.hash = self.queue_hash(fs, i, &f.mask.apply(key));
+            h.exact = true;
+            self.q_index.prefetch(h.hash);
+        }
+        h
+    }
+
+    /// The queue a hint most likely leads to (when it exists already).
+    #[inline]
+    fn hinted_queue(&self, h: &Hint) -> Option<u32> {
+        let f = self.flowsets.get(h.fs as usize)?;
+        let i = self.pipes[f.pipe as usize].single;
+        if i == NIL {
+            return None;
+        }
+        let e = &self.inst[i as usize];
+        if e.hashed_base != NIL {
+            Some(e.hashed_base + (h.hash % u64::from(e.hashed_n)) as u32)
         } else if f.static_q != NIL {
-            f.static_q
+            Some(f.static_q)
         } else {
-            let masked = f.mask.apply(key);
-            let tag = u64::from(fs) << 32 | u64::from(i);
-            let h = self.bucket(&self.q_hash, tag, &masked);
-            // A load, not a hint: the queue's address is in the bucket. The CPU
-            // goes on with the next packet while it is fetched.
-            self.q_hash[h]
-        };
-        if let Some(fq) = self.qs.q.get(q as usize) {
+            self.q_index.candidate(h.hash)
+        }
+    }
+
+    /// Second pass over a burst (see `hint`): hints the flow's queue (it reads
+    /// the index line the first pass fetched).
+    #[inline]
+    pub fn prefetch(&self, h: &Hint) {
+        if let Some(fq) = self.hinted_queue(h).and_then(|q| self.qs.q.get(q as usize)) {
             prefetch(fq);
             prefetch(&fq.bytes);
             prefetch(&fq.sched);
         }
     }
 
+    /// Third pass over a burst (see `hint`): hints the queue's last packet, which
+    /// the new one is linked behind (it reads the queue the second pass fetched).
+    #[inline]
+    pub fn prefetch_tail(&self, h: &Hint) {
+        if let Some(fq) = self.hinted_queue(h).and_then(|q| self.qs.q.get(q as usize)) {
+            prefetch_at(&self.qs.slots, fq.tail as usize);
+        }
+    }
+
+    /// Where flow `masked` of flowset `fs` in instance `i` sits in the queue index.
+    #[inline]
+    fn queue_hash(&self, fs: u32, i: u32, masked: &FlowKey) -> u64 {
+        let tag = u64::from(fs) << 32 | u64::from(i);
+        masked.hash_with(self.seed ^ tag.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
     /// Sends a packet of `len` bytes into `target`. `key` is its header fields (for
     /// masks and FQ-CoDel). On `Err` the packet was not taken: the caller frees it
     /// (the drop is counted against the pipe, except `NoSuchPipe`).
+    #[inline]
     pub fn enqueue(
         &mut self,
         target: Target,
@@ -326,22 +394,32 @@ impl<P> ShaperSet<P> {
         pkt: P,
         now: u64,
     ) -> Result<(), (P, DropReason)> {
-        let fs = match target {
-            Target::Pipe(id) => {
-                lookup(&self.pipe_index, id).map(|p| self.pipes[p as usize].own_flowset)
-            }
-            Target::Queue(id) => lookup(&self.queue_index, id),
-        };
-        let Some(fs) = fs else {
+        let h = self.hint(target, key);
+        self.enqueue_hinted(&h, key, len, pkt, now)
+    }
+
+    /// `enqueue` with the flow resolved beforehand by `hint(target, key)` (same
+    /// target and key: another key's hint would file the packet under the wrong
+    /// flow).
+    pub fn enqueue_hinted(
+        &mut self,
+        h: &Hint,
+        key: &FlowKey,
+        len: u32,
+        pkt: P,
+        now: u64,
+    ) -> Result<(), (P, DropReason)> {
+        let fs = h.fs;
+        if fs == NIL {
             return Err((pkt, DropReason::NoSuchPipe));
-        };
+        }
         let p = self.flowsets[fs as usize].pipe as usize;
         {
             let c = &mut self.pipes[p].counters;
             c.in_pkts += 1;
             c.in_bytes += u64::from(len);
         }
-        match self.admit(fs, p, key, len, now) {
+        match self.admit(fs, p, key, h, len, now) {
             Ok((i, q)) => {
                 let slot = self.slot_free.pop().expect("admit checked the pool");
                 self.handles[slot as usize] = Some(pkt);
@@ -384,6 +462,7 @@ impl<P> ShaperSet<P> {
         fs: u32,
         p: usize,
         key: &FlowKey,
+        h: &Hint,
         len: u32,
         now: u64,
     ) -> Result<(u32, QueueId), DropReason> {
@@ -410,9 +489,15 @@ impl<P> ShaperSet<P> {
         let hashed = self.inst[i as usize].hashed_base;
         let q = if hashed != NIL {
             let n = self.inst[i as usize].hashed_n;
-            hashed + (key.hash_with(self.seed) % u64::from(n)) as u32
+            let hash = if h.exact {
+                h.hash
+            } else {
+                key.hash_with(self.seed)
+            };
+            debug_assert_eq!(hash, key.hash_with(self.seed), "a hint of another key");
+            hashed + (hash % u64::from(n)) as u32
         } else {
-            match self.queue_for(fs, i, key) {
+            match self.queue_for(fs, i, key, h) {
                 Some(q) => q,
                 None => {
                     self.maybe_free_instance(i, now);
@@ -545,7 +630,7 @@ impl<P> ShaperSet<P> {
 
     /// The flow queue of flowset `fs` in instance `i` for this packet, created if
     /// needed; `None` when the flowset's `max_flows` is reached.
-    fn queue_for(&mut self, fs: u32, i: u32, key: &FlowKey) -> Option<QueueId> {
+    fn queue_for(&mut self, fs: u32, i: u32, key: &FlowKey, h: &Hint) -> Option<QueueId> {
         let f = &self.flowsets[fs as usize];
         if f.static_q != NIL {
             return Some(f.static_q);
@@ -553,17 +638,26 @@ impl<P> ShaperSet<P> {
         let cacheable = f.mask.is_none() && self.pipes[f.pipe as usize].single != NIL;
         let masked = f.mask.apply(key);
         let dynamic = !f.mask.is_none();
-        let tag = u64::from(fs) << 32 | u64::from(i);
-        let h = self.bucket(&self.q_hash, tag, &masked);
-        let mut q = self.q_hash[h];
-        while q != NIL {
-            let e = &self.qs.q[q as usize];
-            if e.key == masked && e.flowset == fs && e.instance == i {
-                return Some(q);
-            }
-            q = e.hash_next;
+        // The hint's hash is for the pipe's single instance; a masked pipe's
+        // instance was only found now.
+        let hash = if h.exact {
+            h.hash
+        } else {
+            self.queue_hash(fs, i, &masked)
+        };
+        debug_assert_eq!(
+            hash,
+            self.queue_hash(fs, i, &masked),
+            "a hint of another key"
+        );
+        let qs = &self.qs.q;
+        if let Some(q) = self.q_index.find(hash, |q| {
+            let e = &qs[q as usize];
+            e.key == masked && e.flowset == fs && e.instance == i
+        }) {
+            return Some(q);
         }
-        if dynamic && f.live >= f.max_flows {
+        if dynamic && f.live >= f.max_flows || !self.q_index.has_room() {
             return None;
         }
         let fresh = FlowQueue {
@@ -573,7 +667,6 @@ impl<P> ShaperSet<P> {
             in_use: true,
             flowset: fs,
             instance: i,
-            hash_next: self.q_hash[h],
             key: masked,
             ..FlowQueue::default()
         };
@@ -593,7 +686,7 @@ impl<P> ShaperSet<P> {
                 (n - 1) as u32
             }
         };
-        self.q_hash[h] = q;
+        self.q_index.insert(hash, q);
         if cacheable {
             self.flowsets[fs as usize].static_q = q;
         }
@@ -624,22 +717,8 @@ impl<P> ShaperSet<P> {
         );
         self.inst[i as usize].sched.forget(&self.qs, q);
         let fs = e.flowset;
-        let masked = e.key;
-        let tag = u64::from(fs) << 32 | u64::from(i);
-        let h = self.bucket(&self.q_hash, tag, &masked);
-        // Unlink from its hash chain.
-        let mut cur = self.q_hash[h];
-        let mut prev = NIL;
-        while cur != NIL && cur != q {
-            prev = cur;
-            cur = self.qs.q[cur as usize].hash_next;
-        }
-        let next = self.qs.q[q as usize].hash_next;
-        if prev == NIL {
-            self.q_hash[h] = next;
-        } else {
-            self.qs.q[prev as usize].hash_next = next;
-        }
+        let hash = self.queue_hash(fs, i, &e.key);
+        self.q_index.remove(hash, q);
         // A scheduler may still hold stale references (WF2Q+'s idle heap): cleared
         // fields make them harmless.
         self.qs.q[q as usize].in_use = false;

@@ -97,6 +97,13 @@ impl TimerWheel {
     /// the next [`advance`](Self::advance).
     pub fn schedule(&mut self, id: u32, deadline: u64) {
         self.ensure(id as usize + 1);
+        let e = &self.entries[id as usize];
+        if e.armed && e.deadline == deadline {
+            // Where it is linked is still right (a slot the wheel has not passed
+            // yet, cascading as time reaches it). Every enqueue into a backlogged
+            // pipe re-arms it for the same time: nothing to do.
+            return;
+        }
         if self.entries[id as usize].armed {
             self.unlink(id);
         } else {

@@ -3,7 +3,7 @@
 //! change.
 use super::{owner, ShapeRequest, Shaped, ShaperSpec};
 use crate::tables::Tables;
-use shaper::{DropReason, Fate, ShaperSet};
+use shaper::{DropReason, Fate, Hint, ShaperSet};
 use std::sync::Arc;
 
 struct Owned<F> {
@@ -93,6 +93,45 @@ impl<F> ShaperHost<F> {
         let index = o.index;
         o.set
             .enqueue(req.target, &req.key, req.len, req.pkt, now)
+            .map_err(|(p, why)| (p.frame, why, Some(index)))
+    }
+
+    /// Resolves a request's flow in its vnet's set ahead of `enqueue_hinted` (see
+    /// `ShaperSet::hint`): `None` when this worker has no set for it, or when its
+    /// queue is known without a lookup (nothing to prefetch).
+    #[inline]
+    pub fn hint(&self, req: &ShapeRequest<F>) -> Option<(usize, Hint)> {
+        let k = self.sets.iter().position(|o| o.vnet_id == req.vnet_id)?;
+        let h = self.sets[k].set.hint(req.target, &req.key);
+        h.worth_prefetching().then_some((k, h))
+    }
+
+    /// Second pass over a burst's hints: the flows' queues.
+    #[inline]
+    pub fn prefetch(&self, (k, h): &(usize, Hint)) {
+        self.sets[*k].set.prefetch(h);
+    }
+
+    /// Third pass over a burst's hints: the queues' last packets.
+    #[inline]
+    pub fn prefetch_tail(&self, (k, h): &(usize, Hint)) {
+        self.sets[*k].set.prefetch_tail(h);
+    }
+
+    /// `enqueue` with a hint from `hint(&req)` (the same request, and no `sync`
+    /// since).
+    #[allow(clippy::type_complexity)]
+    pub fn enqueue_hinted(
+        &mut self,
+        (k, h): &(usize, Hint),
+        req: ShapeRequest<F>,
+        now: u64,
+    ) -> Result<(), (F, DropReason, Option<usize>)> {
+        let o = &mut self.sets[*k];
+        debug_assert_eq!(o.vnet_id, req.vnet_id, "a hint for another vnet");
+        let index = o.index;
+        o.set
+            .enqueue_hinted(h, &req.key, req.len, req.pkt, now)
             .map_err(|(p, why)| (p.frame, why, Some(index)))
     }
 

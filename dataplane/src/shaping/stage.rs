@@ -57,9 +57,34 @@ pub fn dispatch<F>(
     now: u64,
     mut hand: impl FnMut(usize, ShapeRequest<F>) -> Option<ShapeRequest<F>>,
 ) {
-    for req in staged.drain(..) {
+    // With many flows in a pipe (masks), each lookup is a chain of cache misses:
+    // resolve the burst's flows first, in passes whose misses overlap (index,
+    // queue, last packet), then enqueue. Unmasked pipes skip the passes.
+    let mut hints: [Option<(usize, shaper::Hint)>; STAGED] = [None; STAGED];
+    let mut any = false;
+    for (h, req) in hints.iter_mut().zip(staged.iter()) {
+        if owner(req.vnet_id, workers) == worker {
+            *h = host.hint(req);
+            any |= h.is_some();
+        }
+    }
+    if any {
+        for h in hints.iter().flatten() {
+            host.prefetch(h);
+        }
+        for h in hints.iter().flatten() {
+            host.prefetch_tail(h);
+        }
+    }
+    for (k, req) in staged.drain(..).enumerate() {
         let o = owner(req.vnet_id, workers);
-        if o == worker {
+        if let Some(h) = hints.get(k).copied().flatten() {
+            let id = req.vnet_id;
+            if let Err((frame, why, index)) = host.enqueue_hinted(&h, req, now) {
+                drop(frame);
+                count(tables, worker, index, id, reason(why));
+            }
+        } else if o == worker {
             accept(host, tables, worker, req, now);
         } else if let Some(req) = hand(o, req) {
             let id = req.vnet_id;

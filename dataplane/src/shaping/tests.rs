@@ -360,3 +360,32 @@ fn fq_codel_ecn_marks_ce_on_the_wire_with_a_valid_checksum() {
     assert_eq!(c.marked_pkts, marked);
     assert_eq!(c.dropped_total(), 0);
 }
+
+/// A masked queue: a burst of requests for two flows goes through the hinted
+/// path (flows resolved in passes before the enqueues) into one dynamic queue
+/// per flow, and everything leaves.
+#[test]
+fn a_burst_into_masked_queues_is_enqueued_per_flow() {
+    let mut cfg = pipe_cfg(1_000_000, 0);
+    cfg.queues[0].mask = shaper::FlowMask::ALL;
+    let mut r = Rig::new(tables(&[spec(1, Some(cfg))]));
+    let v = r.t.vnets[0].clone();
+    for port in [1000u16, 2000, 1000, 2000, 1000] {
+        let mut f = frame(100);
+        f.data_mut()[34..36].copy_from_slice(&port.to_be_bytes());
+        divert(&mut r.out, &v, Target::Queue(7), f, transmit());
+    }
+    let mut staged = std::mem::take(&mut r.out.staged);
+    assert_eq!(staged.len(), 5);
+    stage::dispatch(&mut r.host, &mut staged, &r.t, 0, 1, 0, |_, r| Some(r));
+    r.host.publish_stats(&r.t);
+    let stats = r.t.vnets[0].fwd.shaper_stats.clone().unwrap();
+    let c = stats.pipe(1).unwrap().load();
+    assert_eq!(c.in_pkts, 5);
+    // The first packet went straight onto the idle link; both flows wait.
+    assert_eq!(c.queues, 2, "one dynamic queue per flow");
+    assert_eq!(c.backlog_pkts, 5);
+    r.run_to(1_000_000);
+    assert_eq!(r.out.sent.len(), 5);
+    assert_eq!(r.host.held(), 0);
+}
