@@ -125,6 +125,10 @@ impl<K: Key> Table<K> {
                 return 16;
             }
             log.saturating_sub(3).clamp(1, 16)
+        } else if n >= 4096 {
+            // A full IPv6 table: every /16 of 2000::/3 its own slot (256 KiB), deep
+            // maps under them (see `Dxr::emit`).
+            16
         } else {
             log.saturating_sub(6).clamp(1, 12)
         }
@@ -181,6 +185,11 @@ impl<K: Key> Table<K> {
     /// Applies validated edits (`Some(nh)`: insert or replace, `None`: remove) and
     /// rebuilds the lookup structure once for all of them.
     pub(crate) fn apply(&mut self, edits: impl Iterator<Item = (K, u8, Option<NextHop>)>) {
+        // In address order (stable: edits of one prefix keep their order, the last
+        // wins as before): the route set's tree is then walked front to back, its
+        // nodes still cached from the previous edit, instead of at random.
+        let mut edits: Vec<_> = edits.collect();
+        edits.sort_by_key(|&(p, l, _)| (p, l));
         let mut changed = Vec::new();
         for (p, l, nh) in edits {
             if self.set(p, l, nh) != nh {

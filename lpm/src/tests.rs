@@ -484,3 +484,198 @@ proptest! {
         }
     }
 }
+
+/// Longest match by probing every length: the reference for the deep-map test.
+fn naive4(routes: &std::collections::HashMap<(u32, u8), NextHop>, k: u32) -> NextHop {
+    (0..=32u8)
+        .rev()
+        .find_map(|l| routes.get(&(k & mask4(l), l)).copied())
+        .unwrap_or(NO_ROUTE)
+}
+
+/// Deep maps (a /16 slot of the 2^16 top level holding prefixes longer than /24,
+/// and next hops with the top bit set) through random batches: after each, the
+/// structure equals a rebuild, its garbage accounting holds, and the batch and
+/// scalar lookups agree with a naive reference on every route's edges.
+#[test]
+fn deep_maps_match_reference() {
+    let mut rng = 0x9e37_79b9_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let hops = [
+        1,
+        2,
+        0x7fff_fffe,
+        0x7fff_ffff,
+        0x8000_0000,
+        NO_ROUTE - 1,
+        NO_ROUTE,
+    ];
+    let pick = |next: &mut dyn FnMut() -> u64| -> (u32, u8) {
+        let slot = 0x0a00_0000 + ((next() as u32 % 64) << 16);
+        match next() % 8 {
+            0 => (slot, 16),
+            1..=4 => (slot | ((next() as u32 & 0xff) << 8), 24),
+            _ => {
+                let l = 25 + (next() % 8) as u8;
+                (slot | (next() as u32 & 0xffff) & mask4(l), l)
+            }
+        }
+    };
+    let mut routes = std::collections::HashMap::new();
+    let mut fib = Fib4::new();
+    let mut load = Vec::new();
+    while routes.len() < 6000 {
+        let (p, l) = pick(&mut next);
+        let nh = hops[next() as usize % hops.len()];
+        routes.insert((p, l), nh);
+        load.push(Update4::Insert(Ipv4Addr::from(p), l, nh));
+    }
+    fib.apply(&load).unwrap();
+    assert!(fib.table.dxr.deep_maps() > 10, "the test needs deep maps");
+    for round in 0..12 {
+        fib.table.check_invariants();
+        let mut keys = Vec::new();
+        for &(p, l) in routes.keys() {
+            let last = p | !mask4(l);
+            keys.extend([p, last, p.wrapping_sub(1), last.wrapping_add(1)]);
+        }
+        keys.extend((0..4000).map(|_| 0x0a00_0000 + (next() as u32 % (65 << 16))));
+        let mut out = vec![0; keys.len()];
+        fib.lookup_batch(&keys, &mut out);
+        let mut portable = vec![0; keys.len()];
+        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
+        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
+            let want = naive4(&routes, k);
+            assert_eq!(
+                o,
+                want,
+                "round {round}: batch lookup of {}",
+                Ipv4Addr::from(k)
+            );
+            assert_eq!(
+                p,
+                want,
+                "round {round}: portable batch of {}",
+                Ipv4Addr::from(k)
+            );
+            assert_eq!(
+                fib.lookup_u32(k),
+                want,
+                "round {round}: lookup of {}",
+                Ipv4Addr::from(k)
+            );
+        }
+        let mut batch = Vec::new();
+        for _ in 0..(50 << (round % 5)) {
+            let (p, l) = pick(&mut next);
+            if next() % 2 == 0 {
+                routes.remove(&(p, l));
+                batch.push(Update4::Remove(Ipv4Addr::from(p), l));
+            } else {
+                let nh = hops[next() as usize % hops.len()];
+                routes.insert((p, l), nh);
+                batch.push(Update4::Insert(Ipv4Addr::from(p), l, nh));
+            }
+        }
+        fib.apply(&batch).unwrap();
+    }
+    fib.table.check_invariants();
+}
+
+/// IPv6 tables of 4096+ routes (a 2^16 top level, deep maps, sub-direct and range
+/// chunks below) through random batches, against a naive reference: the vector
+/// batch lookup, the portable one and the scalar one on every route's edges.
+#[test]
+fn deep_maps_match_reference_v6() {
+    let mut rng = 0x51_7cc1_b727_220a_u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let hops = [3, 4, 0x7fff_ffff, 0x8000_0000, NO_ROUTE];
+    let pick = |next: &mut dyn FnMut() -> u64| -> (u128, u8) {
+        // Crowded /16s (2001::, 2a00::) and a sparse spread, lengths mostly /32
+        // and /48 with a tail to /128.
+        let top: u128 = [0x2001, 0x2a00, 0x2400 + (next() % 512) as u128][next() as usize % 3];
+        let l = match next() % 10 {
+            0..=2 => 32,
+            3..=6 => 48,
+            7 => 16 + (next() % 49) as u8,
+            8 => 64,
+            _ => 65 + (next() % 64) as u8,
+        };
+        let a = (top << 112) | (u128::from(next()) << 64 | u128::from(next())) >> 16;
+        (a & mask6(l), l)
+    };
+    let mut routes = std::collections::HashMap::new();
+    let mut load = Vec::new();
+    while routes.len() < 5000 {
+        let (p, l) = pick(&mut next);
+        let nh = hops[next() as usize % hops.len()];
+        routes.insert((p, l), nh);
+        load.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+    }
+    let mut fib = Fib6::new();
+    fib.apply(&load).unwrap();
+    assert!(fib.table.dxr.deep_maps() > 0, "the test needs deep maps");
+    let naive = |routes: &std::collections::HashMap<(u128, u8), NextHop>, k: u128| {
+        (0..=128u8)
+            .rev()
+            .find_map(|l| routes.get(&(k & mask6(l), l)).copied())
+            .unwrap_or(NO_ROUTE)
+    };
+    for round in 0..4 {
+        fib.table.check_invariants();
+        let mut keys = Vec::new();
+        for &(p, l) in routes.keys() {
+            let last = p | !mask6(l);
+            keys.extend([p, last, p.wrapping_sub(1), last.wrapping_add(1)]);
+        }
+        let mut out = vec![0; keys.len()];
+        fib.lookup_batch(&keys, &mut out);
+        let mut portable = vec![0; keys.len()];
+        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
+        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
+            let want = naive(&routes, k);
+            assert_eq!(
+                o,
+                want,
+                "round {round}: batch lookup of {}",
+                Ipv6Addr::from(k)
+            );
+            assert_eq!(
+                p,
+                want,
+                "round {round}: portable batch of {}",
+                Ipv6Addr::from(k)
+            );
+            assert_eq!(
+                fib.lookup_u128(k),
+                want,
+                "round {round}: lookup of {}",
+                Ipv6Addr::from(k)
+            );
+        }
+        let mut batch = Vec::new();
+        for _ in 0..(40 << round) {
+            let (p, l) = pick(&mut next);
+            if next() % 2 == 0 {
+                routes.remove(&(p, l));
+                batch.push(Update6::Remove(Ipv6Addr::from(p), l));
+            } else {
+                let nh = hops[next() as usize % hops.len()];
+                routes.insert((p, l), nh);
+                batch.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+            }
+        }
+        fib.apply(&batch).unwrap();
+    }
+    fib.table.check_invariants();
+}

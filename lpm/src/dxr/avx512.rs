@@ -10,8 +10,8 @@
 use std::arch::x86_64::*;
 
 use super::{
-    Dxr, BITMAP, CHUNK, DESC, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES, SUB, SUB_OFF_BITS,
-    SUB_OFF_MASK,
+    Dxr, BITMAP, CHUNK, DEEP_HOP, DEEP_MAP, DESC, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES,
+    MAP_MASK, SUB, SUB_OFF_BITS, SUB_OFF_MASK,
 };
 use crate::key::Key;
 use crate::NextHop;
@@ -77,8 +77,7 @@ impl<K: Key> Dxr<K> {
                 is_leaf[v] = _mm512_cmplt_epu32_mask(e[v], _mm512_set1_epi32(CHUNK as i32));
                 slow[v] = live[v] & !is_map[v] & !is_leaf[v];
                 // Map m, key byte x after the slot bits.
-                let m =
-                    _mm512_maskz_and_epi32(is_map[v], e[v], _mm512_set1_epi32(INDEX_MASK as i32));
+                let m = _mm512_maskz_and_epi32(is_map[v], e[v], _mm512_set1_epi32(MAP_MASK as i32));
                 x[v] = _mm512_srli_epi32::<24>(_mm512_sll_epi32(k[v], slot_shift));
                 // A Map is 5 u64s: bits[0..4], then base_m1 | before << 32.
                 m5[v] = _mm512_add_epi32(_mm512_slli_epi32::<2>(m), m);
@@ -134,6 +133,14 @@ impl<K: Key> Dxr<K> {
                 let h = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], hi, hops) };
                 let leaf = _mm512_sub_epi32(e[v], _mm512_set1_epi32(1));
                 let res = _mm512_mask_blend_epi32(is_leaf[v], h, leaf);
+                // A deep map's hop with its top bit set points further down: those
+                // lanes finish on the scalar path.
+                let deep = _mm512_mask_test_epi32_mask(
+                    is_map[v],
+                    e[v],
+                    _mm512_set1_epi32(DEEP_MAP as i32),
+                );
+                slow[v] |= _mm512_mask_cmplt_epi32_mask(deep, h, zero);
                 // SAFETY: `live` covers exactly the output slots from `16 * v`.
                 unsafe {
                     _mm512_mask_storeu_epi32(os.as_mut_ptr().add(16 * v).cast(), live[v], res)
@@ -157,18 +164,36 @@ impl<K: Key> Dxr<K> {
     #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
     fn resolve_simd(&self, mut e: u32, key: K, mut o: u32) -> NextHop {
         loop {
+            match self.step_simd(e, key, o) {
+                Ok(nh) => return nh,
+                Err((ne, no)) => (e, o) = (ne, no),
+            }
+        }
+    }
+
+    /// One step of `resolve_simd`: the next hop, or the entry (and depth) one
+    /// level further down.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
+    #[inline]
+    fn step_simd(&self, e: u32, key: K, o: u32) -> Result<NextHop, (u32, u32)> {
+        {
             if e < CHUNK {
-                return e.wrapping_sub(1);
+                return Ok(e.wrapping_sub(1));
             }
             if (BITMAP..SUB).contains(&e) && o + 8 <= K::BITS {
                 let x = key.tail(o).top8();
-                return self.maps.hops[self.maps.index((e & INDEX_MASK) as usize, x)];
+                let h = self.maps.hops[self.maps.index((e & MAP_MASK) as usize, x)];
+                if e & DEEP_MAP != 0 && h & DEEP_HOP != 0 {
+                    return Err((h, o + 8));
+                }
+                return Ok(h);
             }
             if (SUB..DESC).contains(&e) && o < K::BITS {
                 let t = ((e >> SUB_OFF_BITS) & 0xf) + 1;
-                e = self.direct[(e & SUB_OFF_MASK) as usize + key.bits(o, t)];
-                o += t;
-                continue;
+                return Err((
+                    self.direct[(e & SUB_OFF_MASK) as usize + key.bits(o, t)],
+                    o + t,
+                ));
             }
             if e >= DESC && o < K::BITS {
                 let d = self.descs[(e & INDEX_MASK) as usize];
@@ -176,9 +201,7 @@ impl<K: Key> Dxr<K> {
                 match d.kind {
                     K_DIRECT => {
                         let t = u32::from(d.bits);
-                        e = self.direct[off + key.bits(o, t)];
-                        o += t;
-                        continue;
+                        return Err((self.direct[off + key.bits(o, t)], o + t));
                     }
                     K_R32 => {
                         let starts = &self.r32.starts[off..off + n];
@@ -198,7 +221,7 @@ impl<K: Key> Dxr<K> {
                                 break; // sorted: the rest start after x
                             }
                         }
-                        return self.r32.hops[off + rank - 1];
+                        return Ok(self.r32.hops[off + rank - 1]);
                     }
                     K_R16 => {
                         let starts = &self.r16.starts[off..off + n];
@@ -218,30 +241,204 @@ impl<K: Key> Dxr<K> {
                                 break;
                             }
                         }
-                        return self.r16.hops[off + rank - 1];
+                        return Ok(self.r16.hops[off + rank - 1]);
                     }
                     _ => {}
                 }
             }
-            return self.resolve(e, key, o);
+            Ok(self.resolve(e, key, o))
         }
     }
 
-    /// The batch lookup of other families (IPv6): all lanes' top-level reads, then
-    /// each lane's walk with vector ranks (`resolve_simd`).
+    /// The IPv6 batch lookup: the keys' first 64 bits (where all but the rare
+    /// longer-than-/64 structure lies) in 64-bit lanes, 8 to a vector, 4 vectors
+    /// stage by stage: the top level, then rounds of deep-map steps (the map's word
+    /// and base by gathers, the rank by VPOPCNTQ, the hop by a gather) until every
+    /// lane has a next hop or stands on something else, which the scalar walk
+    /// finishes (`resolve_simd`).
     ///
     /// # Safety
-    /// The CPU must have the features `avx512_usable` checks.
+    /// The CPU must have the features `avx512_usable` checks; `K` is `u128`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
-    pub(super) unsafe fn lookup_any_avx512(&self, keys: &[K], out: &mut [NextHop]) {
-        let s = self.s;
+    #[allow(clippy::needless_range_loop)] // one lane index across several arrays
+    pub(super) unsafe fn lookup_v6_avx512(&self, keys: &[K], out: &mut [NextHop]) {
+        assert!(out.len() >= keys.len() && K::BITS == 128 && self.s <= 56);
+        let direct = self.direct.as_ptr().cast::<i32>();
+        let maps = self.maps.maps.as_ptr().cast::<i64>();
+        let hops = self.maps.hops.as_ptr().cast::<i32>();
+        let zero = _mm512_setzero_si512();
+        let zero256 = _mm256_setzero_si256();
+        let top_shift = _mm_cvtsi32_si128(64 - self.s as i32);
         for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let mut ent = [0u32; LANES];
-            for (e, &k) in ent.iter_mut().zip(ks) {
-                *e = self.direct[k.bits(0, s)];
+            let mut hi = [0u64; LANES];
+            for (h, &k) in hi.iter_mut().zip(ks) {
+                *h = (k.to_wide() >> 64) as u64;
             }
-            for ((o, &k), &e) in os.iter_mut().zip(ks).zip(&ent) {
-                *o = self.resolve_simd(e, k, s);
+            let mut k = [zero; 4];
+            let mut e = [zero; 4];
+            let mut o = [zero; 4];
+            let mut res = [zero; 4];
+            let mut pend = [0 as __mmask8; 4];
+            let mut slow = [0 as __mmask8; 4];
+            for v in 0..4 {
+                let n = ks.len().saturating_sub(8 * v).min(8);
+                pend[v] = if n == 8 { 0xff } else { (1u8 << n) - 1 };
+                // SAFETY: 8 lanes from 8 * v < LANES.
+                k[v] = unsafe { _mm512_loadu_si512(hi.as_ptr().add(8 * v).cast()) };
+                let idx = _mm512_srl_epi64(k[v], top_shift);
+                // SAFETY: every live index is below 2^s <= direct.len().
+                let t = unsafe { _mm512_mask_i64gather_epi32::<4>(zero256, pend[v], idx, direct) };
+                e[v] = _mm512_cvtepu32_epi64(t);
+                o[v] = _mm512_set1_epi64(i64::from(self.s));
+            }
+            loop {
+                let mut any = 0;
+                let mut subs = 0;
+                let mut is_map = [0 as __mmask8; 4];
+                let mut is_sub = [0 as __mmask8; 4];
+                let mut sub_e = [zero; 4];
+                let mut sub_t = [zero; 4];
+                for v in 0..4 {
+                    let leaf = _mm512_mask_cmplt_epu64_mask(
+                        pend[v],
+                        e[v],
+                        _mm512_set1_epi64(i64::from(CHUNK)),
+                    );
+                    res[v] = _mm512_mask_sub_epi64(res[v], leaf, e[v], _mm512_set1_epi64(1));
+                    let kind = _mm512_and_si512(e[v], _mm512_set1_epi64(0xE000_0000));
+                    let map = _mm512_mask_cmpeq_epi64_mask(
+                        pend[v],
+                        kind,
+                        _mm512_set1_epi64(i64::from(BITMAP)),
+                    );
+                    is_map[v] = _mm512_mask_cmple_epu64_mask(map, o[v], _mm512_set1_epi64(56));
+                    // Sub-direct tables (dense spans): the next t bits index `direct`.
+                    let sub = _mm512_mask_cmpeq_epi64_mask(
+                        pend[v],
+                        kind,
+                        _mm512_set1_epi64(i64::from(SUB)),
+                    );
+                    let t = _mm512_add_epi64(
+                        _mm512_and_si512(_mm512_srli_epi64::<25>(e[v]), _mm512_set1_epi64(0xf)),
+                        _mm512_set1_epi64(1),
+                    );
+                    is_sub[v] = _mm512_mask_cmple_epu64_mask(
+                        sub,
+                        _mm512_add_epi64(o[v], t),
+                        _mm512_set1_epi64(64),
+                    );
+                    sub_t[v] = t;
+                    sub_e[v] = e[v];
+                    slow[v] |= pend[v] & !leaf & !is_map[v] & !is_sub[v];
+                    pend[v] = is_map[v] | is_sub[v];
+                    any |= pend[v];
+                    subs |= is_sub[v];
+                }
+                if any == 0 {
+                    break;
+                }
+                if subs != 0 {
+                    for v in 0..4 {
+                        let lanes = is_sub[v];
+                        let off =
+                            _mm512_and_si512(sub_e[v], _mm512_set1_epi64(i64::from(SUB_OFF_MASK)));
+                        // (k << o) >> (64 - t), as two shifts: t >= 1.
+                        let bits = _mm512_srlv_epi64(
+                            _mm512_srli_epi64::<1>(_mm512_sllv_epi64(k[v], o[v])),
+                            _mm512_sub_epi64(_mm512_set1_epi64(63), sub_t[v]),
+                        );
+                        // SAFETY: a sub-direct table's 2^t entries lie in `direct`.
+                        let n = unsafe {
+                            _mm512_mask_i64gather_epi32::<4>(
+                                zero256,
+                                lanes,
+                                _mm512_add_epi64(off, bits),
+                                direct,
+                            )
+                        };
+                        e[v] = _mm512_mask_mov_epi64(e[v], lanes, _mm512_cvtepu32_epi64(n));
+                        o[v] = _mm512_mask_add_epi64(o[v], lanes, o[v], sub_t[v]);
+                    }
+                }
+                let mut hidx = [zero; 4];
+                for v in 0..4 {
+                    let lanes = is_map[v];
+                    if lanes == 0 {
+                        continue;
+                    }
+                    // The key's byte at depth o: (k << o) >> 56.
+                    let x = _mm512_srli_epi64::<56>(_mm512_sllv_epi64(k[v], o[v]));
+                    let m =
+                        _mm512_maskz_and_epi64(lanes, e[v], _mm512_set1_epi64(i64::from(MAP_MASK)));
+                    let m5 = _mm512_add_epi64(_mm512_slli_epi64::<2>(m), m);
+                    let w = _mm512_srli_epi64::<6>(x);
+                    // SAFETY: live map lanes index words of a map < maps.len().
+                    let word = unsafe {
+                        _mm512_mask_i64gather_epi64::<8>(zero, lanes, _mm512_add_epi64(m5, w), maps)
+                    };
+                    // SAFETY: as above, the map's fifth word.
+                    let bw = unsafe {
+                        _mm512_mask_i64gather_epi64::<8>(
+                            zero,
+                            lanes,
+                            _mm512_add_epi64(m5, _mm512_set1_epi64(4)),
+                            maps,
+                        )
+                    };
+                    let cnt = _mm512_andnot_si512(x, _mm512_set1_epi64(63));
+                    let pop = _mm512_popcnt_epi64(_mm512_sllv_epi64(word, cnt));
+                    let bsh = _mm512_add_epi64(_mm512_slli_epi64::<3>(w), _mm512_set1_epi64(32));
+                    let before =
+                        _mm512_and_si512(_mm512_srlv_epi64(bw, bsh), _mm512_set1_epi64(0xff));
+                    let sum = _mm512_add_epi64(_mm512_add_epi64(bw, before), pop);
+                    hidx[v] = _mm512_and_si512(sum, _mm512_set1_epi64(0xffff_ffff));
+                }
+                for v in 0..4 {
+                    let lanes = is_map[v];
+                    if lanes == 0 {
+                        pend[v] = is_sub[v];
+                        continue;
+                    }
+                    // SAFETY: live map lanes index that map's next hops, < hops.len().
+                    let h =
+                        unsafe { _mm512_mask_i64gather_epi32::<4>(zero256, lanes, hidx[v], hops) };
+                    let h = _mm512_cvtepu32_epi64(h);
+                    let deep_map = _mm512_mask_test_epi64_mask(
+                        lanes,
+                        e[v],
+                        _mm512_set1_epi64(i64::from(DEEP_MAP)),
+                    );
+                    let deeper = _mm512_mask_test_epi64_mask(
+                        deep_map,
+                        h,
+                        _mm512_set1_epi64(i64::from(DEEP_HOP)),
+                    );
+                    res[v] = _mm512_mask_mov_epi64(res[v], lanes & !deeper, h);
+                    e[v] = _mm512_mask_mov_epi64(e[v], deeper, h);
+                    o[v] = _mm512_mask_add_epi64(o[v], deeper, o[v], _mm512_set1_epi64(8));
+                    pend[v] = deeper | is_sub[v];
+                }
+            }
+            let mut r = [0u64; LANES];
+            let mut ent = [0u64; LANES];
+            let mut depth = [0u64; LANES];
+            for v in 0..4 {
+                // SAFETY: 8 lanes from 8 * v < LANES.
+                unsafe {
+                    _mm512_storeu_si512(r.as_mut_ptr().add(8 * v).cast(), res[v]);
+                    _mm512_storeu_si512(ent.as_mut_ptr().add(8 * v).cast(), e[v]);
+                    _mm512_storeu_si512(depth.as_mut_ptr().add(8 * v).cast(), o[v]);
+                }
+            }
+            for (d, &r) in os.iter_mut().zip(&r) {
+                *d = r as u32;
+            }
+            for v in 0..4 {
+                while slow[v] != 0 {
+                    let l = 8 * v + slow[v].trailing_zeros() as usize;
+                    slow[v] &= slow[v] - 1;
+                    os[l] = self.resolve_simd(ent[l] as u32, ks[l], depth[l] as u32);
+                }
             }
         }
     }

@@ -43,8 +43,15 @@ const NARROW_OFF_MASK: u32 = (1 << NARROW_OFF_BITS) - 1;
 /// At most this many 8-bit starts are searched (one cache line); more become a
 /// bitmap chunk.
 const NARROW_MAX: usize = 32;
-/// From here: bitmap chunks (index in bits 0..29).
+/// From here: bitmap chunks (index in bits 0..28; bit 28 marks a deep map).
 const BITMAP: u32 = 0xA000_0000;
+/// A bitmap chunk whose next hops may point deeper: a hop with its top bit set is
+/// not a next hop but an entry (never an inline leaf: those are below `CHUNK`) for
+/// the key's next bits: a bucket of the map holding interval starts finer than the
+/// map's 8 bits, or a leaf too large for a hop. Plain maps' hops are next hops.
+const DEEP_MAP: u32 = 1 << 28;
+const MAP_MASK: u32 = DEEP_MAP - 1;
+const DEEP_HOP: u32 = CHUNK;
 /// From here: sub-direct tables (index bits - 1 in bits 25..29, offset in 0..25).
 const SUB: u32 = 0xC000_0000;
 const SUB_OFF_BITS: u32 = 25;
@@ -56,6 +63,12 @@ const INDEX_MASK: u32 = (1 << 29) - 1;
 /// A range chunk with more intervals than this becomes a sub-direct table (unless
 /// its starts fit 8 bits: then there are at most 256 of them, a few cache lines).
 const SPLIT: usize = 48;
+
+/// An IPv6 span with more intervals than this is a deep map (fewer: a range chunk).
+const DEEP6_MIN: usize = 1;
+/// An IPv6 span with more intervals than this is a sub-direct table (one read for
+/// up to 16 bits) rather than a chain of deep maps.
+const DEEP6_MAX: usize = usize::MAX;
 
 const K_DIRECT: u8 = 0;
 const K_R8: u8 = 1;
@@ -432,6 +445,18 @@ impl<K: Key> Dxr<K> {
         let or = iv[1..].iter().fold(0u128, |a, &(s, _)| a | (s << o));
         let used = 128 - or.trailing_zeros();
         let left = K::BITS - o;
+        // Under a full IPv4 table's 16-bit top level (the /24s of a /16, a few
+        // longer prefixes among them): a deep map keeps those lookups on the
+        // bitmap path. Smaller tables keep their compact range chunks.
+        // IPv6: every span of more than a few intervals is a deep map, so that a
+        // lookup is a chain of the same step (predictable) down to a short range.
+        if used > 8
+            && left > 8
+            && o >= 16
+            && (K::BITS == 32 || (DEEP6_MIN..=DEEP6_MAX).contains(&iv.len()))
+        {
+            return self.emit_deep(iv, o);
+        }
         if iv.len() > SPLIT && used > 8 && left >= 2 {
             // Enough bits for roughly 4 intervals a slot, at most 2^16 slots.
             let want = usize::BITS - (iv.len() / 4).leading_zeros();
@@ -456,7 +481,7 @@ impl<K: Key> Dxr<K> {
         // stays under 4 bytes per prefix).
         if used <= 8 {
             let i = self.maps.push(iv, o);
-            assert!(i <= INDEX_MASK as usize, "lpm: too many bitmap chunks");
+            assert!(i <= MAP_MASK as usize, "lpm: too many bitmap chunks");
             return BITMAP | i as u32;
         }
         let (kind, off) = if used <= 16 {
@@ -469,15 +494,73 @@ impl<K: Key> Dxr<K> {
         self.range_entry(kind, off, iv.len())
     }
 
+    /// A deep map for a span whose interval starts need more than the next 8 bits:
+    /// a bitmap over those 8 bits in which every bucket holding finer starts is an
+    /// interval of its own whose hop points to the bucket's structure (`emit` one
+    /// level down). IPv4 lookups then stay on the bitmap path (the batch lookup's
+    /// vector stages) for all but the keys inside such a bucket.
+    fn emit_deep(&mut self, iv: &[(u128, NextHop)], o: u32) -> u32 {
+        let lo = iv[1].0 & wide_mask(o);
+        let shift = 120 - o;
+        let bucket = |a: u128| ((a << o) >> 120) as u32;
+        let start = |b: u32| lo | (u128::from(b) << shift);
+        let fine = !wide_mask(o + 8);
+        let mut out: Vec<(u128, u32)> = Vec::with_capacity(iv.len().min(256));
+        if bucket(iv[1].0) != 0 {
+            let h = self.deep_hop_of(iv[0].1);
+            out.push((lo, h));
+        }
+        let mut j = 1;
+        while j < iv.len() {
+            let b = bucket(iv[j].0);
+            let m = j + iv[j..].iter().take_while(|&&(a, _)| bucket(a) == b).count();
+            let h = if m - j == 1 && iv[j].0 & fine == 0 {
+                self.deep_hop_of(iv[j].1)
+            } else {
+                // The bucket's own intervals: the one covering its start, then the
+                // starts inside it.
+                let mut sub = Vec::with_capacity(m - j + 1);
+                if iv[j].0 & fine != 0 {
+                    sub.push(iv[j - 1]);
+                }
+                sub.extend_from_slice(&iv[j..m]);
+                self.emit(&sub, o + 8)
+            };
+            out.push((start(b), h));
+            // What follows the bucket, unless the next start opens the next bucket.
+            let fine_bucket = h & DEEP_HOP != 0 && !(m - j == 1 && iv[j].0 & fine == 0);
+            if fine_bucket && b < 255 && iv.get(m).is_none_or(|&(a, _)| bucket(a) != b + 1) {
+                let h = self.deep_hop_of(iv[m - 1].1);
+                out.push((start(b + 1), h));
+            }
+            j = m;
+        }
+        let i = self.maps.push(&out, o);
+        assert!(i <= MAP_MASK as usize, "lpm: too many bitmap chunks");
+        BITMAP | DEEP_MAP | i as u32
+    }
+
+    /// A deep map's hop for next hop `nh`: itself, or (when its top bit is set) a
+    /// one-interval narrow chunk holding it (never an inline leaf: `NO_ROUTE`'s
+    /// would be 0, a next hop like any other in a hop).
+    fn deep_hop_of(&mut self, nh: NextHop) -> u32 {
+        if nh & DEEP_HOP == 0 {
+            nh
+        } else {
+            let off = self.r8.push(&[(0, nh)], 0, |_| 0);
+            self.range_entry(K_R8, off, 1)
+        }
+    }
+
     /// Replaces the slot whose entry is `old` by the intervals `iv` (as `emit`)
     /// and returns the new entry. A bitmap that stays a bitmap keeps its place,
     /// and its next hops too when they still fit: a burst of updates then leaves
     /// little garbage behind (and compaction stays rare).
     pub(crate) fn replace(&mut self, old: u32, iv: &[(u128, NextHop)], o: u32) -> u32 {
-        if (BITMAP..SUB).contains(&old) && iv.len() > 1 {
+        if (BITMAP..SUB).contains(&old) && old & DEEP_MAP == 0 && iv.len() > 1 {
             let or = iv[1..].iter().fold(0u128, |a, &(s, _)| a | (s << o));
             if 128 - or.trailing_zeros() <= 8 {
-                let i = (old & INDEX_MASK) as usize;
+                let i = (old & MAP_MASK) as usize;
                 let had = self.maps.count(i);
                 self.maps.rewrite(i, iv, o, had);
                 if iv.len() > had {
@@ -527,18 +610,22 @@ impl<K: Key> Dxr<K> {
             return self.range_entry(K_R8, new, count);
         }
         if e < SUB {
-            let m = src.maps.maps[(e & INDEX_MASK) as usize];
-            let count = src.maps.count((e & INDEX_MASK) as usize);
+            let m = src.maps.maps[(e & MAP_MASK) as usize];
+            let count = src.maps.count((e & MAP_MASK) as usize);
             let base = m.base_m1.wrapping_add(1) as usize;
+            let mut hops = src.maps.hops[base..base + count].to_vec();
+            if e & DEEP_MAP != 0 {
+                for h in hops.iter_mut().filter(|h| **h & DEEP_HOP != 0) {
+                    *h = self.copy_entry(src, *h);
+                }
+            }
             let new_base = u32::try_from(self.maps.hops.len()).expect("lpm: too many next hops");
-            self.maps
-                .hops
-                .extend_from_slice(&src.maps.hops[base..base + count]);
+            self.maps.hops.extend_from_slice(&hops);
             self.maps.maps.push(Map {
                 base_m1: new_base.wrapping_sub(1),
                 ..m
             });
-            return BITMAP | (self.maps.maps.len() - 1) as u32;
+            return BITMAP | (e & DEEP_MAP) | (self.maps.maps.len() - 1) as u32;
         }
         let (t, off) = if e < DESC {
             (((e >> SUB_OFF_BITS) & 0xf) + 1, (e & SUB_OFF_MASK) as usize)
@@ -613,9 +700,18 @@ impl<K: Key> Dxr<K> {
             return;
         }
         if e < SUB {
-            let m = &self.maps.maps[(e & INDEX_MASK) as usize];
-            let count: u32 = m.bits.iter().map(|w| w.count_ones()).sum();
-            self.garbage += MAP_BYTES + 4 * count as usize;
+            let i = (e & MAP_MASK) as usize;
+            let count = self.maps.count(i);
+            self.garbage += MAP_BYTES + 4 * count;
+            if e & DEEP_MAP != 0 {
+                let base = self.maps.maps[i].base_m1.wrapping_add(1) as usize;
+                for k in base..base + count {
+                    let h = self.maps.hops[k];
+                    if h & DEEP_HOP != 0 {
+                        self.release(h);
+                    }
+                }
+            }
             return;
         }
         if e < DESC {
@@ -665,10 +761,14 @@ impl<K: Key> Dxr<K> {
                 return self.narrow(e, key, o);
             }
             if e < SUB {
-                let i = self
-                    .maps
-                    .index((e & INDEX_MASK) as usize, key.tail(o).top8());
-                return self.maps.hops[i];
+                let i = self.maps.index((e & MAP_MASK) as usize, key.tail(o).top8());
+                let h = self.maps.hops[i];
+                if e & DEEP_MAP != 0 && h & DEEP_HOP != 0 {
+                    e = h;
+                    o += 8;
+                    continue;
+                }
+                return h;
             }
             if e < DESC {
                 let t = ((e >> SUB_OFF_BITS) & 0xf) + 1;
@@ -718,8 +818,9 @@ impl<K: Key> Dxr<K> {
             match K::as_u32s(keys) {
                 // SAFETY: the CPU has the features (checked by `avx512_usable`).
                 Some(keys) => unsafe { self.lookup_v4_avx512(keys, out) },
-                // SAFETY: as above.
-                None => unsafe { self.lookup_any_avx512(keys, out) },
+                // SAFETY: as above; `K` is `u128` (the only other family), whose
+                // top level has at most 16 bits.
+                None => unsafe { self.lookup_v6_avx512(keys, out) },
             }
             return;
         }
@@ -774,16 +875,19 @@ impl<K: Key> Dxr<K> {
         for l in 0..n {
             let e = ent[l];
             let is_map = (BITMAP..SUB).contains(&e);
-            let m = (e & INDEX_MASK) * u32::from(is_map);
+            let m = (e & MAP_MASK) * u32::from(is_map);
             hop[l] = self.maps.index(m as usize, keys[l].tail(s).top8()) as u32;
             slow |= u32::from(!is_map && e >= CHUNK) << l;
         }
+        // Lanes in a deep map's fine bucket finish on the slow path.
         // Then all next-hop reads; leaf or not is a coin toss per lane, so select
         // without a branch.
         for l in 0..n {
             let e = ent[l];
             let h = self.maps.hops[hop[l] as usize];
             out[l] = std::hint::select_unpredictable(e < CHUNK, e.wrapping_sub(1), h);
+            let deep = e & 0xF000_0000 == BITMAP | DEEP_MAP;
+            slow |= u32::from(deep && h & DEEP_HOP != 0) << l;
         }
         while slow != 0 {
             let l = slow.trailing_zeros() as usize;
@@ -795,6 +899,23 @@ impl<K: Key> Dxr<K> {
 
 #[cfg(test)]
 impl<K: Key> Dxr<K> {
+    /// The batch lookup without AVX-512 (what CPUs without it run).
+    pub(crate) fn lookup_batch_portable(&self, keys: &[K], out: &mut [NextHop]) {
+        if self.direct.is_empty() {
+            out[..keys.len()].fill(NO_ROUTE);
+        } else {
+            self.lookup_groups(keys, &mut out[..keys.len()]);
+        }
+    }
+
+    /// Top-level slots holding a deep map.
+    pub(crate) fn deep_maps(&self) -> usize {
+        let top = &self.direct[..(1usize << self.s).min(self.direct.len())];
+        top.iter()
+            .filter(|&&e| e & 0xF000_0000 == BITMAP | DEEP_MAP)
+            .count()
+    }
+
     /// Bytes reachable from the top level (by the same accounting as `release`).
     fn live_bytes(&self) -> usize {
         let mut c = self.clone();
