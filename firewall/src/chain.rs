@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::ast::{Action, Command, FlowSel, Range, Rule, ShowOpts, StateOpt};
-use crate::counters::RuleCounters;
+use crate::counters::{CounterPool, RuleCounters};
 use crate::error::ParseError;
 use crate::parse::parse_line;
 use crate::policy::DefaultPolicy;
@@ -47,6 +47,8 @@ pub struct Chain {
     flows: BTreeMap<String, u16>,
     one_pass: bool,
     workers: usize,
+    /// Where this chain's rules get their counters (densely, see counters).
+    pool: CounterPool,
 }
 
 fn in_ranges(r: &[Range], n: u16) -> bool {
@@ -64,12 +66,13 @@ impl Chain {
         let mut rule = Rule::any(action);
         rule.number = DEFAULT_RULE;
         rule.set = SET_31;
+        let pool = CounterPool::new(workers);
         Chain {
             rules: Vec::new(),
             default_rule: ChainRule {
                 id: 0,
                 rule,
-                counters: RuleCounters::new(workers),
+                counters: pool.alloc(),
             },
             next_id: 1,
             disabled_sets: 0,
@@ -77,6 +80,7 @@ impl Chain {
             flows: BTreeMap::new(),
             one_pass: true,
             workers,
+            pool,
         }
     }
 
@@ -342,7 +346,7 @@ impl Chain {
             ChainRule {
                 id,
                 rule,
-                counters: RuleCounters::new(self.workers),
+                counters: self.pool.alloc(),
             },
         );
         Ok(())

@@ -17,6 +17,7 @@
 //!   matches; a full table (or a reached limit) denies the packet;
 //! - every matched rule counts the packet (packets, bytes, time).
 
+use super::tree::Leaf;
 use super::{CRule, RAction, RState, RuleSet};
 use crate::ast::{limit_fields, Arg};
 use crate::packet::{proto, Family, PacketMeta};
@@ -177,17 +178,21 @@ impl RuleSet {
             .insert(p, st.flow(), r.id, r.number, limit, ctx.now_ms)
     }
 
-    /// Runs the walk over `cands` (ascending rule indexes that include every
-    /// rule that can match `p` and every rule that probes states; the last
-    /// rule, the default, is always among them). `compiled`: test the rule's
-    /// region first, and skip the body where the region decides it.
-    pub(crate) fn walk(
+    /// Runs the walk over the candidates of `leaf` (ascending rule indexes
+    /// that include every rule that can match `p` and every rule that probes
+    /// states; the last rule, the default, is always among them). `compiled`:
+    /// test the rule's region first (for IPv4 from `leaf.quick`), and skip
+    /// the body where the region decides it. Matches are counted through
+    /// `tally` (at once, or per burst).
+    pub(crate) fn walk<T: Tally>(
         &self,
-        cands: &[u32],
+        leaf: Leaf<'_>,
         compiled: bool,
         p: &mut PacketMeta,
         ctx: &Ctx,
+        tally: &mut T,
     ) -> Outcome {
+        let cands = leaf.rules;
         let v4 = p.family == Family::V4;
         let mut stack = [0u32; CALL_DEPTH];
         let mut depth = 0usize;
@@ -201,28 +206,19 @@ impl RuleSet {
             let mut i = cands[ci] as usize;
             ci += 1;
             // The compiled path: a candidate outside the rule's region is
-            // rejected from a flat array, without touching the rule.
+            // rejected from the leaf's packed copy, without touching the rule.
             let mut exact = false;
             if compiled && v4 {
-                let q = &self.quick4[i];
+                let q = &leaf.quick[ci - 1];
                 if !q.contains(p) {
                     pos = i + 1;
                     continue;
                 }
                 exact = q.exact_for(p);
                 // A plain allow/deny that matched: done, the rule itself unread.
-                if exact && q.terminal != 0 {
-                    self.counters[i].add(ctx.worker, p.ip_len as u64, ctx.now_ms);
-                    return Outcome {
-                        verdict: if q.terminal == 1 {
-                            Verdict::Allow
-                        } else {
-                            Verdict::Deny
-                        },
-                        rule: self.numbers[i],
-                        index: i as u32,
-                        cause: DenyCause::Rule,
-                    };
+                if exact && q.terminal() != 0 {
+                    tally.hit(self, i, p.ip_len, ctx);
+                    return q.outcome();
                 }
             }
             let mut r = &self.rules[i];
@@ -278,7 +274,7 @@ impl RuleSet {
                     }
                 }
             }
-            r.counters.add(ctx.worker, p.ip_len as u64, ctx.now_ms);
+            tally.hit(self, i, p.ip_len, ctx);
             if let Some((untag, a)) = r.tag {
                 let t = arg_value(a, tablearg) as u16;
                 if untag {
@@ -334,5 +330,71 @@ impl RuleSet {
                 ci = cands.partition_point(|&c| (c as usize) < pos);
             }
         }
+    }
+}
+
+/// Where the walk's counter updates go.
+pub(crate) trait Tally {
+    /// Rule index `i` matched a packet of `bytes`.
+    fn hit(&mut self, rs: &RuleSet, i: usize, bytes: u16, ctx: &Ctx);
+}
+
+/// Counts each match as it happens (one packet at a time).
+pub(crate) struct AtOnce;
+
+impl Tally for AtOnce {
+    #[inline]
+    fn hit(&mut self, rs: &RuleSet, i: usize, bytes: u16, ctx: &Ctx) {
+        rs.count(i, bytes, ctx);
+    }
+}
+
+/// Matches of a burst, counted together at its end: with many rules each
+/// rule's counter line is a cache miss, and a loop of independent updates
+/// lets the CPU overlap those misses instead of stalling inside each walk.
+/// Counts stay exact; they only land a burst later.
+pub(crate) struct PerBurst {
+    /// Counter places ((bank, slot), see `RuleSet::places`) and bytes.
+    places: [(u32, u32); PER_BURST],
+    bytes: [u16; PER_BURST],
+    n: usize,
+}
+
+const PER_BURST: usize = 64;
+
+impl PerBurst {
+    pub fn new() -> Self {
+        PerBurst {
+            places: [(0, 0); PER_BURST],
+            bytes: [0; PER_BURST],
+            n: 0,
+        }
+    }
+
+    /// Applies the pending matches.
+    #[inline]
+    pub fn flush(&mut self, rs: &RuleSet, ctx: &Ctx) {
+        for (&(b, slot), &bytes) in self.places[..self.n].iter().zip(&self.bytes[..self.n]) {
+            rs.banks[b as usize].add(ctx.worker, slot, bytes as u64, ctx.now_ms);
+        }
+        self.n = 0;
+    }
+
+    /// A match of the rule whose counters are at `place`.
+    #[inline]
+    pub fn push(&mut self, rs: &RuleSet, place: (u32, u32), bytes: u16, ctx: &Ctx) {
+        if self.n == PER_BURST {
+            self.flush(rs, ctx);
+        }
+        self.places[self.n] = place;
+        self.bytes[self.n] = bytes;
+        self.n += 1;
+    }
+}
+
+impl Tally for PerBurst {
+    #[inline]
+    fn hit(&mut self, rs: &RuleSet, i: usize, bytes: u16, ctx: &Ctx) {
+        self.push(rs, rs.places[i], bytes, ctx);
     }
 }

@@ -7,18 +7,21 @@ mod matcher;
 mod region;
 mod tree;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use eval::{AtOnce, PerBurst};
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
 use matcher::{Body, IfSide, RCond, RTerm};
 use region::{Quick4, Region};
-use tree::Tree;
+use tree::{Leaf, Tree};
 
 use crate::ast::{
     Action, AddrSpec, Arg, Cond, FlowSel, IfaceRef, IfaceSpec, Prefix, Rule, StateOpt, Term,
 };
 use crate::chain::{Chain, ChainRule};
-use crate::counters::{CounterSnapshot, RuleCounters};
+use crate::counters::{Bank, CounterSnapshot, RuleCounters};
 use crate::error::ParseError;
 use crate::packet::{Family, IfaceId, PacketMeta};
 use crate::state::FlowMatch;
@@ -92,12 +95,14 @@ pub struct RuleSet {
     /// (rule id, index), sorted by id: where a state's rule is now.
     by_id: Box<[(u32, u32)]>,
     tables: Box<[TableIndex]>,
-    /// Compiled classifier per family.
+    /// Compiled classifier per family (the IPv4 one holds the rules'
+    /// packed regions in its leaves).
     trees: [Tree; 2],
-    /// Packed IPv4 regions, by rule index.
-    quick4: Box<[Quick4]>,
-    /// Each rule's counters, by rule index (the fast path counts from here).
-    counters: Box<[RuleCounters]>,
+    /// Each rule's counter slot, by rule index: (bank, slot). The fast path
+    /// counts from here, without the rules' handles.
+    places: Box<[(u32, u32)]>,
+    /// The counter banks the rules' slots are in.
+    banks: Box<[Arc<Bank>]>,
     /// 0..n, the linear evaluator's candidate list.
     all: Box<[u32]>,
     one_pass: bool,
@@ -416,11 +421,25 @@ impl RuleSet {
         by_id.sort_unstable();
         let r4: Vec<Region> = rules.iter().map(|r| r.regions[0]).collect();
         let r6: Vec<Region> = rules.iter().map(|r| r.regions[1]).collect();
-        let trees = [Tree::build(&r4, Family::V4), Tree::build(&r6, Family::V6)];
         let all = (0..rules.len() as u32).collect();
-        let quick4 = rules
+        let mut banks: Vec<Arc<Bank>> = Vec::new();
+        let mut bank_of: HashMap<*const Bank, u32> = HashMap::new();
+        let places: Box<[(u32, u32)]> = rules
             .iter()
             .map(|r| {
+                let (bank, slot) = r.counters.place();
+                let b = *bank_of.entry(Arc::as_ptr(bank)).or_insert_with(|| {
+                    banks.push(bank.clone());
+                    banks.len() as u32 - 1
+                });
+                (b, slot)
+            })
+            .collect();
+        let quick4: Vec<Quick4> = rules
+            .iter()
+            .zip(&places)
+            .enumerate()
+            .map(|(i, (r, &place))| {
                 let plain =
                     r.prob.is_none() && r.probe.is_none() && r.state.is_none() && r.tag.is_none();
                 let terminal = match r.action {
@@ -434,21 +453,32 @@ impl RuleSet {
                     r.exact.1,
                     terminal,
                     matches!(r.action, RAction::CheckState),
+                    (r.number, i as u32, place),
                 )
             })
             .collect();
-        let counters = rules.iter().map(|r| r.counters.clone()).collect();
+        let trees = [
+            Tree::build(&r4, &quick4, Family::V4),
+            Tree::build(&r6, &[], Family::V6),
+        ];
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,
             by_id: by_id.into_boxed_slice(),
             tables: tables.into_boxed_slice(),
             trees,
-            quick4,
-            counters,
+            places,
+            banks: banks.into_boxed_slice(),
             all,
             one_pass,
         }
+    }
+
+    /// Counts a match of rule index `i` for the calling worker.
+    #[inline]
+    pub(crate) fn count(&self, i: usize, bytes: u16, ctx: &Ctx) {
+        let (b, slot) = self.places[i];
+        self.banks[b as usize].add(ctx.worker, slot, bytes as u64, ctx.now_ms);
     }
 
     pub(crate) fn index_of(&self, id: u32) -> Option<usize> {
@@ -493,9 +523,11 @@ impl RuleSet {
         })
     }
 
-    /// Bytes held by the compiled form (rules, tables, classifier).
+    /// Bytes held by the compiled form (rules, tables, classifier) and by
+    /// the counter banks its rules count in.
     pub fn memory_bytes(&self) -> usize {
-        self.rules.len() * (std::mem::size_of::<CRule>() + 64)
+        self.rules.len() * (std::mem::size_of::<CRule>() + 8 + 8)
+            + self.banks.iter().map(|b| b.memory_bytes()).sum::<usize>()
             + self
                 .tables
                 .iter()
@@ -514,14 +546,17 @@ impl RuleSet {
     /// (tags, DSCP) as the rules say.
     #[inline]
     pub fn evaluate(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        let k = region::key(p);
-        let cands = self.trees[p.family as usize].candidates(&k);
-        self.walk(cands, true, p, ctx)
+        let leaf = self.trees[p.family as usize].candidates(&tree::key(p));
+        self.walk(leaf, true, p, ctx, &mut AtOnce)
     }
 
     /// The reference: the same walk asking every rule in turn.
     pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        self.walk(&self.all, false, p, ctx)
+        let all = Leaf {
+            rules: &self.all,
+            quick: &[],
+        };
+        self.walk(all, false, p, ctx, &mut AtOnce)
     }
 
     /// The first rule whose *patterns* match each packet, as an index (no
@@ -530,10 +565,10 @@ impl RuleSet {
     pub fn first_match_batch(&self, pkts: &[PacketMeta], out: &mut [u32]) {
         const CHUNK: usize = 32;
         for (ps, os) in pkts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut leaves: [&[u32]; CHUNK] = [&[]; CHUNK];
+            let mut leaves = [Leaf::EMPTY; CHUNK];
             self.leaves(ps, &mut leaves);
-            for ((p, o), cands) in ps.iter().zip(os.iter_mut()).zip(leaves) {
-                *o = self.first_match(p, cands);
+            for ((p, o), leaf) in ps.iter().zip(os.iter_mut()).zip(leaves) {
+                *o = self.first_match(p, leaf);
             }
         }
     }
@@ -541,13 +576,14 @@ impl RuleSet {
     /// The leaves of up to 32 packets, walking the trees level by level: each
     /// level's loads of the whole burst are independent, so their cache misses
     /// overlap instead of queueing one packet after another.
-    fn leaves<'a>(&'a self, ps: &[PacketMeta], out: &mut [&'a [u32]; 32]) {
+    fn leaves<'a>(&'a self, ps: &[PacketMeta], out: &mut [Leaf<'a>; 32]) {
         let n = ps.len().min(32);
-        let mut keys = [[0u128; region::DIMS]; 32];
-        let mut node = [0u32; 32];
+        let mut keys = [[0u64; 7]; 32];
+        let mut node = [self.trees[0].root(); 32];
         let mut open = [false; 32];
         for i in 0..n {
-            keys[i] = region::key(&ps[i]);
+            keys[i] = tree::key(&ps[i]);
+            node[i] = self.trees[ps[i].family as usize].root();
             open[i] = true;
         }
         let mut left = n;
@@ -558,8 +594,8 @@ impl RuleSet {
                 }
                 match self.trees[ps[i].family as usize].step(node[i], &keys[i]) {
                     Ok(child) => node[i] = child,
-                    Err(cands) => {
-                        out[i] = cands;
+                    Err(leaf) => {
+                        out[i] = leaf;
                         open[i] = false;
                         left -= 1;
                     }
@@ -568,14 +604,14 @@ impl RuleSet {
         }
     }
 
-    fn first_match(&self, p: &PacketMeta, cands: &[u32]) -> u32 {
-        for &c in cands {
+    fn first_match(&self, p: &PacketMeta, leaf: Leaf<'_>) -> u32 {
+        for (k, &c) in leaf.rules.iter().enumerate() {
             let i = c as usize;
             let hit = if p.family == Family::V4 {
-                // From the packed array; the rule is read only when its
+                // From the leaf's packed copy; the rule is read only when its
                 // region is not its whole pattern.
-                let q = &self.quick4[i];
-                !q.check_state
+                let q = &leaf.quick[k];
+                !q.check_state()
                     && q.contains(p)
                     && (q.exact_for(p) || self.rules[i].body.matches(p, &self.tables).is_some())
             } else {
@@ -591,16 +627,42 @@ impl RuleSet {
         (self.rules.len() - 1) as u32
     }
 
-    /// Classifies a burst: first every packet's leaf (independent tree walks
-    /// the CPU can overlap), then the rule walks. `out[i]` is for `pkts[i]`.
+    /// Classifies a burst in passes over it, each a short loop whose packets
+    /// are independent, so that their cache misses overlap instead of
+    /// queueing one packet after another: every packet's leaf; then, for
+    /// IPv4, the first candidate whose region holds the packet and, if that
+    /// is a plain allow/deny matched exactly, the rule and its counter place
+    /// (the verdict is then decided: what the walk would do, candidates
+    /// before it cannot match); then the verdicts, any packet not decided
+    /// taking the walk. Counters are updated at the end of each 32 packets.
+    /// `out[i]` is for `pkts[i]`.
     pub fn classify_batch(&self, pkts: &mut [PacketMeta], out: &mut [Outcome], ctx: &Ctx) {
         const CHUNK: usize = 32;
+        /// Not decided by the first pass.
+        const WALK: u32 = u32::MAX;
+        let mut tally = PerBurst::new();
         for (ps, os) in pkts.chunks_mut(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut leaves: [&[u32]; CHUNK] = [&[]; CHUNK];
+            let mut leaves = [Leaf::EMPTY; CHUNK];
             self.leaves(ps, &mut leaves);
-            for ((p, o), l) in ps.iter_mut().zip(os.iter_mut()).zip(leaves.iter()) {
-                *o = self.walk(l, true, p, ctx);
+            let mut decided = [WALK; CHUNK];
+            for ((p, l), d) in ps.iter().zip(&leaves).zip(&mut decided) {
+                if let Some(k) = l.quick.iter().position(|q| q.contains(p)) {
+                    let q = &l.quick[k];
+                    if q.decides(p) {
+                        *d = k as u32;
+                    }
+                }
             }
+            for (((p, o), l), &k) in ps.iter_mut().zip(os.iter_mut()).zip(&leaves).zip(&decided) {
+                match l.quick.get(k as usize) {
+                    Some(q) => {
+                        tally.push(self, q.place(), p.ip_len, ctx);
+                        *o = q.outcome();
+                    }
+                    None => *o = self.walk(*l, true, p, ctx, &mut tally),
+                }
+            }
+            tally.flush(self, ctx);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! field whole), which is all the classifier needs: a rule is a candidate
 //! wherever its box is, and the reference match decides.
 
+use super::eval::{DenyCause, Outcome, Verdict};
 use super::matcher::{Body, RCond};
 use crate::ast::full_mask;
 use crate::packet::{proto, Family, PacketMeta};
@@ -143,8 +144,10 @@ fn interval(c: &RCond, f: Family, tables: &[TableIndex]) -> Option<(usize, Optio
     }
 }
 
-/// A rule's IPv4 region packed in 32 bytes, in one flat array beside the
-/// rules, so that rejecting a candidate touches nothing else. `exact`: the
+/// A rule's IPv4 region packed in 40 bytes with what a plain allow/deny
+/// needs to decide a packet (its number, index and counter place), copied
+/// into the classifier's leaves, so that rejecting a candidate, or deciding
+/// with it, touches nothing else. `exact`: the
 /// region test *is* the rule's body (plain prefixes, one port range, a
 /// protocol), so a candidate that passes needs no further matching.
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,16 +157,27 @@ pub(crate) struct Quick4 {
     sport: (u16, u16),
     dport: (u16, u16),
     proto: (u8, u8),
-    possible: bool,
-    pub exact: bool,
-    /// An exact rule with a port pattern: the packet must have ports.
-    needs_ports: bool,
-    /// A plain `allow` (1) or `deny` (2) rule without prob, states or tags:
-    /// when it matches exactly, the walk ends here without reading the rule.
-    pub terminal: u8,
-    /// A `check-state` rule: it matches no pattern (`first_match_batch`).
-    pub check_state: bool,
+    flags: u8,
+    /// The rule's number (for the verdict of a terminal rule).
+    number: u16,
+    /// Its counters' bank (see `RuleSet::places`).
+    bank: u16,
+    /// Its index in the rule set.
+    rule: u32,
+    /// Its counters' slot in the bank.
+    slot: u32,
 }
+
+const POSSIBLE: u8 = 1;
+const EXACT: u8 = 2;
+/// An exact rule with a port pattern: the packet must have ports.
+const NEEDS_PORTS: u8 = 4;
+/// A `check-state` rule: it matches no pattern (`first_match_batch`).
+const CHECK_STATE: u8 = 8;
+/// A plain `allow` (1) or `deny` (2) rule without prob, states or tags, in
+/// these two bits: when it matches exactly, the walk ends here without
+/// reading the rule.
+const TERMINAL_SHIFT: u8 = 4;
 
 impl Quick4 {
     pub fn new(
@@ -172,7 +186,14 @@ impl Quick4 {
         needs_ports: bool,
         terminal: u8,
         check_state: bool,
+        (number, rule, (bank, slot)): (u16, u32, (u32, u32)),
     ) -> Self {
+        // A bank index beyond 16 bits (not seen in practice: a chain's banks
+        // double in size) only costs the shortcut: the walk counts instead.
+        let (terminal, bank) = match u16::try_from(bank) {
+            Ok(b) => (terminal, b),
+            Err(_) => (0, 0),
+        };
         match &r.bounds {
             None => Quick4::default(),
             Some(b) => Quick4 {
@@ -181,11 +202,15 @@ impl Quick4 {
                 sport: (b[D_SPORT].0 as u16, b[D_SPORT].1 as u16),
                 dport: (b[D_DPORT].0 as u16, b[D_DPORT].1 as u16),
                 proto: (b[D_PROTO].0 as u8, b[D_PROTO].1 as u8),
-                possible: true,
-                exact,
-                needs_ports,
-                terminal,
-                check_state,
+                flags: POSSIBLE
+                    | if exact { EXACT } else { 0 }
+                    | if needs_ports { NEEDS_PORTS } else { 0 }
+                    | if check_state { CHECK_STATE } else { 0 }
+                    | (terminal & 3) << TERMINAL_SHIFT,
+                number,
+                bank,
+                rule,
+                slot,
             },
         }
     }
@@ -194,7 +219,7 @@ impl Quick4 {
     #[inline]
     pub fn contains(&self, p: &PacketMeta) -> bool {
         let (s, d) = (p.src as u32, p.dst as u32);
-        self.possible
+        (self.flags & POSSIBLE != 0)
             & (self.src.0 <= s)
             & (s <= self.src.1)
             & (self.dst.0 <= d)
@@ -207,9 +232,49 @@ impl Quick4 {
             & (p.proto <= self.proto.1)
     }
 
+    /// The region test decides the rule's patterns for this packet.
     #[inline]
     pub fn exact_for(&self, p: &PacketMeta) -> bool {
-        self.exact && (!self.needs_ports || p.has_ports())
+        self.flags & EXACT != 0 && (self.flags & NEEDS_PORTS == 0 || p.has_ports())
+    }
+
+    /// 1: a plain allow, 2: a plain deny, 0: anything else.
+    #[inline]
+    pub fn terminal(&self) -> u8 {
+        self.flags >> TERMINAL_SHIFT & 3
+    }
+
+    /// A plain allow/deny whose patterns this packet matches: when it is the
+    /// first candidate whose region holds the packet, it decides.
+    #[inline]
+    pub fn decides(&self, p: &PacketMeta) -> bool {
+        self.terminal() != 0 && self.exact_for(p)
+    }
+
+    /// The outcome of a [`Self::decides`] rule.
+    #[inline]
+    pub fn outcome(&self) -> Outcome {
+        Outcome {
+            verdict: if self.terminal() == 1 {
+                Verdict::Allow
+            } else {
+                Verdict::Deny
+            },
+            rule: self.number,
+            index: self.rule,
+            cause: DenyCause::Rule,
+        }
+    }
+
+    /// Where its counters are: (bank, slot).
+    #[inline]
+    pub fn place(&self) -> (u32, u32) {
+        (self.bank as u32, self.slot)
+    }
+
+    #[inline]
+    pub fn check_state(&self) -> bool {
+        self.flags & CHECK_STATE != 0
     }
 }
 

@@ -12,11 +12,17 @@
 //! packet's leaf. The heuristics (which field, how many cuts) only decide how
 //! short leaves are and how much memory the tree takes; a global budget on
 //! leaf entries bounds the memory whatever the rules.
+//!
+//! Layout, for the packet path: a node is an 8-byte [`Link`] held by its
+//! parent (the root by the tree), so each level of the walk is one load; an
+//! IPv4 leaf also holds a copy of each candidate's packed region
+//! ([`Quick4`]) next to the others, so rejecting candidates reads one
+//! contiguous block instead of one random line per candidate.
 
 use std::collections::HashMap;
 
-use super::region::{widths, Region, DIMS};
-use crate::packet::Family;
+use super::region::{widths, Quick4, Region, DIMS};
+use crate::packet::{Family, PacketMeta};
 
 /// A leaf may hold this many rules without being cut further.
 const LEAF_RULES: usize = 4;
@@ -29,31 +35,92 @@ const SLICES_PER_RULE: usize = 16;
 const SPACE_FACTOR: usize = 4;
 const MAX_DEPTH: u32 = 24;
 
+/// The packet's classified fields as 64-bit words: an address is two words
+/// (high, low; IPv4 lives in the low word), so a cut reads one word.
+pub(crate) type Key = [u64; WORDS];
+const WORDS: usize = 7;
+
+#[inline]
+pub(crate) fn key(p: &PacketMeta) -> Key {
+    [
+        (p.src >> 64) as u64,
+        p.src as u64,
+        (p.dst >> 64) as u64,
+        p.dst as u64,
+        p.sport as u64,
+        p.dport as u64,
+        p.proto as u64,
+    ]
+}
+
+/// Word of `Key` holding the low bits of field `d`.
+const fn low_word(d: usize) -> usize {
+    match d {
+        0 => 1,
+        1 => 3,
+        _ => d + 2,
+    }
+}
+
+const LEAF: u32 = 1 << 31;
+
+/// A node as its parent holds it. Cut: `a` = first child (in `children`),
+/// `b` = word | shift << 3 | bits << 9. Leaf: `a` = start (in `lists`),
+/// `b` = LEAF | length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Link {
+    a: u32,
+    b: u32,
+}
+
+impl Link {
+    fn cut(word: usize, shift: u32, bits: u32, first_child: u32) -> Self {
+        debug_assert!(word < WORDS && shift < 64 && (1..=MAX_BITS).contains(&bits));
+        Link {
+            a: first_child,
+            b: word as u32 | shift << 3 | bits << 9,
+        }
+    }
+
+    fn leaf(start: u32, len: u32) -> Self {
+        Link {
+            a: start,
+            b: LEAF | len,
+        }
+    }
+}
+
+/// A leaf's candidates: rule indexes in rule order and, for IPv4, each one's
+/// packed region at the same position.
 #[derive(Debug, Clone, Copy)]
-enum Node {
-    Cut {
-        dim: u8,
-        shift: u8,
-        bits: u8,
-        first_child: u32,
-    },
-    Leaf {
-        start: u32,
-        len: u32,
-    },
+pub(crate) struct Leaf<'a> {
+    pub rules: &'a [u32],
+    pub quick: &'a [Quick4],
+}
+
+impl Leaf<'_> {
+    pub const EMPTY: Leaf<'static> = Leaf {
+        rules: &[],
+        quick: &[],
+    };
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tree {
-    nodes: Vec<Node>,
-    children: Vec<u32>,
+    root: Link,
+    children: Vec<Link>,
     lists: Vec<u32>,
+    /// Parallel to `lists` for an IPv4 tree; empty for IPv6.
+    quick: Vec<Quick4>,
+    cuts: usize,
+    leaves: usize,
 }
 
 struct Builder<'a> {
     regions: &'a [Region],
+    quick: &'a [Quick4],
     tree: Tree,
-    leaves: HashMap<Vec<u32>, u32>,
+    leaves: HashMap<Vec<u32>, Link>,
     /// Leaf entries still allowed; at zero every node becomes a leaf.
     budget: usize,
 }
@@ -89,38 +156,44 @@ impl Builder<'_> {
         )
     }
 
-    fn leaf(&mut self, rules: Vec<u32>) -> u32 {
-        if let Some(&n) = self.leaves.get(&rules) {
-            return n;
+    fn leaf(&mut self, rules: Vec<u32>) -> Link {
+        if let Some(&l) = self.leaves.get(&rules) {
+            return l;
         }
-        let n = self.tree.nodes.len() as u32;
-        self.tree.nodes.push(Node::Leaf {
-            start: self.tree.lists.len() as u32,
-            len: rules.len() as u32,
-        });
+        let l = Link::leaf(self.tree.lists.len() as u32, rules.len() as u32);
+        self.tree.leaves += 1;
         self.budget = self.budget.saturating_sub(rules.len());
         self.tree.lists.extend_from_slice(&rules);
-        self.leaves.insert(rules, n);
-        n
+        if !self.quick.is_empty() {
+            self.tree
+                .quick
+                .extend(rules.iter().map(|&r| self.quick[r as usize]));
+        }
+        self.leaves.insert(rules, l);
+        l
     }
 
-    fn build(&mut self, rules: Vec<u32>, spans: [Span; DIMS], depth: u32) -> u32 {
+    fn build(&mut self, rules: Vec<u32>, spans: [Span; DIMS], depth: u32) -> Link {
         let n = rules.len();
         if n <= LEAF_RULES || depth >= MAX_DEPTH || self.budget < n * SPACE_FACTOR {
             return self.leaf(rules);
         }
         // Pick the cut with the smallest largest child (then least replication).
         let mut best: Option<(usize, usize, usize, u32)> = None; // (max child, total, dim, bits)
+        let mut diff = Vec::new();
         for (d, span) in spans.iter().enumerate() {
             let rem = span.rem;
+            // A cut reads one 64-bit word: above bit 64 it stays above it.
+            let most = if rem > 64 { rem - 64 } else { rem };
             let mut dim_best = None;
-            for b in 1..=rem.min(MAX_BITS) {
+            for b in 1..=most.min(MAX_BITS) {
                 let shift = rem - b;
                 let slices = 1usize << b;
                 if slices > (SLICES_PER_RULE * n).max(16) {
                     break;
                 }
-                let mut diff = vec![0i64; slices + 1];
+                diff.clear();
+                diff.resize(slices + 1, 0i64);
                 let mut total = 0usize;
                 for &r in &rules {
                     let (c0, c1) = self.covered(r, d, *span, shift);
@@ -161,17 +234,16 @@ impl Builder<'_> {
             }
         }
         drop(rules);
-        let me = self.tree.nodes.len();
+        let (word, wshift) = if shift >= 64 {
+            (low_word(d) - 1, shift - 64)
+        } else {
+            (low_word(d), shift)
+        };
         let first_child = self.tree.children.len() as u32;
-        self.tree.nodes.push(Node::Cut {
-            dim: d as u8,
-            shift: shift as u8,
-            bits: b as u8,
-            first_child,
-        });
+        self.tree.cuts += 1;
         self.tree
             .children
-            .resize(self.tree.children.len() + slices, 0);
+            .resize(self.tree.children.len() + slices, Link::default());
         for (c, list) in lists.into_iter().enumerate() {
             let mut sp = spans;
             sp[d] = Span {
@@ -181,13 +253,15 @@ impl Builder<'_> {
             let child = self.build(list, sp, depth + 1);
             self.tree.children[first_child as usize + c] = child;
         }
-        me as u32
+        Link::cut(word, wshift, b, first_child)
     }
 }
 
 impl Tree {
     /// Builds the tree over the rules whose region for `f` is not empty.
-    pub fn build(regions: &[Region], f: Family) -> Tree {
+    /// `quick`: the rules' packed IPv4 regions, copied into the leaves (empty
+    /// for IPv6).
+    pub fn build(regions: &[Region], quick: &[Quick4], f: Family) -> Tree {
         let rules: Vec<u32> = (0..regions.len() as u32)
             .filter(|&i| regions[i as usize].bounds.is_some())
             .collect();
@@ -196,65 +270,63 @@ impl Tree {
         let budget = (rules.len() * 64).max(1 << 20);
         let mut b = Builder {
             regions,
+            quick,
             tree: Tree::default(),
             leaves: HashMap::new(),
             budget,
         };
         let root = b.build(rules, spans, 0);
-        // The first node pushed is the root, where the walk starts.
-        debug_assert_eq!(root, 0);
+        b.tree.root = root;
         b.tree
     }
 
-    /// The candidate rules (indexes, ascending) for a packet's fields.
-    #[inline]
-    pub fn candidates(&self, k: &[u128; DIMS]) -> &[u32] {
-        let mut n = 0usize;
-        loop {
-            match self.nodes[n] {
-                Node::Cut {
-                    dim,
-                    shift,
-                    bits,
-                    first_child,
-                } => {
-                    let c = (k[dim as usize] >> shift) as usize & ((1usize << bits) - 1);
-                    n = self.children[first_child as usize + c] as usize;
-                }
-                Node::Leaf { start, len } => {
-                    return &self.lists[start as usize..(start + len) as usize]
-                }
-            }
-        }
+    pub fn root(&self) -> Link {
+        self.root
     }
 
-    /// One step of the walk from node `n`: the child the packet goes to, or
+    /// One step of the walk from node `l`: the child the packet goes to, or
     /// the leaf's candidates. Lets a burst walk level by level (see
     /// `RuleSet::leaves`), so that the packets' loads overlap.
     #[inline]
-    pub fn step(&self, n: u32, k: &[u128; DIMS]) -> Result<u32, &[u32]> {
-        match self.nodes[n as usize] {
-            Node::Cut {
-                dim,
-                shift,
-                bits,
-                first_child,
-            } => {
-                let c = (k[dim as usize] >> shift) as usize & ((1usize << bits) - 1);
-                Ok(self.children[first_child as usize + c])
+    pub fn step(&self, l: Link, k: &Key) -> Result<Link, Leaf<'_>> {
+        if l.b & LEAF != 0 {
+            let (s, n) = (l.a as usize, (l.b & !LEAF) as usize);
+            return Err(Leaf {
+                rules: &self.lists[s..s + n],
+                quick: if self.quick.is_empty() {
+                    &[]
+                } else {
+                    &self.quick[s..s + n]
+                },
+            });
+        }
+        let word = (l.b & 7) as usize;
+        let shift = (l.b >> 3) & 63;
+        let bits = (l.b >> 9) & 31;
+        let c = (k[word] >> shift) as usize & ((1usize << bits) - 1);
+        Ok(self.children[l.a as usize + c])
+    }
+
+    /// The candidates for a packet's fields.
+    #[inline]
+    pub fn candidates(&self, k: &Key) -> Leaf<'_> {
+        let mut l = self.root;
+        loop {
+            match self.step(l, k) {
+                Ok(c) => l = c,
+                Err(leaf) => return leaf,
             }
-            Node::Leaf { start, len } => Err(&self.lists[start as usize..(start + len) as usize]),
         }
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.nodes.len() * std::mem::size_of::<Node>()
-            + self.children.len() * 4
+        self.children.len() * std::mem::size_of::<Link>()
             + self.lists.len() * 4
+            + self.quick.len() * std::mem::size_of::<Quick4>()
     }
 
     /// (nodes, leaf entries) for reports.
     pub fn size(&self) -> (usize, usize) {
-        (self.nodes.len(), self.lists.len())
+        (self.cuts + self.leaves, self.lists.len())
     }
 }
