@@ -387,6 +387,13 @@ impl Chain {
     /// dynamic states survive an edit of the rules. Rules new here get ids
     /// above every id of `old` (a state of a deleted rule never names them).
     pub fn adopt(&mut self, old: &Chain) {
+        // New rules count in `old`'s banks too, so that a long life of edits
+        // keeps a handful of banks (each twice the last) rather than one
+        // more per edit.
+        let same_pool = old.workers == self.workers;
+        if same_pool {
+            self.pool = old.pool.clone();
+        }
         let mut taken = vec![false; old.rules.len()];
         let mut next = self.next_id.max(old.next_id);
         for r in &mut self.rules {
@@ -406,6 +413,9 @@ impl Chain {
                 None => {
                     r.id = next;
                     next += 1;
+                    if same_pool {
+                        r.counters = self.pool.alloc();
+                    }
                 }
             }
         }
@@ -581,6 +591,10 @@ mod tests {
         assert!(
             a.rules().all(|r| r.id < 4),
             "a new rule never takes an old id"
+        );
+        assert!(
+            std::sync::Arc::ptr_eq(c.rules[1].counters.place().0, a.rules[0].counters.place().0),
+            "a new rule counts in the old chain's bank"
         );
         assert_eq!(
             c.flow_id(&Some("dns".into())),

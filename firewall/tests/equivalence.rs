@@ -322,7 +322,241 @@ fn check(seed: u64, n_rules: usize, n_packets: usize) {
             linear.evaluate_linear(&mut q, &ctx_d),
             "seed {seed}: batch packet {i}"
         );
+        assert_eq!(pk[i], q, "seed {seed}: batch packet {i} tags/dscp");
     }
+    // The batch path counts per burst: the counts are the same once done.
+    assert_eq!(
+        counters(&compiled),
+        counters(&linear),
+        "seed {seed}: batch counters"
+    );
+    // The first match alone (what rte_acl computes) agrees with a plain scan.
+    let mut first = vec![0u32; batch.len()];
+    compiled.first_match_batch(&batch, &mut first);
+    for (i, p) in batch.iter().enumerate() {
+        assert_eq!(
+            first[i],
+            linear.first_match_linear(p),
+            "seed {seed}: first match {i}"
+        );
+    }
+}
+
+fn counters(rs: &RuleSet) -> Vec<(u16, u64, u64)> {
+    rs.stats()
+        .map(|s| (s.number, s.counters.packets, s.counters.bytes))
+        .collect()
+}
+
+/// Rules over the whole IPv4 space, as a big ACL has them: random prefixes
+/// of every length, service ports and port ranges, mostly plain allow/deny
+/// (the classifier's shortcut) mixed with count, skipto, `not`, or-blocks,
+/// tables and states (the walk). The tree gets deep and wide here, unlike
+/// with the small address pool above.
+fn wide_rule(r: &mut Rng, number: u32) -> String {
+    let pfx = |r: &mut Rng| {
+        let len = if r.chance(2) {
+            0
+        } else {
+            [8, 12, 16, 16, 20, 24, 24, 24, 28, 32][r.below(10) as usize]
+        };
+        let a = Ipv4Addr::from(r.next() as u32 & !((1u64 << (32 - len)) - 1) as u32);
+        format!("{a}/{len}")
+    };
+    let port = |r: &mut Rng| match r.below(4) {
+        0 => String::new(),
+        1 => format!(" {}", [22, 53, 80, 443][r.below(4) as usize]),
+        2 => {
+            let lo = r.below(60000);
+            format!(" {lo}-{}", lo + r.below(5000))
+        }
+        _ => format!(" {},{}", r.below(1024), r.below(1024)),
+    };
+    let action = match r.below(20) {
+        0..=9 => "allow".to_string(),
+        10..=14 => "deny".to_string(),
+        15 => "count".to_string(),
+        16 => format!("skipto {}", number + 1 + r.below(500) as u32),
+        17 => "reject".to_string(),
+        18 => format!("pipe {}", 1 + r.below(3)),
+        _ => "allow".to_string(),
+    };
+    let proto = r.pick(&["tcp", "tcp", "udp", "ip", "icmp"]);
+    let ports = proto == "tcp" || proto == "udp";
+    let mut src = pfx(r);
+    if r.chance(2) {
+        src = format!("not {src}");
+    } else if r.chance(5) {
+        src = format!("{{ {src} or {} }}", pfx(r));
+    } else if r.chance(3) {
+        src = "table(T1)".to_string();
+    }
+    let (sp, dp) = if ports {
+        (if r.chance(10) { port(r) } else { String::new() }, port(r))
+    } else {
+        (String::new(), String::new())
+    };
+    let mut s = format!(
+        "add {number} {action} {proto} from {src}{sp} to {}{dp}",
+        pfx(r)
+    );
+    if r.chance(3) {
+        s.push_str(" in");
+    }
+    if r.chance(1) && action == "allow" {
+        s.push_str(" keep-state");
+    }
+    s
+}
+
+fn wide_packet(r: &mut Rng, rules: &[(u32, u8, u32, u8)]) -> PacketMeta {
+    let inside = |r: &mut Rng, a: u32, len: u8| {
+        if len == 0 {
+            r.next() as u32
+        } else {
+            a | (r.next() as u32 & (u32::MAX >> len.min(31)) & if len == 32 { 0 } else { u32::MAX })
+        }
+    };
+    let (s, d) = if r.chance(80) && !rules.is_empty() {
+        let (a, la, b, lb) = rules[r.below(rules.len() as u64) as usize];
+        (inside(r, a, la), inside(r, b, lb))
+    } else {
+        (r.next() as u32, r.next() as u32)
+    };
+    let p = [proto::TCP, proto::TCP, proto::UDP, proto::ICMP, 47][r.below(5) as usize];
+    let mut m = PacketMeta::v4(s.into(), d.into(), p);
+    if proto::has_ports(p) {
+        let port = |r: &mut Rng| match r.below(3) {
+            0 => [22, 53, 80, 443][r.below(4) as usize],
+            1 => r.below(1024) as u16,
+            _ => r.below(65536) as u16,
+        };
+        m = m.with_ports(port(r), port(r));
+        m.tcp_flags = if r.chance(50) { tcp::SYN } else { tcp::ACK };
+    }
+    m.ip_len = 40 + r.below(1460) as u16;
+    m.entropy = r.next() as u32;
+    if r.chance(70) {
+        m.inbound(0)
+    } else {
+        m.outbound(0, 1)
+    }
+}
+
+fn check_wide(seed: u64, n_rules: usize, n_packets: usize) {
+    let mut r = Rng(seed | 1);
+    let mut text = String::from("table T1 add 10.0.0.0/8 3\ntable T1 add 192.168.0.0/16 9\n");
+    let mut boxes = Vec::new();
+    for k in 0..n_rules {
+        let line = wide_rule(&mut r, 10 + k as u32 * 5);
+        // Where the packets aim: the rule's first source and destination prefix.
+        let pf: Vec<(u32, u8)> = line
+            .split(|c: char| c == ' ' || c == '{' || c == '}')
+            .filter_map(|w| {
+                let (a, l) = w.split_once('/')?;
+                Some((a.parse::<Ipv4Addr>().ok()?.into(), l.parse().ok()?))
+            })
+            .collect();
+        if pf.len() >= 2 {
+            boxes.push((pf[0].0, pf[0].1, pf[pf.len() - 1].0, pf[pf.len() - 1].1));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let default = if r.chance(50) {
+        DefaultPolicy::Allow
+    } else {
+        DefaultPolicy::Deny
+    };
+    let a = Chain::from_text(&text, default, 1).unwrap_or_else(|e| panic!("{e}"));
+    let b = Chain::from_text(&text, default, 1).unwrap();
+    let compiled = RuleSet::compile(&a, &env()).unwrap();
+    let linear = RuleSet::compile(&b, &env()).unwrap();
+    let cfg = StateConfig {
+        max_states: 4096,
+        hash_seed: seed | 1,
+        ..StateConfig::default()
+    };
+    let (sa, sb) = (StateTable::new(cfg), StateTable::new(cfg));
+    let pkts: Vec<PacketMeta> = (0..n_packets)
+        .map(|_| wide_packet(&mut r, &boxes))
+        .collect();
+    // Bursts of odd sizes, through the batch path, against one by one.
+    let mut at = 0;
+    while at < pkts.len() {
+        let n = (1 + r.below(70) as usize).min(pkts.len() - at);
+        let now_ms = 1000 + at as u64;
+        let ca = Ctx {
+            states: &sa,
+            now_ms,
+            worker: 0,
+        };
+        let cb = Ctx {
+            states: &sb,
+            now_ms,
+            worker: 0,
+        };
+        let mut pa = pkts[at..at + n].to_vec();
+        let mut out = vec![firewall::Outcome::ALLOW_ALL; n];
+        compiled.classify_batch(&mut pa, &mut out, &ca);
+        for k in 0..n {
+            let mut q = pkts[at + k];
+            let want = linear.evaluate_linear(&mut q, &cb);
+            assert_eq!(
+                out[k],
+                want,
+                "seed {seed}, packet {}: {:?}",
+                at + k,
+                pkts[at + k]
+            );
+            assert_eq!(pa[k], q, "seed {seed}, packet {}", at + k);
+        }
+        at += n;
+    }
+    assert_eq!(
+        counters(&compiled),
+        counters(&linear),
+        "seed {seed}: counters"
+    );
+    let mut first = vec![0u32; pkts.len()];
+    compiled.first_match_batch(&pkts, &mut first);
+    for (i, p) in pkts.iter().enumerate() {
+        assert_eq!(
+            first[i],
+            linear.first_match_linear(p),
+            "seed {seed}: first match {i}"
+        );
+    }
+    // Per packet (the dataplane's call) as well, on fresh states.
+    let (sc, sd) = (StateTable::new(cfg), StateTable::new(cfg));
+    for (i, p) in pkts.iter().enumerate().take(1000) {
+        let (mut pa, mut pb) = (*p, *p);
+        let ctx = |s| Ctx {
+            states: s,
+            now_ms: 7,
+            worker: 0,
+        };
+        assert_eq!(
+            compiled.evaluate(&mut pa, &ctx(&sc)),
+            linear.evaluate_linear(&mut pb, &ctx(&sd)),
+            "seed {seed}, packet {i} one by one"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wide_compiled_equals_linear(seed in any::<u64>(), n in 1usize..=3000) {
+        check_wide(seed, n, 1500);
+    }
+}
+
+#[test]
+fn wide_large_rule_sets() {
+    check_wide(104_729, 10_000, 2500);
+    check_wide(209_458, 4_000, 2500);
 }
 
 proptest! {

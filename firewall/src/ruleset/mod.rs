@@ -604,6 +604,18 @@ impl RuleSet {
         }
     }
 
+    /// The reference for [`Self::first_match_batch`]: every rule asked in
+    /// turn, its patterns only.
+    pub fn first_match_linear(&self, p: &PacketMeta) -> u32 {
+        self.rules[..self.rules.len() - 1]
+            .iter()
+            .position(|r| {
+                !matches!(r.action, RAction::CheckState)
+                    && r.body.matches(p, &self.tables).is_some()
+            })
+            .unwrap_or(self.rules.len() - 1) as u32
+    }
+
     fn first_match(&self, p: &PacketMeta, leaf: Leaf<'_>) -> u32 {
         for (k, &c) in leaf.rules.iter().enumerate() {
             let i = c as usize;

@@ -267,7 +267,7 @@ impl Tree {
             .collect();
         let w = widths(f);
         let spans = w.map(|rem| Span { base: 0, rem });
-        let budget = (rules.len() * 64).max(1 << 20);
+        let budget = (rules.len() * 16).max(1 << 16);
         let mut b = Builder {
             regions,
             quick,
