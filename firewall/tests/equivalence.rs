@@ -451,7 +451,7 @@ fn check_wide(seed: u64, n_rules: usize, n_packets: usize) {
         let line = wide_rule(&mut r, 10 + k as u32 * 5);
         // Where the packets aim: the rule's first source and destination prefix.
         let pf: Vec<(u32, u8)> = line
-            .split(|c: char| c == ' ' || c == '{' || c == '}')
+            .split([' ', '{', '}'])
             .filter_map(|w| {
                 let (a, l) = w.split_once('/')?;
                 Some((a.parse::<Ipv4Addr>().ok()?.into(), l.parse().ok()?))
