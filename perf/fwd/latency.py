@@ -165,19 +165,20 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
         "- lost: frames that did not come back plus frames the probe could not hand to memif "
         "(the router's RX ring full), as a share of what the probe tried to send",
         "",
-        "| program | max Mpps | load | offered Mpps | delivered Mpps | lost "
+        "| program | max Mpps | load | target Mpps | offered Mpps | delivered Mpps | lost "
         "| p50 µs | p99 µs | p99.9 µs | CPU router / probe |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for app in apps:
         mx = col(app, "max", "rx_mpps")
-        lines.append(f"| {app} | {fmt(mx)} | max | {fmt(col(app, 'max', 'sent_mpps'))} "
+        lines.append(f"| {app} | {fmt(mx)} | max | | {fmt(col(app, 'max', 'sent_mpps'))} "
                      f"| {fmt(mx)} | {fmt(lost_share(app, 'max'), 3)} "
                      f"| {fmt(col(app, 'max', 'p50_us'), 1)} "
                      f"| {fmt(col(app, 'max', 'p99_us'), 1)} "
                      f"| {fmt(col(app, 'max', 'p999_us'), 1)} | {cpus(app, 'max')} |")
         for f in fractions:
-            lines.append(f"| {app} | | {float(f) * 100:.0f}% | {fmt(col(app, f, 'sent_mpps'))} "
+            lines.append(f"| {app} | | {float(f) * 100:.0f}% | {fmt(col(app, f, 'target_mpps'))} "
+                         f"| {fmt(col(app, f, 'sent_mpps'))} "
                          f"| {fmt(col(app, f, 'rx_mpps'))} | {fmt(lost_share(app, f), 3)} "
                          f"| {fmt(col(app, f, 'p50_us'), 1)} | {fmt(col(app, f, 'p99_us'), 1)} "
                          f"| {fmt(col(app, f, 'p999_us'), 1)} | {cpus(app, f)} |")
@@ -202,18 +203,23 @@ def report(results, args, meta, mem_desc, date=None, machine_desc=None):
                               fmt(ratio(f, "p99_us"), suffix="x")]
                 lines.append(f"| {b} | " + " | ".join(cells) + " |")
     lines += ["", "## Every phase", "",
-              "| round | program | phase | offered Mpps | delivered Mpps | lost | refused "
-              "| skipped | p50 µs | p99 µs | p99.9 µs | max µs | CPU router / probe |",
-              "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "| round | program | phase | target Mpps | offered Mpps | delivered Mpps | lost "
+              "| refused | skipped | p50 µs | p99 µs | p99.9 µs | max µs | CPU router / probe |",
+              "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
-        lines.append(f"| {r['round']} | {r['app']} | {r['phase']} | {r['sent_mpps']:.2f} "
+        lines.append(f"| {r['round']} | {r['app']} | {r['phase']} | {fmt(r['target_mpps'])} "
+                     f"| {r['sent_mpps']:.2f} "
                      f"| {r['rx_mpps']:.2f} | {r['lost']} | {r['tx_refused']} | {r['skipped']} "
                      f"| {fmt(r['p50_us'], 1)} | {fmt(r['p99_us'], 1)} "
                      f"| {fmt(r['p999_us'], 1)} | {fmt(r['max_us'], 1)} "
                      f"| {fmt(r.get('router_cpu'))} / {fmt(r.get('probe_cpu'))} |")
-    lines += ["", "skipped: frames a paced phase did not send because the probe itself was "
-              "off its CPU for over 1 ms (it does not catch up in a burst); the offered rate "
-              "is what was sent."]
+    lines += ["", "target: the phase's share of the max; offered: what the probe sent. "
+              "skipped: frames a paced phase did not send because the probe itself was "
+              "off its CPU for over 1 ms (it does not catch up in a burst, which would "
+              "measure its own burst). CPU router / probe: each process's CPU time over "
+              "the phase's wall time; a busy-polling program at 1.00 had its CPU to itself. "
+              "Below that, frames wait for the scheduler: tail latencies of milliseconds "
+              "are time slices of other work on the same CPU, not forwarding."]
     return "\n".join(lines) + "\n"
 
 
@@ -252,6 +258,11 @@ def main():
             sys.exit(f"latency: vnetd-lat.toml missing in {args.work} (run gen.py again)")
         args.vnetd_version = subprocess.run([args.vnetd, "--version"], capture_output=True,
                                             text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
+                              "describe", "--always", "--dirty"], capture_output=True,
+                             text=True).stdout.strip()
+        if rev:
+            args.vnetd_version += f" (git {rev})"
         mem, mem_desc = bench.choose_memory(args.mem)
         logs = os.path.join(args.work, "logs")
         os.makedirs(logs, exist_ok=True)
