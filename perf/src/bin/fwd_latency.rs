@@ -363,6 +363,15 @@ fn main() {
 
 fn run(a: &Args) -> Result<(), String> {
     let data = load_frames(&a.pcap)?;
+    // One mbuf each (2 KiB of room): rte_pktmbuf_append cannot fail in the loop.
+    if let Some(i) = data.iter().position(|f| f.len() > 2048) {
+        return Err(format!(
+            "{}: frame {} is {} bytes, more than an mbuf holds (2048)",
+            a.pcap.display(),
+            i + 1,
+            data[i].len()
+        ));
+    }
     let offsets = data
         .iter()
         .enumerate()
