@@ -88,6 +88,10 @@ struct PipeState {
     sched: crate::config::SchedulerConfig,
     /// Forgotten instances of this (masked) pipe, reused before any new one.
     free: Vec<u32>,
+    /// A pipe without `bw`, `delay`, `plr` or mask holds nothing: packets up to
+    /// this length skip its scheduler, link and timer (`ShaperSet::pass`); 0 for
+    /// every other pipe.
+    pass_len: u32,
 }
 
 struct Flowset {
@@ -103,6 +107,9 @@ struct Flowset {
     /// The one queue of an unmasked flowset in an unmasked pipe, once created:
     /// the common case skips the hash.
     static_q: u32,
+    /// Neither `plr` nor RED: nothing here can refuse a packet its pipe passes
+    /// through (a byte limit is checked per packet).
+    pass: bool,
 }
 
 struct Instance {
@@ -145,6 +152,10 @@ pub struct ShaperSet<P> {
     wheel: TimerWheel,
     fired: Vec<u32>,
     rng: Rng,
+    /// Packets that passed through unlimited pipes, in arrival order, to be
+    /// handed out by the next `poll` (their slot's `queue` is their pipe index).
+    ready_head: u32,
+    ready_tail: u32,
 }
 
 impl<P> std::fmt::Debug for ShaperSet<P> {
@@ -196,6 +207,7 @@ impl<P> ShaperSet<P> {
                 max_flows: p.max_flows,
                 live: 0,
                 static_q: NIL,
+                pass: p.red.is_none(),
             });
             if !p.mask.is_none() {
                 inst_buckets += u64::from(p.buckets.max(p.max_flows.min(cfg.pool_slots)));
@@ -213,6 +225,15 @@ impl<P> ShaperSet<P> {
                 counters: PipeCounters::default(),
                 sched: p.scheduler,
                 free: Vec::new(),
+                pass_len: if p.bw.bits_per_sec() == 0
+                    && p.delay.nanos() == 0
+                    && p.plr == 0.0
+                    && p.mask.is_none()
+                {
+                    new_scheduler(&p.scheduler, hz).max_len()
+                } else {
+                    0
+                },
             });
         }
         pipe_index.sort_unstable();
@@ -234,6 +255,7 @@ impl<P> ShaperSet<P> {
                 max_flows: q.max_flows,
                 live: 0,
                 static_q: NIL,
+                pass: q.plr == 0.0 && q.red.is_none(),
             });
         }
         queue_index.sort_unstable();
@@ -256,6 +278,8 @@ impl<P> ShaperSet<P> {
             wheel: TimerWheel::new(now, cfg.pipes.len().max(16)),
             fired: Vec::with_capacity(64),
             rng: Rng::new(cfg.seed),
+            ready_head: NIL,
+            ready_tail: NIL,
         };
         for p in 0..set.pipes.len() {
             if set.pipes[p].mask.is_none() {
@@ -288,7 +312,7 @@ impl<P> ShaperSet<P> {
 
     /// The earliest time `poll` has work (a lower bound; `None` when idle).
     pub fn next_deadline(&self) -> Option<u64> {
-        if self.qs.dropped_head != NIL {
+        if self.qs.dropped_head != NIL || self.ready_head != NIL {
             return Some(self.wheel.elapsed());
         }
         self.wheel.next_expiration()
@@ -419,6 +443,19 @@ impl<P> ShaperSet<P> {
             c.in_pkts += 1;
             c.in_bytes += u64::from(len);
         }
+        if len <= self.pipes[p].pass_len && self.flowsets[fs as usize].pass {
+            let e = &self.inst[self.pipes[p].single as usize];
+            let fits = match self.flowsets[fs as usize].limit {
+                QueueLimit::Slots(_) => true,
+                QueueLimit::Bytes(b) => u64::from(len) <= b,
+            };
+            // Nothing of this pipe waits anywhere (so order is kept) and the
+            // packet would go straight through: skip the machinery.
+            if fits && e.queued == 0 && e.dl_pkts == 0 && !self.slot_free.is_empty() {
+                self.pass(p, len, pkt, now);
+                return Ok(());
+            }
+        }
         match self.admit(fs, p, key, h, len, now) {
             Ok((i, q)) => {
                 let slot = self.slot_free.pop().expect("admit checked the pool");
@@ -453,6 +490,55 @@ impl<P> ShaperSet<P> {
                 self.pipes[p].counters.drop(why, len);
                 Err((pkt, why))
             }
+        }
+    }
+
+    /// A packet through a pipe that holds nothing (no `bw`, `delay`, `plr`, mask or
+    /// RED): what the full path would do — take a slot, release it at the next
+    /// poll, count it — without the scheduler, the link arithmetic and the timer
+    /// wheel. Such pipes are common (accounting, `perf/fwd` scenario 5) and sit on
+    /// the forwarding path of every packet they match.
+    fn pass(&mut self, p: usize, len: u32, pkt: P, now: u64) {
+        let slot = self.slot_free.pop().expect("checked by the caller");
+        self.handles[slot as usize] = Some(pkt);
+        self.qs.slots[slot as usize] = SlotMeta {
+            next: NIL,
+            len,
+            queue: p as u32,
+            time: now,
+            reason: DropReason::QueueFull,
+            ecn: 0,
+        };
+        if self.ready_tail == NIL {
+            self.ready_head = slot;
+        } else {
+            self.qs.slots[self.ready_tail as usize].next = slot;
+        }
+        self.ready_tail = slot;
+        let c = &mut self.pipes[p].counters;
+        c.backlog_pkts += 1;
+        c.backlog_bytes += u64::from(len);
+    }
+
+    /// Hands out what passed through unlimited pipes since the last poll.
+    fn hand_out_ready(&mut self, f: &mut impl FnMut(P, u32, Fate)) {
+        while self.ready_head != NIL {
+            let s = self.ready_head;
+            let meta = self.qs.slots[s as usize];
+            self.ready_head = meta.next;
+            if self.ready_head == NIL {
+                self.ready_tail = NIL;
+            }
+            let pipe = &mut self.pipes[meta.queue as usize];
+            let c = &mut pipe.counters;
+            c.out_pkts += 1;
+            c.out_bytes += u64::from(meta.len);
+            c.backlog_pkts -= 1;
+            c.backlog_bytes -= u64::from(meta.len);
+            let pipe_id = pipe.id;
+            let pkt = self.handles[s as usize].take().expect("a held slot");
+            self.slot_free.push(s);
+            f(pkt, pipe_id, Fate::Sent);
         }
     }
 
@@ -852,6 +938,7 @@ impl<P> ShaperSet<P> {
     /// dropped are handed back (`Fate::Dropped`). `f` gets each handle with its
     /// pipe id.
     pub fn poll(&mut self, now: u64, mut f: impl FnMut(P, u32, Fate)) {
+        self.hand_out_ready(&mut f);
         let mut fired = std::mem::take(&mut self.fired);
         fired.clear();
         self.wheel.advance(now, &mut fired);
@@ -935,6 +1022,8 @@ impl<P> ShaperSet<P> {
         }
         self.qs.dropped_head = NIL;
         self.qs.dropped_tail = NIL;
+        self.ready_head = NIL;
+        self.ready_tail = NIL;
         for (i, e) in self.inst.iter_mut().enumerate() {
             e.queued = 0;
             e.dl_head = NIL;

@@ -422,3 +422,50 @@ fn counters_balance() {
     assert_eq!(c.in_bytes, c.out_bytes + dropped_bytes + c.backlog_bytes);
     assert_eq!(c.backlog_pkts as usize, set.held());
 }
+
+/// A pipe without `bw`, `delay`, `plr` or mask holds packets only until the next
+/// poll, in arrival order, counted like any other; its scheduler's and queue's
+/// limits still apply (QFQ's `lmax`, a byte limit below a packet's size).
+#[test]
+fn an_unlimited_pipe_passes_packets_at_the_next_poll() {
+    let mut set: ShaperSet<u32> = ShaperSet::new(&one_pipe(PipeConfig::new(1)), HZ, 0).unwrap();
+    assert_eq!(set.next_deadline(), None);
+    for k in 0..100u32 {
+        set.enqueue(Target::Pipe(1), &key(1, k as u16), 100 + k, k, 5)
+            .unwrap();
+    }
+    assert!(set.next_deadline().is_some_and(|d| d <= 5), "due now");
+    let mut got = Vec::new();
+    set.poll(5, |h, pipe, fate| {
+        assert_eq!((pipe, fate), (1, shaper::Fate::Sent));
+        got.push(h);
+    });
+    assert_eq!(got, (0..100).collect::<Vec<u32>>(), "all, in order");
+    let c = set.counters(1).unwrap();
+    let bytes: u64 = (0..100).map(|k| 100 + k).sum();
+    assert_eq!((c.in_pkts, c.out_pkts, c.backlog_pkts), (100, 100, 0));
+    assert_eq!(
+        (c.in_bytes, c.out_bytes, c.backlog_bytes),
+        (bytes, bytes, 0)
+    );
+    assert_eq!((set.held(), set.next_deadline()), (0, None));
+
+    let mut p = PipeConfig::new(1);
+    p.scheduler = SchedulerConfig::Qfq { lmax: 1500 };
+    p.queue = QueueLimit::Bytes(1000);
+    let mut set: ShaperSet<u32> = ShaperSet::new(&one_pipe(p), HZ, 0).unwrap();
+    assert_eq!(
+        set.enqueue(Target::Pipe(1), &key(1, 1), 1400, 7, 0),
+        Err((7, DropReason::QueueFull))
+    );
+    assert!(set.enqueue(Target::Pipe(1), &key(1, 1), 900, 8, 0).is_ok());
+    let mut p = PipeConfig::new(1);
+    p.scheduler = SchedulerConfig::Qfq { lmax: 1500 };
+    let mut set: ShaperSet<u32> = ShaperSet::new(&one_pipe(p), HZ, 0).unwrap();
+    assert_eq!(
+        set.enqueue(Target::Pipe(1), &key(1, 1), 1600, 9, 0),
+        Err((9, DropReason::Oversize))
+    );
+    let c = set.counters(1).unwrap();
+    assert_eq!((c.in_pkts, c.dropped(DropReason::Oversize)), (1, 1));
+}

@@ -54,9 +54,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// ns per enqueue+dequeue pair through vnetd's shaper.
-fn bench_ours(name: &str, sched: SchedulerConfig, flows: usize) -> Result {
+fn bench_ours(name: &str, sched: SchedulerConfig, flows: usize, bw: u64) -> Result {
     let mut pipe = PipeConfig::new(1);
-    pipe.bw = Bandwidth::from_bits_per_sec(BW);
+    pipe.bw = Bandwidth::from_bits_per_sec(bw);
     pipe.scheduler = sched;
     pipe.queue = QueueLimit::Slots(64);
     let backlog = flows * PER_FLOW;
@@ -304,9 +304,16 @@ fn main() {
             .filter(|(name, _)| name.contains("FIFO") || wanted(name, flows))
             .map(|(name, s)| {
                 eprintln!("{name}, {flows} flows…");
-                bench_ours(name, *s, flows)
+                bench_ours(name, *s, flows, BW)
             })
             .collect();
+        // What a pipe without `bw` or `delay` costs on the forwarding path (perf/fwd
+        // scenario 5): the default scheduler, nothing ever waits.
+        let unlimited = "vnetd pipe at unlimited bandwidth (WF2Q+, no delay)";
+        if flows == 1 && wanted(unlimited, flows) {
+            eprintln!("{unlimited}…");
+            rows.push(bench_ours(unlimited, SchedulerConfig::Wf2q, flows, 0));
+        }
         if !only.is_empty() && !only.split_whitespace().any(|w| w == flows.to_string()) {
             continue;
         }
