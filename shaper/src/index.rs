@@ -91,6 +91,12 @@ impl FlowIndex {
         prefetch(&self.e[self.home(hash)]);
     }
 
+    /// Flows it holds at most.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.max
+    }
+
     /// True if one more flow fits.
     #[inline]
     pub(crate) fn has_room(&self) -> bool {

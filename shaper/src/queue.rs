@@ -82,6 +82,11 @@ pub(crate) struct FlowQueue {
     /// Dynamic (masked) queues are freed when they empty.
     pub(crate) dynamic: bool,
     pub(crate) in_use: bool,
+    /// An empty dynamic queue kept for its flow's return (`set::park`), on the
+    /// set's idle list through `idle_prev` / `idle_next`.
+    pub(crate) parked: bool,
+    pub(crate) idle_prev: u32,
+    pub(crate) idle_next: u32,
     pub(crate) red_avg: f64,
     pub(crate) red_count: i64,
     pub(crate) idle_since: u64,
@@ -99,6 +104,9 @@ impl Default for FlowQueue {
             prio: 0,
             dynamic: false,
             in_use: false,
+            parked: false,
+            idle_prev: NIL,
+            idle_next: NIL,
             flowset: 0,
             instance: 0,
             key: FlowKey::default(),

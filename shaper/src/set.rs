@@ -156,6 +156,9 @@ pub struct ShaperSet<P> {
     /// handed out by the next `poll` (their slot's `queue` is their pipe index).
     ready_head: u32,
     ready_tail: u32,
+    /// Parked queues (empty dynamic queues kept for their flow), oldest first.
+    idle_head: u32,
+    idle_tail: u32,
 }
 
 impl<P> std::fmt::Debug for ShaperSet<P> {
@@ -280,6 +283,8 @@ impl<P> ShaperSet<P> {
             rng: Rng::new(cfg.seed),
             ready_head: NIL,
             ready_tail: NIL,
+            idle_head: NIL,
+            idle_tail: NIL,
         };
         for p in 0..set.pipes.len() {
             if set.pipes[p].mask.is_none() {
@@ -741,11 +746,26 @@ impl<P> ShaperSet<P> {
             let e = &qs[q as usize];
             e.key == masked && e.flowset == fs && e.instance == i
         }) {
+            if self.qs.q[q as usize].parked {
+                if f.live >= f.max_flows {
+                    return None;
+                }
+                self.unpark(q);
+            }
             return Some(q);
         }
-        if dynamic && f.live >= f.max_flows || !self.q_index.has_room() {
+        if dynamic && f.live >= f.max_flows {
             return None;
         }
+        if !self.q_index.has_room() {
+            // Parked queues give way to new flows, oldest first.
+            let oldest = self.idle_head;
+            if oldest == NIL {
+                return None;
+            }
+            self.free_queue(self.qs.q[oldest as usize].instance, oldest);
+        }
+        let f = &self.flowsets[fs as usize];
         let fresh = FlowQueue {
             weight: f.weight,
             prio: f.prio,
@@ -784,8 +804,10 @@ impl<P> ShaperSet<P> {
         Some(q)
     }
 
-    /// Frees an empty queue of a masked flowset, or any empty queue of a dynamic
-    /// (masked) pipe instance, once the scheduler has forgotten it.
+    /// An empty queue of a masked flowset: parked (kept, with its scheduler state,
+    /// for its flow's next packet) in an unmasked pipe, freed in a dynamic pipe
+    /// instance (with the instance once it holds nothing). Any empty queue of a
+    /// dynamic instance is freed too.
     fn maybe_free_queue(&mut self, i: u32, q: QueueId, now: u64) {
         let e = &self.qs.q[q as usize];
         if e.pkts != 0 || self.inst[i as usize].hashed_base != NIL {
@@ -796,24 +818,118 @@ impl<P> ShaperSet<P> {
         if !e.dynamic && !dynamic_inst {
             return;
         }
+        if !dynamic_inst {
+            self.park(q);
+            return;
+        }
+        self.free_queue(i, q);
+        self.maybe_free_instance(i, now);
+    }
+
+    /// Parks an empty dynamic queue: it no longer counts as alive (`live`, the
+    /// `queues` gauge, `max_flows`), but stays indexed, so a flow that pauses and
+    /// comes back (most do, within a round of the scheduler) finds it again
+    /// instead of unlinking and re-inserting a queue each time. Parked queues are
+    /// freed oldest first when a new flow needs the room, or after a second idle
+    /// (`expire_parked`, from `poll`).
+    /// Its `idle_since` (when its last packet went onto the link, RED's idle
+    /// time too) dates it.
+    fn park(&mut self, q: QueueId) {
+        let e = &mut self.qs.q[q as usize];
+        if e.parked {
+            return;
+        }
+        debug_assert!(e.in_use, "queue {q} parked after it was freed");
+        e.parked = true;
+        e.idle_prev = self.idle_tail;
+        e.idle_next = NIL;
+        let (fs, i) = (e.flowset, e.instance);
+        if self.idle_tail == NIL {
+            self.idle_head = q;
+        } else {
+            self.qs.q[self.idle_tail as usize].idle_next = q;
+        }
+        self.idle_tail = q;
+        self.alive(fs, i, false);
+    }
+
+    /// A parked queue's flow is back.
+    fn unpark(&mut self, q: QueueId) {
+        self.unlink_idle(q);
+        let e = &mut self.qs.q[q as usize];
+        e.parked = false;
+        let (fs, i) = (e.flowset, e.instance);
+        self.alive(fs, i, true);
+    }
+
+    fn unlink_idle(&mut self, q: QueueId) {
+        let (prev, next) = {
+            let e = &self.qs.q[q as usize];
+            (e.idle_prev, e.idle_next)
+        };
+        if prev == NIL {
+            self.idle_head = next;
+        } else {
+            self.qs.q[prev as usize].idle_next = next;
+        }
+        if next == NIL {
+            self.idle_tail = prev;
+        } else {
+            self.qs.q[next as usize].idle_prev = prev;
+        }
+    }
+
+    /// Counts queue of flowset `fs` in instance `i` as alive (or no longer).
+    fn alive(&mut self, fs: u32, i: u32, up: bool) {
+        let f = &mut self.flowsets[fs as usize];
+        let e = &mut self.inst[i as usize];
+        let c = &mut self.pipes[f.pipe as usize].counters;
+        if up {
+            f.live += 1;
+            e.queues += 1;
+            c.queues += 1;
+        } else {
+            f.live -= 1;
+            e.queues -= 1;
+            c.queues -= 1;
+        }
+    }
+
+    /// Frees an empty queue (parked or not) once the scheduler has forgotten it.
+    fn free_queue(&mut self, i: u32, q: QueueId) {
+        let e = &self.qs.q[q as usize];
         debug_assert!(
-            e.in_use,
-            "queue {q} freed twice (instance {i}, flowset {})",
+            e.in_use && e.pkts == 0,
+            "queue {q} freed twice or while holding packets (instance {i}, flowset {})",
             e.flowset
         );
         self.inst[i as usize].sched.forget(&self.qs, q);
         let fs = e.flowset;
         let hash = self.queue_hash(fs, i, &e.key);
         self.q_index.remove(hash, q);
+        if self.qs.q[q as usize].parked {
+            self.unlink_idle(q);
+        } else {
+            self.alive(fs, i, false);
+        }
         // A scheduler may still hold stale references (WF2Q+'s idle heap): cleared
         // fields make them harmless.
-        self.qs.q[q as usize].in_use = false;
-        self.qs.q[q as usize].sched = Default::default();
+        let e = &mut self.qs.q[q as usize];
+        e.in_use = false;
+        e.parked = false;
+        e.sched = Default::default();
         self.q_free.push(q);
-        self.inst[i as usize].queues -= 1;
-        self.flowsets[fs as usize].live -= 1;
-        self.pipes[p].counters.queues -= 1;
-        self.maybe_free_instance(i, now);
+    }
+
+    /// Frees parked queues idle for more than a second, a few per poll.
+    fn expire_parked(&mut self, now: u64) {
+        for _ in 0..8 {
+            let q = self.idle_head;
+            if q == NIL || now.saturating_sub(self.qs.q[q as usize].idle_since) < self.hz {
+                return;
+            }
+            self.free_queue(self.qs.q[q as usize].instance, q);
+        }
     }
 
     /// Forgets an instance of a masked pipe once it holds nothing and its link is
@@ -939,6 +1055,7 @@ impl<P> ShaperSet<P> {
     /// pipe id.
     pub fn poll(&mut self, now: u64, mut f: impl FnMut(P, u32, Fate)) {
         self.hand_out_ready(&mut f);
+        self.expire_parked(now);
         let mut fired = std::mem::take(&mut self.fired);
         fired.clear();
         self.wheel.advance(now, &mut fired);
@@ -1036,5 +1153,105 @@ impl<P> ShaperSet<P> {
             p.counters.backlog_pkts = 0;
             p.counters.backlog_bytes = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PipeConfig, QueueConfig};
+    use crate::units::Bandwidth;
+    use std::net::Ipv4Addr;
+
+    fn key(n: u32) -> FlowKey {
+        FlowKey::v4(
+            Ipv4Addr::from(0x0a00_0000 + n),
+            Ipv4Addr::new(10, 9, 9, 9),
+            17,
+            1,
+            2,
+        )
+    }
+
+    fn parked<P>(set: &ShaperSet<P>) -> usize {
+        let (mut n, mut q) = (0, set.idle_head);
+        while q != NIL {
+            assert!(set.qs.q[q as usize].parked && set.qs.q[q as usize].pkts == 0);
+            n += 1;
+            q = set.qs.q[q as usize].idle_next;
+        }
+        n
+    }
+
+    /// Flows that send a packet and pause: their empty queues are parked (not
+    /// alive, still indexed), a returning flow takes its queue back, new flows
+    /// reclaim the oldest parked queues when the index is full (no flow refused),
+    /// and parked queues idle for a second are freed a few per poll.
+    #[test]
+    fn empty_dynamic_queues_are_parked_reused_and_reclaimed() {
+        let hz = 1_000_000_000;
+        let mut p = PipeConfig::new(1);
+        p.bw = Bandwidth::from_bits_per_sec(1_000_000_000);
+        let mut q = QueueConfig::new(1, 1);
+        q.mask = FlowMask::ALL;
+        q.buckets = 8;
+        q.max_flows = 1_000_000;
+        let cfg = ShaperConfig {
+            pipes: vec![p],
+            queues: vec![q],
+            pool_slots: 64,
+            ..ShaperConfig::default()
+        };
+        let mut set: ShaperSet<u32> = ShaperSet::new(&cfg, hz, 0).unwrap();
+        let room = set.q_index.capacity() as u32;
+        // Each packet leaves (0.8 µs on the link) before the next flow arrives.
+        let mut t = 0;
+        let mut out = 0u64;
+        for n in 0..3 * room {
+            set.enqueue(Target::Queue(1), &key(n), 100, n, t).unwrap();
+            t += 10_000;
+            set.poll(t, |_, _, _| out += 1);
+        }
+        let c = set.counters(1).unwrap();
+        assert_eq!(
+            (c.queues, c.dropped_total(), out),
+            (0, 0, u64::from(3 * room))
+        );
+        assert_eq!(
+            parked(&set),
+            room as usize,
+            "the index full of parked queues"
+        );
+        assert!(
+            set.qs.q.len() <= room as usize + 1,
+            "queues reused, table bounded"
+        );
+        // The last flow comes back: the same queue, unparked, then parked again.
+        let last = key(3 * room - 1);
+        let q = set.queue_hash(set.queue_index[0].1, 0, &last);
+        let before = set.q_index.find(q, |_| true);
+        let table = set.qs.q.len();
+        // Two packets: the first goes onto the link, the second waits in it.
+        set.enqueue(Target::Queue(1), &last, 100, 0, t).unwrap();
+        set.enqueue(Target::Queue(1), &last, 100, 1, t).unwrap();
+        assert_eq!(parked(&set), room as usize - 1);
+        assert_eq!(set.qs.q.len(), table);
+        assert_eq!(set.counters(1).unwrap().queues, 1);
+        assert_eq!(set.q_index.find(q, |_| true), before, "its own queue");
+        set.poll(t + 10_000, |_, _, _| {});
+        assert_eq!(parked(&set), room as usize);
+        // A second later they go, a few per poll.
+        let mut polls = 0;
+        while parked(&set) > 0 {
+            set.poll(t + 2 * hz + polls, |_, _, _| {});
+            polls += 1;
+            assert!(polls <= u64::from(room), "expiry stalled");
+        }
+        assert_eq!(set.q_index.find(q, |_| true), None, "freed, unindexed");
+        assert_eq!(
+            set.q_free.len(),
+            set.qs.q.len(),
+            "every queue back on the free list"
+        );
     }
 }
