@@ -7,37 +7,99 @@ use super::{arp, ingress, ipv4, ipv6, Ingress, NeighborMemo, Output, PathCtx, Pe
 use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
 use crate::stats::stage_cycles::{Stage, StageClock};
-use crate::tables::NextHop;
-use crate::tables::Vnet;
+use crate::tables::{Interface, NextHop, Vnet};
 use crate::wire::EtherType;
+use ::firewall::Tags;
 use std::net::IpAddr;
 
-/// Frames waiting for their route lookup, with the lookup keys kept apart in one
-/// array so a vnet's run of keys is a slice for `lookup_batch`.
+/// Frames waiting for their route lookup, one array per field (the frame, where it
+/// came in, its prepared header facts, the lookup key, the answer) rather than one
+/// array of tuples.
+///
+/// Why: a tuple built field by field and then moved into a slot is copied with wide
+/// loads that span several of the narrow stores that just wrote it, and each such
+/// load stalls until those stores retire (store-forwarding failures: ~20% of
+/// `worker::run` in scenario 1 when the lanes held `(F, Ingress, P)`). Here every
+/// field is written and read back at its own width; the `Ingress` is rebuilt in
+/// registers for `finish`. Empty slots are zero bits, so a fresh set of lanes is a
+/// plain memset instead of writing `None` tags through 5 KB.
 struct Lanes<'t, F, P, K> {
-    waiting: [Option<(F, Ingress<'t>, P)>; BURST_MAX],
+    frames: [Option<F>; BURST_MAX],
+    vnet: [Option<&'t Vnet>; BURST_MAX],
+    iface: [Option<&'t Interface>; BURST_MAX],
+    iface_index: [u16; BURST_MAX],
+    l3_off: [u16; BURST_MAX],
+    src_mac: [[u8; 6]; BURST_MAX],
+    prepared: [P; BURST_MAX],
+    /// ipfw tags from the firewall's "in" pass for its "out" pass: written and read
+    /// only for vnets that have a firewall.
+    tags: [Tags; BURST_MAX],
     keys: [K; BURST_MAX],
     hops: [lpm::NextHop; BURST_MAX],
     len: usize,
 }
 
-impl<'t, F, P, K: Copy + Default> Lanes<'t, F, P, K> {
+impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
     fn new() -> Self {
         Lanes {
-            waiting: [const { None }; BURST_MAX],
+            frames: [const { None }; BURST_MAX],
+            vnet: [None; BURST_MAX],
+            iface: [None; BURST_MAX],
+            iface_index: [0; BURST_MAX],
+            l3_off: [0; BURST_MAX],
+            src_mac: [[0; 6]; BURST_MAX],
+            prepared: [P::default(); BURST_MAX],
+            tags: [Tags::EMPTY; BURST_MAX],
             keys: [K::default(); BURST_MAX],
             hops: [lpm::NO_ROUTE; BURST_MAX],
             len: 0,
         }
     }
 
+    /// The tags slot the next `push` will own (`prepare` writes it, for a vnet with
+    /// a firewall, before the frame is pushed).
+    #[inline(always)]
+    fn next_tags(&mut self) -> &mut Tags {
+        // Room is guaranteed: a burst holds at most BURST_MAX frames.
+        &mut self.tags[self.len]
+    }
+
     /// Room is guaranteed: a burst holds at most BURST_MAX frames.
     #[inline(always)]
-    fn push(&mut self, frame: F, ing: Ingress<'t>, p: P, key: K) {
+    fn push(&mut self, frame: F, ing: &Ingress<'t>, p: P, key: K) {
         let i = self.len;
-        self.waiting[i] = Some((frame, ing, p));
+        self.frames[i] = Some(frame);
+        self.vnet[i] = Some(ing.vnet);
+        self.iface[i] = Some(ing.iface);
+        self.iface_index[i] = ing.iface_index;
+        // Frames are at most a few KB: an L3 offset always fits.
+        self.l3_off[i] = ing.l3_off as u16;
+        self.src_mac[i] = ing.src_mac;
+        self.prepared[i] = p;
         self.keys[i] = key;
         self.len = i + 1;
+    }
+
+    /// Takes frame `i` out with what `finish` needs for it.
+    #[inline(always)]
+    fn take(&mut self, i: usize) -> Option<(F, Ingress<'t>, P, &mut Tags, lpm::NextHop)> {
+        let frame = self.frames[i].take()?;
+        let (vnet, iface) = (self.vnet[i]?, self.iface[i]?);
+        let ing = Ingress {
+            vnet,
+            iface,
+            iface_index: self.iface_index[i],
+            l3_off: usize::from(self.l3_off[i]),
+            src_mac: self.src_mac[i],
+            from_pipe: false,
+        };
+        Some((
+            frame,
+            ing,
+            self.prepared[i],
+            &mut self.tags[i],
+            self.hops[i],
+        ))
     }
 
     /// Looks every key up, one `lookup` call per run of frames of the same vnet
@@ -53,14 +115,11 @@ impl<'t, F, P, K: Copy + Default> Lanes<'t, F, P, K> {
         let mut runs = 0;
         let mut start = 0;
         while start < self.len {
-            let Some((_, first, _)) = &self.waiting[start] else {
+            let Some(vnet) = self.vnet[start] else {
                 break;
             };
-            let vnet = first.vnet;
             let mut end = start + 1;
-            while end < self.len
-                && matches!(&self.waiting[end], Some((_, i, _)) if std::ptr::eq(i.vnet, vnet))
-            {
+            while end < self.len && matches!(self.vnet[end], Some(v) if std::ptr::eq(v, vnet)) {
                 end += 1;
             }
             if end == start + 1 {
@@ -79,11 +138,11 @@ impl<'t, F, P, K: Copy + Default> Lanes<'t, F, P, K> {
     /// burst spread over many tenants overlap (the frame-by-frame stage is too long
     /// per frame for the CPU to look ahead into the next frame's lookup).
     #[inline(always)]
-    fn warm_neighbors(&self, neighbor: impl Fn(&Ingress<'t>, &P, lpm::NextHop) -> Option<IpAddr>) {
-        for (w, &nh) in self.waiting[..self.len].iter().zip(&self.hops) {
-            if let Some((_, ing, p)) = w {
-                if let Some(addr) = neighbor(ing, p, nh) {
-                    std::hint::black_box(ing.vnet.neighbors.get(addr));
+    fn warm_neighbors(&self, neighbor: impl Fn(&Vnet, K, lpm::NextHop) -> Option<IpAddr>) {
+        for i in 0..self.len {
+            if let Some(vnet) = self.vnet[i] {
+                if let Some(addr) = neighbor(vnet, self.keys[i], self.hops[i]) {
+                    std::hint::black_box(vnet.neighbors.get(addr));
                 }
             }
         }
@@ -137,13 +196,13 @@ fn run_one<F: Frame, O: Output<F>>(
         };
         match ethertype {
             EtherType::IPV4 => {
-                if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, frame) {
-                    v4.push(frame, ing, p, p.dst);
+                if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, frame, v4.next_tags()) {
+                    v4.push(frame, &ing, p, p.dst);
                 }
             }
             EtherType::IPV6 => {
-                if let Some((frame, p)) = ipv6::prepare(ctx, out, &ing, frame) {
-                    v6.push(frame, ing, p, p.dst);
+                if let Some((frame, p)) = ipv6::prepare(ctx, out, &ing, frame, v6.next_tags()) {
+                    v6.push(frame, &ing, p, p.dst);
                 }
             }
             EtherType::ARP => arp::handle(ctx, out, &ing, frame),
@@ -164,23 +223,23 @@ fn run_one<F: Frame, O: Output<F>>(
     // Many tenants in one burst: their neighbor tables are cold (one tenant's
     // gateway is remembered in `NeighborMemo` instead).
     if runs4 > 2 {
-        v4.warm_neighbors(|ing, p, nh| neighbor_of(ing, nh, || IpAddr::V4(p.dst.into())));
+        v4.warm_neighbors(|vnet, dst, nh| neighbor_of(vnet, nh, || IpAddr::V4(dst.into())));
     }
     if runs6 > 2 {
-        v6.warm_neighbors(|ing, p, nh| neighbor_of(ing, nh, || IpAddr::V6(p.dst.into())));
+        v6.warm_neighbors(|vnet, dst, nh| neighbor_of(vnet, nh, || IpAddr::V6(dst.into())));
     }
     clock.lap(Stage::Lookup);
 
     // Stage 3: the rest, frame by frame.
     let mut memo = NeighborMemo::default();
-    for (w, &nh) in v4.waiting[..v4.len].iter_mut().zip(&v4.hops) {
-        if let Some((frame, ing, p)) = w.take() {
-            ipv4::finish(ctx, pending, out, &mut memo, &ing, frame, p, nh);
+    for i in 0..v4.len {
+        if let Some((frame, ing, p, tags, nh)) = v4.take(i) {
+            ipv4::finish(ctx, pending, out, &mut memo, &ing, frame, p, tags, nh);
         }
     }
-    for (w, &nh) in v6.waiting[..v6.len].iter_mut().zip(&v6.hops) {
-        if let Some((frame, ing, p)) = w.take() {
-            ipv6::finish(ctx, pending, out, &mut memo, &ing, frame, p, nh);
+    for i in 0..v6.len {
+        if let Some((frame, ing, p, tags, nh)) = v6.take(i) {
+            ipv6::finish(ctx, pending, out, &mut memo, &ing, frame, p, tags, nh);
         }
     }
     clock.lap(Stage::Finish);
@@ -188,8 +247,8 @@ fn run_one<F: Frame, O: Output<F>>(
 
 /// The address whose MAC a frame routed by `nh` needs (as `finish` decides it).
 #[inline(always)]
-fn neighbor_of(ing: &Ingress<'_>, nh: lpm::NextHop, dst: impl Fn() -> IpAddr) -> Option<IpAddr> {
-    match ing.vnet.fwd.nexthops.get(nh as usize)? {
+fn neighbor_of(vnet: &Vnet, nh: lpm::NextHop, dst: impl Fn() -> IpAddr) -> Option<IpAddr> {
+    match vnet.fwd.nexthops.get(nh as usize)? {
         NextHop::Local => None,
         NextHop::Connected { .. } => Some(dst()),
         NextHop::Gateway { via, .. } => Some(*via),

@@ -5,7 +5,7 @@
 //! (a default-deny vnet must still resolve its neighbors); ICMP errors the
 //! router itself sends are not filtered either.
 use super::{egress, icmp_error, shaped, Ingress, Output, PathCtx};
-use crate::firewall::{meta, now_ms, reset};
+use crate::firewall::{meta, now_ms, reset, VnetFirewall};
 use crate::frame::Frame;
 use crate::shaping::{Resume, Target};
 use crate::stats::DropReason;
@@ -26,9 +26,32 @@ pub(super) enum Pass {
 /// Runs one firewall pass over the IP packet at `ing.l3_off`. Returns the
 /// frame when it may go on (its DSCP rewritten if a rule said so); otherwise
 /// the frame is consumed: dropped and counted, or answered with an ICMP error
-/// or a TCP reset. `tags` carries ipfw tags from the "in" to the "out" pass.
-#[inline]
+/// or a TCP reset. `tags` carries ipfw tags from the "in" to the "out" pass:
+/// the "in" pass starts from none and leaves its tags there.
+///
+/// Inlined down to the check for a firewall, so a vnet without one builds
+/// neither the pass nor the tags (per-vnet features cost nothing when unused).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn pass<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    out: &mut O,
+    ing: &Ingress<'_>,
+    frame: F,
+    v6: bool,
+    which: Pass,
+    tags: &mut Tags,
+) -> Option<F> {
+    match ing.vnet.fwd.firewall.as_deref() {
+        None => Some(frame),
+        Some(fw) => run(fw, ctx, out, ing, frame, v6, which, tags),
+    }
+}
+
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn run<F: Frame, O: Output<F>>(
+    fw: &VnetFirewall,
     ctx: &PathCtx<'_>,
     out: &mut O,
     ing: &Ingress<'_>,
@@ -37,9 +60,9 @@ pub(super) fn pass<F: Frame, O: Output<F>>(
     which: Pass,
     tags: &mut Tags,
 ) -> Option<F> {
-    let Some(fw) = ing.vnet.fwd.firewall.as_deref() else {
-        return Some(frame);
-    };
+    if matches!(which, Pass::In) {
+        *tags = Tags::EMPTY;
+    }
     // ipfw's one_pass: a packet coming back from a pipe on input is not
     // checked by the input rules again. (With one_pass off ipfw would resume
     // after the pipe rule; vnetd always behaves as one_pass.)

@@ -12,14 +12,12 @@ use ::firewall::Tags;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// What `finish` needs from the header, read once in `prepare`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(super) struct Prepared4 {
     /// Destination, host order: the lookup key.
     pub dst: u32,
     pub ttl: u8,
     pub proto: u8,
-    /// ipfw tags from the firewall's "in" pass, for its "out" pass.
-    pub tags: Tags,
 }
 
 /// Header checks and the firewall's "in" pass; the frame comes back for the
@@ -30,6 +28,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
     out: &mut O,
     ing: &Ingress<'_>,
     mut frame: F,
+    tags: &mut Tags,
 ) -> Option<(F, Prepared4)> {
     let c = ing.vnet.fwd.counters.worker(ctx.worker);
     let l3 = ing.l3_off;
@@ -55,15 +54,14 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
         c.drop(DropReason::NotRoutable);
         return None;
     }
-    let mut tags = Tags::EMPTY;
-    let frame = filter::pass(ctx, out, ing, frame, false, Pass::In, &mut tags)?;
+    // `tags` comes back with the "in" pass's tags (for a vnet with a firewall).
+    let frame = filter::pass(ctx, out, ing, frame, false, Pass::In, tags)?;
     Some((
         frame,
         Prepared4 {
             dst: u32::from(dst),
             ttl,
             proto,
-            tags,
         },
     ))
 }
@@ -79,6 +77,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     ing: &Ingress<'_>,
     mut frame: F,
     p: Prepared4,
+    tags: &mut Tags,
     nh_index: lpm::NextHop,
 ) {
     let fwd = &ing.vnet.fwd;
@@ -115,7 +114,6 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     }
     // `prepare` checked the header: the TTL and checksum fields are there.
     Ipv4Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_ttl();
-    let mut tags = p.tags;
     let Some(frame) = filter::pass(
         ctx,
         out,
@@ -126,7 +124,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
             tx: iface_index,
             neighbor,
         },
-        &mut tags,
+        tags,
     ) else {
         return;
     };

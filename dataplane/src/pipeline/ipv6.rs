@@ -13,14 +13,12 @@ use ::firewall::Tags;
 use std::net::{IpAddr, Ipv6Addr};
 
 /// What `finish` needs from the header, read once in `prepare`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(super) struct Prepared6 {
     /// Destination, host order: the lookup key.
     pub dst: u128,
     pub hop_limit: u8,
     pub next_header: u8,
-    /// ipfw tags from the firewall's "in" pass, for its "out" pass.
-    pub tags: Tags,
 }
 
 /// Header checks and the router's own traffic (ND, echo); the frame comes back for
@@ -31,6 +29,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
     out: &mut O,
     ing: &Ingress<'_>,
     mut frame: F,
+    tags: &mut Tags,
 ) -> Option<(F, Prepared6)> {
     let c = ing.vnet.fwd.counters.worker(ctx.worker);
     let l3 = ing.l3_off;
@@ -65,8 +64,8 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
         c.drop(DropReason::NotRoutable);
         return None;
     }
-    let mut tags = Tags::EMPTY;
-    let frame = filter::pass(ctx, out, ing, frame, true, Pass::In, &mut tags)?;
+    // `tags` comes back with the "in" pass's tags (for a vnet with a firewall).
+    let frame = filter::pass(ctx, out, ing, frame, true, Pass::In, tags)?;
     if ing.iface.owns6(dst) {
         local(ctx, out, ing, frame, next_header);
         return None;
@@ -81,7 +80,6 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
             dst: u128::from(dst),
             hop_limit,
             next_header,
-            tags,
         },
     ))
 }
@@ -97,6 +95,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     ing: &Ingress<'_>,
     mut frame: F,
     p: Prepared6,
+    tags: &mut Tags,
     nh_index: lpm::NextHop,
 ) {
     let fwd = &ing.vnet.fwd;
@@ -132,7 +131,6 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     }
     // `prepare` checked the header: the hop-limit field is there.
     Ipv6Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_hop_limit();
-    let mut tags = p.tags;
     let Some(frame) = filter::pass(
         ctx,
         out,
@@ -143,7 +141,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
             tx: iface_index,
             neighbor,
         },
-        &mut tags,
+        tags,
     ) else {
         return;
     };

@@ -8,6 +8,7 @@ use crate::shaping::{flow_key, Resume, ShapeRequest, Shaped, Target};
 use crate::stats::DropReason;
 use crate::tables::Vnet;
 use crate::wire::{self, EtherType};
+use ::firewall::Tags;
 
 /// Sends `frame` to pipe or queue `target` of `vnet`; `resume` says where it
 /// continues afterwards. The IP header at the resume point's `l3_off` must be valid.
@@ -115,19 +116,24 @@ pub fn release<F: Frame, O: Output<F>>(
             // The routing half of the path for one frame: header checks, lookup,
             // then TTL, neighbor and TX (released packets are few per poll: no batch).
             let mut memo = NeighborMemo::default();
+            let mut tags = Tags::EMPTY;
             match wire::parse_l2(pkt.frame.data()).map(|l2| l2.ethertype) {
                 Ok(EtherType::IPV4) => {
-                    if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, pkt.frame) {
+                    if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, pkt.frame, &mut tags) {
                         let mut nh = [lpm::NO_ROUTE];
                         fwd.fib4.lookup_batch(&[p.dst], &mut nh);
-                        ipv4::finish(ctx, pending, out, &mut memo, &ing, frame, p, nh[0]);
+                        ipv4::finish(
+                            ctx, pending, out, &mut memo, &ing, frame, p, &mut tags, nh[0],
+                        );
                     }
                 }
                 Ok(EtherType::IPV6) => {
-                    if let Some((frame, p)) = ipv6::prepare(ctx, out, &ing, pkt.frame) {
+                    if let Some((frame, p)) = ipv6::prepare(ctx, out, &ing, pkt.frame, &mut tags) {
                         let mut nh = [lpm::NO_ROUTE];
                         fwd.fib6.lookup_batch(&[p.dst], &mut nh);
-                        ipv6::finish(ctx, pending, out, &mut memo, &ing, frame, p, nh[0]);
+                        ipv6::finish(
+                            ctx, pending, out, &mut memo, &ing, frame, p, &mut tags, nh[0],
+                        );
                     }
                 }
                 _ => c.drop(DropReason::Malformed),

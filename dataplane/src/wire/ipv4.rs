@@ -233,6 +233,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// forwarding costs two words of arithmetic instead of a pass over the header.
     /// The caller has sent "time exceeded" for TTL <= 1 before forwarding; a TTL of
     /// 0 is left as is rather than wrapping to 255.
+    #[inline]
     pub fn decrement_ttl(&mut self) {
         let b = self.buffer.as_mut();
         let ttl = b[field::TTL];
