@@ -4,6 +4,11 @@
 //! the stage boundaries of every burst (about 25 cycles a read, 6 reads a burst,
 //! so ~5 cycles per packet at full bursts) and prints its totals when it stops.
 //! Without the feature every call here is empty and compiles to nothing.
+//!
+//! Two figures per stage: the mean over the run (TSC ticks, so time the worker was
+//! preempted counts too), and the median over bursts of each burst's ticks per
+//! packet, which a preemption only moves by one burst: on a machine shared with
+//! other work the median is the figure to compare between builds.
 
 /// The stages, in the order a burst passes them.
 #[derive(Clone, Copy, Debug)]
@@ -28,11 +33,25 @@ const NAMES: [&str; STAGES] = ["rx", "demux", "lookup", "finish", "tx", "loop"];
 #[cfg(feature = "stage-cycles")]
 mod imp {
     use super::*;
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+
+    /// Per-burst ticks per packet are counted in buckets of one tick up to this.
+    pub const BUCKETS: usize = 4096;
+
+    /// The ticks since the last burst began, per stage, and that burst's size.
+    struct Current {
+        ticks: [u64; STAGES],
+        packets: u64,
+    }
 
     thread_local! {
         static CYCLES: [Cell<u64>; STAGES] = const { [const { Cell::new(0) }; STAGES] };
         static PACKETS: Cell<u64> = const { Cell::new(0) };
+        static CURRENT: RefCell<Current> = const {
+            RefCell::new(Current { ticks: [0; STAGES], packets: 0 })
+        };
+        /// One histogram per stage and one of the total (last row).
+        static PER_BURST: RefCell<Vec<[u32; BUCKETS]>> = const { RefCell::new(Vec::new()) };
     }
 
     #[inline(always)]
@@ -52,16 +71,62 @@ mod imp {
             let c = &c[stage as usize];
             c.set(c.get().wrapping_add(cycles));
         });
+        CURRENT.with(|c| c.borrow_mut().ticks[stage as usize] += cycles);
     }
 
+    /// A burst of `n` arrived: what was charged since the previous one (its
+    /// stages, then the polls up to this one) goes into the histograms.
     #[inline(always)]
     pub fn packets(n: usize) {
         PACKETS.with(|p| p.set(p.get() + n as u64));
+        let done = CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            let done = (c.packets > 0).then_some((c.ticks, c.packets));
+            c.ticks = [0; STAGES];
+            c.packets = n as u64;
+            done
+        });
+        if let Some((ticks, packets)) = done {
+            PER_BURST.with(|h| {
+                let mut h = h.borrow_mut();
+                if h.is_empty() {
+                    h.resize(STAGES + 1, [0; BUCKETS]);
+                }
+                let bucket = |t: u64| ((t / packets) as usize).min(BUCKETS - 1);
+                for (row, t) in h.iter_mut().zip(ticks) {
+                    row[bucket(t)] += 1;
+                }
+                h[STAGES][bucket(ticks.iter().sum())] += 1;
+            });
+        }
     }
 
     pub fn totals() -> Option<([u64; STAGES], u64)> {
         let cycles = CYCLES.with(|c| std::array::from_fn(|i| c[i].get()));
         Some((cycles, PACKETS.with(Cell::get)))
+    }
+
+    /// Medians over bursts of ticks per packet: each stage, then the total.
+    pub fn medians() -> Option<[u64; STAGES + 1]> {
+        PER_BURST.with(|h| {
+            let h = h.borrow();
+            if h.is_empty() {
+                return None;
+            }
+            Some(std::array::from_fn(|i| median(&h[i])))
+        })
+    }
+
+    fn median(row: &[u32; BUCKETS]) -> u64 {
+        let n: u64 = row.iter().map(|&c| u64::from(c)).sum();
+        let mut seen = 0;
+        for (b, &c) in row.iter().enumerate() {
+            seen += u64::from(c);
+            if seen * 2 >= n {
+                return b as u64;
+            }
+        }
+        0
     }
 }
 
@@ -77,6 +142,9 @@ mod imp {
     #[inline(always)]
     pub fn packets(_: usize) {}
     pub fn totals() -> Option<([u64; STAGES], u64)> {
+        None
+    }
+    pub fn medians() -> Option<[u64; STAGES + 1]> {
         None
     }
 }
@@ -107,8 +175,8 @@ pub fn count_packets(n: usize) {
     imp::packets(n)
 }
 
-/// "cycles/packet: rx 12.0, demux 40.1, …" for this thread; None without the feature
-/// or before any packet.
+/// "cycles/packet over N packets: rx 12.0, demux 40.1, …; total …" for this thread,
+/// then the same as medians over bursts; None without the feature or before any packet.
 pub fn report() -> Option<String> {
     let (cycles, packets) = imp::totals()?;
     if packets == 0 {
@@ -120,11 +188,24 @@ pub fn report() -> Option<String> {
         .zip(cycles)
         .map(|(n, c)| format!("{n} {:.1}", c as f64 / packets as f64))
         .collect();
-    Some(format!(
+    let mut r = format!(
         "cycles/packet over {packets} packets: {}; total {:.1}",
         parts.join(", "),
         total as f64 / packets as f64
-    ))
+    );
+    if let Some(m) = imp::medians() {
+        let parts: Vec<String> = NAMES
+            .iter()
+            .zip(m)
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect();
+        r += &format!(
+            "; median per burst: {}; total {}",
+            parts.join(", "),
+            m[STAGES]
+        );
+    }
+    Some(r)
 }
 
 #[cfg(all(test, feature = "stage-cycles"))]
@@ -133,14 +214,27 @@ mod tests {
 
     #[test]
     fn laps_are_charged_to_their_stage_and_divided_by_packets() {
+        count_packets(10);
         let mut clock = StageClock::start();
         std::hint::black_box((0..10_000u64).sum::<u64>());
         clock.lap(Stage::Lookup);
-        count_packets(10);
         let (cycles, packets) = imp::totals().unwrap();
         assert_eq!(packets, 10);
         assert!(cycles[Stage::Lookup as usize] > 0);
         assert_eq!(cycles[Stage::Rx as usize], 0);
         assert!(report().unwrap().contains("lookup "));
+        // No burst is complete yet: no medians.
+        assert!(imp::medians().is_none());
+        // The next burst closes this one: its ticks per packet go to the medians.
+        count_packets(5);
+        let m = imp::medians().unwrap();
+        let lookup = m[Stage::Lookup as usize];
+        assert_eq!(
+            lookup,
+            (cycles[Stage::Lookup as usize] / 10).min(imp::BUCKETS as u64 - 1)
+        );
+        assert_eq!(m[Stage::Rx as usize], 0);
+        assert_eq!(m[STAGES], lookup);
+        assert!(report().unwrap().contains("median per burst: rx 0"));
     }
 }
