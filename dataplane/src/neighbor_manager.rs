@@ -1,6 +1,6 @@
 //! The single writer of neighbor tables: folds workers' `NeighborEvent`s into
 //! per-vnet master copies, ages dynamic entries, republishes what changed.
-use crate::tables::{NeighborEvent, NeighborTable, TablePublisher, Tables};
+use crate::tables::{NeighborEvent, NeighborTable, TablePublisher, Tables, Vnet};
 use crossbeam_queue::ArrayQueue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -76,14 +76,11 @@ impl NeighborManager {
             vnets: cur
                 .vnets
                 .iter()
-                .map(|v| {
-                    let mut v = v.clone();
-                    if dirty.contains(&v.fwd.id) {
-                        if let Some(t) = master.get(&v.fwd.id) {
-                            v.neighbors = Arc::new(t.clone());
-                        }
+                .map(|v| match master.get(&v.fwd.id) {
+                    Some(t) if dirty.contains(&v.fwd.id) => {
+                        Vnet::new(v.fwd.clone(), Arc::new(t.clone()))
                     }
-                    v
+                    _ => v.clone(),
                 })
                 .collect(),
             ports: cur.ports.clone(),

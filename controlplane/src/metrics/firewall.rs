@@ -102,10 +102,7 @@ mod tests {
         };
         fw.rules.evaluate(&mut p, &ctx);
         let mut t = dataplane::tables::Tables::empty();
-        t.vnets.push(Vnet {
-            fwd: Arc::new(fwd),
-            neighbors: Arc::new(neigh),
-        });
+        t.vnets.push(Vnet::new(Arc::new(fwd), Arc::new(neigh)));
         let mut out = String::new();
         render(&mut out, &t, true);
         for line in [

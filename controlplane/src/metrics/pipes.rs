@@ -134,10 +134,7 @@ mod tests {
         c.dropped_pkts[DropReason::QueueFull.index()] = 2;
         stats.pipe(3).unwrap().store(&c);
         let mut t = Tables::empty();
-        t.vnets.push(Vnet {
-            fwd: Arc::new(fwd),
-            neighbors: Arc::new(neigh),
-        });
+        t.vnets.push(Vnet::new(Arc::new(fwd), Arc::new(neigh)));
         let mut out = String::new();
         render(&mut out, &t);
         for line in [

@@ -133,17 +133,24 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         runs
     }
 
-    /// Touches the neighbor entry each frame will ask for, in a pass of its own
-    /// whose iterations do not depend on each other, so the hash-table misses of a
+    /// Touches the next hop and the MAC each frame will ask for (the gateway's
+    /// resolved MAC, or for a connected destination its neighbor entry), in a pass
+    /// of its own whose iterations do not depend on each other, so the misses of a
     /// burst spread over many tenants overlap (the frame-by-frame stage is too long
     /// per frame for the CPU to look ahead into the next frame's lookup).
     #[inline(always)]
-    fn warm_neighbors(&self, neighbor: impl Fn(&Vnet, K, lpm::NextHop) -> Option<IpAddr>) {
+    fn warm_neighbors(&self, connected: impl Fn(K) -> IpAddr) {
         for i in 0..self.len {
-            if let Some(vnet) = self.vnet[i] {
-                if let Some(addr) = neighbor(vnet, self.keys[i], self.hops[i]) {
-                    std::hint::black_box(vnet.neighbors.get(addr));
+            let Some(vnet) = self.vnet[i] else {
+                continue;
+            };
+            let nh = self.hops[i];
+            match vnet.fwd.nexthops.get(nh as usize) {
+                Some(NextHop::Gateway { .. }) => ingress::prefetch(vnet.gateway_mac_slot(nh)),
+                Some(NextHop::Connected { .. }) => {
+                    std::hint::black_box(vnet.neighbors.get(connected(self.keys[i])));
                 }
+                Some(NextHop::Local) | None => {}
             }
         }
     }
@@ -220,13 +227,13 @@ fn run_one<F: Frame, O: Output<F>>(
         |vnet, keys, hops| vnet.fwd.fib6.lookup_batch(keys, hops),
         |vnet, key| vnet.fwd.fib6.lookup_u128(key),
     );
-    // Many tenants in one burst: their neighbor tables are cold (one tenant's
-    // gateway is remembered in `NeighborMemo` instead).
+    // Many tenants in one burst: their next hops and gateway MACs are cold (a
+    // burst of one tenant finds them hot after its first frame).
     if runs4 > 2 {
-        v4.warm_neighbors(|vnet, dst, nh| neighbor_of(vnet, nh, || IpAddr::V4(dst.into())));
+        v4.warm_neighbors(|dst| IpAddr::V4(dst.into()));
     }
     if runs6 > 2 {
-        v6.warm_neighbors(|vnet, dst, nh| neighbor_of(vnet, nh, || IpAddr::V6(dst.into())));
+        v6.warm_neighbors(|dst| IpAddr::V6(dst.into()));
     }
     clock.lap(Stage::Lookup);
 
@@ -243,14 +250,4 @@ fn run_one<F: Frame, O: Output<F>>(
         }
     }
     clock.lap(Stage::Finish);
-}
-
-/// The address whose MAC a frame routed by `nh` needs (as `finish` decides it).
-#[inline(always)]
-fn neighbor_of(vnet: &Vnet, nh: lpm::NextHop, dst: impl Fn() -> IpAddr) -> Option<IpAddr> {
-    match vnet.fwd.nexthops.get(nh as usize)? {
-        NextHop::Local => None,
-        NextHop::Connected { .. } => Some(dst()),
-        NextHop::Gateway { via, .. } => Some(*via),
-    }
 }

@@ -30,7 +30,9 @@ pub(super) enum Pass {
 /// the "in" pass starts from none and leaves its tags there.
 ///
 /// Inlined down to the check for a firewall, so a vnet without one builds
-/// neither the pass nor the tags (per-vnet features cost nothing when unused).
+/// neither the pass nor the tags (per-vnet features cost nothing when unused):
+/// `which` is called only then (an `IpAddr` copied into a `Pass::Out` that was
+/// never read cost a store-forwarding stall per forwarded frame).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn pass<F: Frame, O: Output<F>>(
@@ -39,12 +41,12 @@ pub(super) fn pass<F: Frame, O: Output<F>>(
     ing: &Ingress<'_>,
     frame: F,
     v6: bool,
-    which: Pass,
+    which: impl FnOnce() -> Pass,
     tags: &mut Tags,
 ) -> Option<F> {
     match ing.vnet.fwd.firewall.as_deref() {
         None => Some(frame),
-        Some(fw) => run(fw, ctx, out, ing, frame, v6, which, tags),
+        Some(fw) => run(fw, ctx, out, ing, frame, v6, which(), tags),
     }
 }
 

@@ -88,7 +88,7 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
 
 /// A hint to load the cache line at `p`; never faults, whatever `p` is.
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(super) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCH reads nothing architecturally and cannot fault.
     #[allow(unused_unsafe)]

@@ -55,7 +55,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
         return None;
     }
     // `tags` comes back with the "in" pass's tags (for a vnet with a firewall).
-    let frame = filter::pass(ctx, out, ing, frame, false, Pass::In, tags)?;
+    let frame = filter::pass(ctx, out, ing, frame, false, || Pass::In, tags)?;
     Some((
         frame,
         Prepared4 {
@@ -120,7 +120,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         ing,
         frame,
         false,
-        Pass::Out {
+        || Pass::Out {
             tx: iface_index,
             neighbor,
         },
@@ -130,7 +130,13 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     };
     bump(&c.forwarded, 1);
     let egress_iface = &fwd.interfaces[iface_index as usize];
-    match memo.get(ing.vnet, neighbor) {
+    let mac = match ing.vnet.gateway_mac(nh_index) {
+        Some(mac) => Some(mac),
+        // A connected destination, or a gateway not resolved yet (which the
+        // neighbor table does not know either: the frame is held).
+        None => memo.get(ing.vnet, neighbor),
+    };
+    match mac {
         Some(mac) => egress::send(out, c, frame, l3, egress_iface, mac, EtherType::IPV4),
         None => solicit::hold(
             ctx,
@@ -165,7 +171,7 @@ fn local<F: Frame, O: Output<F>>(
         let out_pass = Pass::LocalOut {
             tx: ing.iface_index,
         };
-        if let Some(frame) = filter::pass(ctx, out, ing, frame, false, out_pass, &mut tags) {
+        if let Some(frame) = filter::pass(ctx, out, ing, frame, false, || out_pass, &mut tags) {
             egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV4);
         }
         return;

@@ -65,7 +65,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
         return None;
     }
     // `tags` comes back with the "in" pass's tags (for a vnet with a firewall).
-    let frame = filter::pass(ctx, out, ing, frame, true, Pass::In, tags)?;
+    let frame = filter::pass(ctx, out, ing, frame, true, || Pass::In, tags)?;
     if ing.iface.owns6(dst) {
         local(ctx, out, ing, frame, next_header);
         return None;
@@ -137,7 +137,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         ing,
         frame,
         true,
-        Pass::Out {
+        || Pass::Out {
             tx: iface_index,
             neighbor,
         },
@@ -147,7 +147,13 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     };
     bump(&c.forwarded, 1);
     let egress_iface = &fwd.interfaces[iface_index as usize];
-    match memo.get(ing.vnet, neighbor) {
+    let mac = match ing.vnet.gateway_mac(nh_index) {
+        Some(mac) => Some(mac),
+        // A connected destination, or a gateway not resolved yet (which the
+        // neighbor table does not know either: the frame is held).
+        None => memo.get(ing.vnet, neighbor),
+    };
+    match mac {
         Some(mac) => egress::send(out, c, frame, l3, egress_iface, mac, EtherType::IPV6),
         None => solicit::hold(
             ctx,
@@ -180,7 +186,7 @@ fn local<F: Frame, O: Output<F>>(
         let out_pass = Pass::LocalOut {
             tx: ing.iface_index,
         };
-        if let Some(frame) = filter::pass(ctx, out, ing, frame, true, out_pass, &mut tags) {
+        if let Some(frame) = filter::pass(ctx, out, ing, frame, true, || out_pass, &mut tags) {
             egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV6);
         }
         return;

@@ -119,10 +119,7 @@ impl Router {
                     .insert(i.port, i.vlan, DemuxEntry::new(vi, ii))
                     .unwrap();
             }
-            vnets.push(Vnet {
-                fwd: Arc::new(fwd),
-                neighbors: Arc::new(neigh),
-            });
+            vnets.push(Vnet::new(Arc::new(fwd), Arc::new(neigh)));
         }
         let ports = [
             (TRUNK, TRUNK_MAC, "trunk0"),

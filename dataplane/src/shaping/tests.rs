@@ -53,10 +53,7 @@ fn tables(specs: &[VnetSpec]) -> Tables {
     let mut t = Tables::empty();
     for s in specs {
         let (fwd, neigh) = build_vnet(s, 1, None, None).unwrap();
-        t.vnets.push(Vnet {
-            fwd: Arc::new(fwd),
-            neighbors: Arc::new(neigh),
-        });
+        t.vnets.push(Vnet::new(Arc::new(fwd), Arc::new(neigh)));
     }
     t
 }

@@ -99,7 +99,7 @@ pub fn assemble(
                 None => old[&fwd.id].neighbors.clone(),
                 Some(statics) => Arc::new(neighbors.replace_statics(fwd.id, statics).clone()),
             };
-            Vnet { fwd, neighbors }
+            Vnet::new(fwd, neighbors)
         })
         .collect();
     let next = Tables {
@@ -263,5 +263,81 @@ mod tests {
         assert_eq!(after.generation, before.generation);
         assert!(Arc::ptr_eq(&after.vnets[0].fwd, &before.vnets[0].fwd));
         assert!(m.table(1).is_some() && m.table(2).is_none());
+    }
+
+    /// Every next hop's resolved MAC, checked against the neighbor table itself.
+    fn gateway_macs_agree(v: &Vnet) -> usize {
+        let mut gateways = 0;
+        for (nh, hop) in v.fwd.nexthops.iter().enumerate() {
+            let want = match *hop {
+                crate::tables::NextHop::Gateway { via, .. } => {
+                    gateways += 1;
+                    v.neighbors.get(via).map(|e| e.mac)
+                }
+                _ => None,
+            };
+            assert_eq!(v.gateway_mac(nh as u32), want, "next hop {nh}: {hop:?}");
+        }
+        assert_eq!(v.gateway_mac(lpm::NO_ROUTE), None);
+        gateways
+    }
+
+    #[test]
+    fn gateway_macs_follow_neighbors_and_routes() {
+        let p = TablePublisher::new(Tables::empty());
+        let mut m = NeighborManager::empty();
+        let mut red = spec(1, "red", 10, 1);
+        // A second gateway nobody knows yet.
+        red.routes4.push((
+            Ipv4Addr::new(172, 16, 0, 0),
+            12,
+            Ipv4Addr::new(10, 0, 1, 253),
+        ));
+        apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
+        let v = p.load().vnets[0].clone();
+        assert_eq!(gateway_macs_agree(&v), 2);
+        let unknown = v
+            .fwd
+            .nexthops
+            .iter()
+            .position(|h| matches!(h, crate::tables::NextHop::Gateway { via, .. } if *via == IpAddr::V4(Ipv4Addr::new(10, 0, 1, 253))))
+            .unwrap() as u32;
+        assert_eq!(v.gateway_mac(unknown), None);
+
+        // Learned: the next publication resolves it.
+        let q = crossbeam_queue::ArrayQueue::new(4);
+        let learn = |mac: [u8; 6], tsc: u64| NeighborEvent {
+            vnet_id: 1,
+            addr: IpAddr::V4(Ipv4Addr::new(10, 0, 1, 253)),
+            mac,
+            tsc,
+        };
+        q.push(learn([2, 5, 5, 5, 5, 5], 1)).unwrap();
+        m.drain(&q);
+        m.publish(&p);
+        let v = p.load().vnets[0].clone();
+        gateway_macs_agree(&v);
+        assert_eq!(v.gateway_mac(unknown), Some([2, 5, 5, 5, 5, 5]));
+
+        // A new MAC for it, then a route edit (FIB copied, neighbors kept).
+        q.push(learn([2, 6, 6, 6, 6, 6], 2)).unwrap();
+        m.drain(&q);
+        m.publish(&p);
+        red.routes4.push((
+            Ipv4Addr::new(198, 18, 0, 0),
+            15,
+            Ipv4Addr::new(10, 0, 1, 253),
+        ));
+        apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
+        let v = p.load().vnets[0].clone();
+        assert_eq!(gateway_macs_agree(&v), 2);
+        assert_eq!(v.gateway_mac(unknown), Some([2, 6, 6, 6, 6, 6]));
+
+        // Expired: unresolved again.
+        m.expire(3);
+        m.publish(&p);
+        let v = p.load().vnets[0].clone();
+        gateway_macs_agree(&v);
+        assert_eq!(v.gateway_mac(unknown), None);
     }
 }

@@ -64,10 +64,49 @@ pub struct PortEntry {
 /// A vnet as the packet path sees it: the forwarding part (changes with
 /// config) and the neighbor part (changes with ARP/ND) are published apart,
 /// so learning a MAC does not copy a routing table.
+///
+/// Built by `Vnet::new` only: a new `fwd` or `neighbors` means a new `Vnet`, so
+/// that the gateway MACs derived from both stay true.
 #[derive(Clone)]
 pub struct Vnet {
     pub fwd: Arc<VnetFwd>,
     pub neighbors: Arc<NeighborTable>,
+    /// The MAC of each gateway next hop, indexed like `fwd.nexthops`: `None` for
+    /// other kinds and for gateways not resolved yet. The packet path reads a
+    /// gateway's MAC with one load instead of a hash lookup per frame (with many
+    /// tenants, a few cache misses per frame).
+    gateway_macs: Arc<[Option<[u8; 6]>]>,
+}
+
+impl Vnet {
+    pub fn new(fwd: Arc<VnetFwd>, neighbors: Arc<NeighborTable>) -> Self {
+        let gateway_macs = fwd
+            .nexthops
+            .iter()
+            .map(|nh| match *nh {
+                NextHop::Gateway { via, .. } => neighbors.get(via).map(|e| e.mac),
+                NextHop::Local | NextHop::Connected { .. } => None,
+            })
+            .collect();
+        Vnet {
+            fwd,
+            neighbors,
+            gateway_macs,
+        }
+    }
+
+    /// What `neighbors` says about the gateway of next hop `nh`; `None` when it is
+    /// unknown there or `nh` is no gateway.
+    #[inline(always)]
+    pub fn gateway_mac(&self, nh: lpm::NextHop) -> Option<[u8; 6]> {
+        self.gateway_macs.get(nh as usize).copied().flatten()
+    }
+
+    /// The slot `gateway_mac(nh)` reads, to prefetch it (any pointer is fine).
+    #[inline(always)]
+    pub fn gateway_mac_slot(&self, nh: lpm::NextHop) -> *const Option<[u8; 6]> {
+        self.gateway_macs.as_ptr().wrapping_add(nh as usize)
+    }
 }
 
 pub struct VnetFwd {
