@@ -221,20 +221,34 @@ impl PacketMeta {
     }
 
     /// The "in" pass on interface `rx`.
+    #[inline]
     pub fn inbound(mut self, rx: IfaceId) -> Self {
-        self.direction = Direction::In;
-        self.rx_iface = rx;
-        self.tx_iface = NO_IFACE;
+        self.set_inbound(rx);
         self
     }
 
     /// The "out" pass, leaving by `tx`, having been received on `rx`
     /// ([`NO_IFACE`] when locally generated).
+    #[inline]
     pub fn outbound(mut self, rx: IfaceId, tx: IfaceId) -> Self {
+        self.set_outbound(rx, tx);
+        self
+    }
+
+    /// [`Self::inbound`] in place (the packet path: no copy of the struct).
+    #[inline]
+    pub fn set_inbound(&mut self, rx: IfaceId) {
+        self.direction = Direction::In;
+        self.rx_iface = rx;
+        self.tx_iface = NO_IFACE;
+    }
+
+    /// [`Self::outbound`] in place.
+    #[inline]
+    pub fn set_outbound(&mut self, rx: IfaceId, tx: IfaceId) {
         self.direction = Direction::Out;
         self.rx_iface = rx;
         self.tx_iface = tx;
-        self
     }
 
     pub fn src_ip(&self) -> IpAddr {

@@ -547,6 +547,17 @@ impl RuleSet {
     #[inline]
     pub fn evaluate(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
         let leaf = self.trees[p.family as usize].candidates(&tree::key(p));
+        // The common case first, without the walk's setup: the first
+        // candidate whose region holds the packet is a plain allow/deny that
+        // matches it (the walk would decide the same: no candidate before it
+        // can match).
+        if let Some(q) = leaf.quick.iter().find(|q| q.contains(p)) {
+            if q.decides(p) {
+                let (b, slot) = q.place();
+                self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
+                return q.outcome();
+            }
+        }
         self.walk(leaf, true, p, ctx, &mut AtOnce)
     }
 
