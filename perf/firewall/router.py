@@ -113,6 +113,8 @@ def main():
     os.remove(tmp)
     report = report.replace("2: 1 + 100-rule stateless firewall in and out",
                             f"2: 1 + {args.rules}-rule firewall (router.py) in and out")
+    report = report.replace("# vnetd vs DPDK l3fwd: forwarding", "## perf/fwd/bench.py's report")
+    report = "\n".join(line for line in report.split("\n") if "| not run |" not in line)
     head = (f"# Whole router with a {args.rules}-rule firewall\n\n"
             f"`perf/firewall/router.py --rules {args.rules} --runs {args.runs} --window {args.window}`"
             f": perf/fwd/bench.py's scenario 1 (no firewall) and its row 2 replaced by "
