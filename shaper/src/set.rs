@@ -156,6 +156,8 @@ pub struct ShaperSet<P> {
     /// handed out by the next `poll` (their slot's `queue` is their pipe index).
     ready_head: u32,
     ready_tail: u32,
+    /// See `has_lookups`.
+    lookups: bool,
     /// Parked queues (empty dynamic queues kept for their flow), oldest first.
     idle_head: u32,
     idle_tail: u32,
@@ -283,6 +285,10 @@ impl<P> ShaperSet<P> {
             rng: Rng::new(cfg.seed),
             ready_head: NIL,
             ready_tail: NIL,
+            lookups: cfg.pipes.iter().any(|p| {
+                !p.mask.is_none()
+                    || matches!(p.scheduler, crate::config::SchedulerConfig::FqCodel(_))
+            }) || cfg.queues.iter().any(|q| !q.mask.is_none()),
             idle_head: NIL,
             idle_tail: NIL,
         };
@@ -293,6 +299,12 @@ impl<P> ShaperSet<P> {
             }
         }
         Ok(set)
+    }
+
+    /// True if some packet's queue is found by a lookup (a mask on a pipe or a
+    /// queue, or FQ-CoDel's hashed queues): only then do the `hint` passes pay.
+    pub fn has_lookups(&self) -> bool {
+        self.lookups
     }
 
     /// Ticks per second of the clock this set runs on.

@@ -102,6 +102,9 @@ impl<F> ShaperHost<F> {
     #[inline]
     pub fn hint(&self, req: &ShapeRequest<F>) -> Option<(usize, Hint)> {
         let k = self.sets.iter().position(|o| o.vnet_id == req.vnet_id)?;
+        if !self.sets[k].set.has_lookups() {
+            return None;
+        }
         let h = self.sets[k].set.hint(req.target, &req.key);
         h.worth_prefetching().then_some((k, h))
     }

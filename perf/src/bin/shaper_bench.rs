@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use perf::shaper::rte_sched::{MbufPool, Sched};
 use shaper::{
-    Bandwidth, FlowKey, FlowMask, FqCodelConfig, PipeConfig, QueueConfig, QueueLimit,
+    Bandwidth, FlowKey, FlowMask, FqCodelConfig, Hint, PipeConfig, QueueConfig, QueueLimit,
     SchedulerConfig, ShaperConfig, ShaperSet, Target,
 };
 
@@ -42,177 +42,231 @@ fn keys(flows: usize) -> Vec<FlowKey> {
         .collect()
 }
 
-struct Result {
-    name: String,
-    ns: f64,
-    drops: u64,
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-/// ns per enqueue+dequeue pair through vnetd's shaper.
-fn bench_ours(name: &str, sched: SchedulerConfig, flows: usize, bw: u64) -> Result {
-    let mut pipe = PipeConfig::new(1);
-    pipe.bw = Bandwidth::from_bits_per_sec(bw);
-    pipe.scheduler = sched;
-    pipe.queue = QueueLimit::Slots(64);
-    let backlog = flows * PER_FLOW;
-    let mut cfg = ShaperConfig {
-        pipes: vec![pipe],
-        pool_slots: (backlog + 8 * BURST) as u32,
-        ..ShaperConfig::default()
-    };
-    let hashed = matches!(sched, SchedulerConfig::FqCodel(_));
-    let target = if flows == 1 || hashed {
-        Target::Pipe(1)
-    } else {
-        let mut q = QueueConfig::new(1, 1);
-        q.mask = FlowMask::ALL;
-        q.max_flows = flows as u32 + 16;
-        q.buckets = flows as u32;
-        q.queue = QueueLimit::Slots(64);
-        cfg.queues.push(q);
-        Target::Queue(1)
-    };
-    let hz = 1_000_000_000u64;
-    let mut set: ShaperSet<u32> = ShaperSet::new(&cfg, hz, 0).unwrap();
-    let keys = keys(flows);
-    let mut now = 0u64;
-    // Virtual time for `bytes` at BW, kept as a remainder so it never drifts.
-    let mut carry = 0u128;
-    let mut advance = |bytes: u64, now: &mut u64| {
-        carry += u128::from(bytes) * 8 * u128::from(hz);
-        *now += (carry / u128::from(BW)) as u64;
-        carry %= u128::from(BW);
-    };
-    let mut free: Vec<u32> = (0..cfg.pool_slots).collect();
-    let mut drops = 0u64;
-    let mut next_flow = 0usize;
-    let mut n = 0usize;
-    // Prefill: every flow backlogged.
-    for _ in 0..backlog {
-        let h = free.pop().unwrap();
-        let len = u32::from(LENS[n % LENS.len()]);
-        if let Err((h, _)) = set.enqueue(target, &keys[next_flow], len, h, now) {
-            free.push(h);
+/// One benchmark case, built and warmed up once, then timed run after run (the
+/// rounds interleave the cases, so a load change on this shared machine hits them
+/// all alike).
+trait Case {
+    fn name(&self) -> &str;
+    /// ns per enqueue+dequeue pair over one run of `OPS` packets.
+    fn run(&mut self) -> std::result::Result<f64, String>;
+    fn drops(&self) -> u64;
+}
+
+/// vnetd's shaper: one pipe, its full path on a virtual clock.
+struct Ours {
+    name: String,
+    set: ShaperSet<u32>,
+    keys: Vec<FlowKey>,
+    flows: usize,
+    target: Target,
+    hints: [Hint; BURST],
+    free: Vec<u32>,
+    now: u64,
+    carry: u128,
+    n: usize,
+    next_flow: usize,
+    drops: u64,
+}
+
+const HZ: u64 = 1_000_000_000;
+
+impl Ours {
+    fn new(name: &str, sched: SchedulerConfig, flows: usize, bw: u64) -> Self {
+        let mut pipe = PipeConfig::new(1);
+        pipe.bw = Bandwidth::from_bits_per_sec(bw);
+        pipe.scheduler = sched;
+        pipe.queue = QueueLimit::Slots(64);
+        let backlog = flows * PER_FLOW;
+        let mut cfg = ShaperConfig {
+            pipes: vec![pipe],
+            pool_slots: (backlog + 8 * BURST) as u32,
+            ..ShaperConfig::default()
+        };
+        let hashed = matches!(sched, SchedulerConfig::FqCodel(_));
+        let target = if flows == 1 || hashed {
+            Target::Pipe(1)
+        } else {
+            let mut q = QueueConfig::new(1, 1);
+            q.mask = FlowMask::ALL;
+            q.max_flows = flows as u32 + 16;
+            q.buckets = flows as u32;
+            q.queue = QueueLimit::Slots(64);
+            cfg.queues.push(q);
+            Target::Queue(1)
+        };
+        let set: ShaperSet<u32> = ShaperSet::new(&cfg, HZ, 0).unwrap();
+        let keys = keys(flows);
+        let hints = [set.hint(target, &keys[0]); BURST];
+        let mut c = Ours {
+            name: name.to_string(),
+            set,
+            keys,
+            flows,
+            target,
+            hints,
+            free: (0..cfg.pool_slots).collect(),
+            now: 0,
+            carry: 0,
+            n: 0,
+            next_flow: 0,
+            drops: 0,
+        };
+        // Prefill: every flow backlogged.
+        for _ in 0..backlog {
+            let h = c.free.pop().unwrap();
+            let len = u32::from(LENS[c.n % LENS.len()]);
+            if let Err((h, _)) = c.set.enqueue(target, &c.keys[c.next_flow], len, h, 0) {
+                c.free.push(h);
+            }
+            c.n += 1;
+            c.next_flow = (c.next_flow + 1) % flows;
         }
-        n += 1;
-        next_flow = (next_flow + 1) % flows;
+        c
     }
-    let mut hints = [set.hint(target, &keys[0]); BURST];
-    let mut run = || {
+}
+
+impl Case for Ours {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn drops(&self) -> u64 {
+        self.drops
+    }
+
+    fn run(&mut self) -> std::result::Result<f64, String> {
         let t = Instant::now();
         let mut done = 0usize;
         while done < OPS {
             let mut bytes = 0u64;
             // As the dataplane does: resolve every packet's flow first, in passes
             // whose cache misses overlap (index, queue, last packet), then enqueue.
-            let mut f = next_flow;
-            for h in hints.iter_mut() {
-                *h = set.hint(target, &keys[f]);
+            let mut f = self.next_flow;
+            for h in self.hints.iter_mut() {
+                *h = self.set.hint(self.target, &self.keys[f]);
                 f += 1;
-                if f == flows {
+                if f == self.flows {
                     f = 0;
                 }
             }
-            for h in &hints {
-                set.prefetch(h);
+            for h in &self.hints {
+                self.set.prefetch(h);
             }
-            for h in &hints {
-                set.prefetch_tail(h);
+            for h in &self.hints {
+                self.set.prefetch_tail(h);
             }
-            for h in &hints {
-                let Some(pkt) = free.pop() else { break };
-                let len = u32::from(LENS[n % LENS.len()]);
+            for h in &self.hints {
+                let Some(pkt) = self.free.pop() else { break };
+                let len = u32::from(LENS[self.n % LENS.len()]);
                 bytes += u64::from(len);
-                if let Err((pkt, _)) = set.enqueue_hinted(h, &keys[next_flow], len, pkt, now) {
-                    free.push(pkt);
-                    drops += 1;
+                let key = &self.keys[self.next_flow];
+                if let Err((pkt, _)) = self.set.enqueue_hinted(h, key, len, pkt, self.now) {
+                    self.free.push(pkt);
+                    self.drops += 1;
                 }
-                n += 1;
-                next_flow += 1;
-                if next_flow == flows {
-                    next_flow = 0;
+                self.n += 1;
+                self.next_flow += 1;
+                if self.next_flow == self.flows {
+                    self.next_flow = 0;
                 }
             }
-            advance(bytes, &mut now);
-            set.poll(now, |h, _, _| free.push(h));
-            done += BURST;
-        }
-        t.elapsed().as_nanos() as f64 / done as f64
-    };
-    run();
-    let ns = median((0..RUNS).map(|_| run()).collect());
-    Result {
-        name: name.to_string(),
-        ns,
-        drops,
-    }
-}
-
-/// ns per enqueue+dequeue pair through rte_sched.
-fn bench_rte_sched(pool: &MbufPool, flows: usize) -> std::result::Result<Result, String> {
-    let qsize = if flows == 1 { 64 } else { 16 };
-    // Rates far above what one core can push: this measures its per-packet cost,
-    // not its shaping (vnetd's loop above runs its link math on a virtual clock).
-    let mut s = Sched::new(flows as u32, 50_000_000_000, qsize)?;
-    let backlog = flows * PER_FLOW;
-    let mut free = pool.take(backlog + 8 * BURST, &LENS)?;
-    let mut next_flow = 0u32;
-    let mut burst: Vec<*mut dpdk_sys::rte_mbuf> = Vec::with_capacity(BURST);
-    let mut out = [std::ptr::null_mut(); BURST];
-    let mut drops = 0u64;
-    for chunk in free.split_off(8 * BURST).chunks(BURST) {
-        burst.clear();
-        for &m in chunk {
-            // SAFETY: m came from the pool and is ours until enqueued.
-            unsafe { s.classify(m, next_flow) };
-            next_flow = (next_flow + 1) % flows as u32;
-            burst.push(m);
-        }
-        let took = s.enqueue(&mut burst);
-        drops += (burst.len() - took) as u64;
-    }
-    let mut run = || -> std::result::Result<f64, String> {
-        let t = Instant::now();
-        let mut done = 0usize;
-        while done < OPS {
-            burst.clear();
-            while burst.len() < BURST {
-                let Some(m) = free.pop() else { break };
-                // SAFETY: m came back from rte_sched or the pool: ours until enqueued.
-                unsafe { s.classify(m, next_flow) };
-                next_flow += 1;
-                if next_flow == flows as u32 {
-                    next_flow = 0;
-                }
-                burst.push(m);
-            }
-            let took = s.enqueue(&mut burst);
-            if took < burst.len() {
-                // rte_sched freed what it dropped: take replacements.
-                drops += (burst.len() - took) as u64;
-                free.extend(pool.take(burst.len() - took, &LENS)?);
-            }
-            let got = s.dequeue(&mut out);
-            free.extend_from_slice(&out[..got]);
+            // Virtual time for the burst at BW, the remainder kept so it never drifts.
+            self.carry += u128::from(bytes) * 8 * u128::from(HZ);
+            self.now += (self.carry / u128::from(BW)) as u64;
+            self.carry %= u128::from(BW);
+            let free = &mut self.free;
+            self.set.poll(self.now, |h, _, _| free.push(h));
             done += BURST;
         }
         Ok(t.elapsed().as_nanos() as f64 / done as f64)
-    };
-    run()?;
-    let mut v = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        v.push(run()?);
     }
-    Ok(Result {
-        name: "DPDK rte_sched".into(),
-        ns: median(v),
-        drops,
-    })
+}
+
+/// DPDK's rte_sched on the same stream: one subport, one pipe per flow.
+struct Theirs<'p> {
+    pool: &'p MbufPool,
+    s: Sched,
+    flows: usize,
+    free: Vec<*mut dpdk_sys::rte_mbuf>,
+    burst: Vec<*mut dpdk_sys::rte_mbuf>,
+    next_flow: u32,
+    drops: u64,
+}
+
+impl<'p> Theirs<'p> {
+    fn new(pool: &'p MbufPool, flows: usize) -> std::result::Result<Self, String> {
+        let qsize = if flows == 1 { 64 } else { 16 };
+        // Rates far above what one core can push: this measures its per-packet
+        // cost, not its shaping (vnetd's runs its link math on a virtual clock).
+        let s = Sched::new(flows as u32, 50_000_000_000, qsize)?;
+        let backlog = flows * PER_FLOW;
+        let mut c = Theirs {
+            pool,
+            s,
+            flows,
+            free: pool.take(backlog + 8 * BURST, &LENS)?,
+            burst: Vec::with_capacity(BURST),
+            next_flow: 0,
+            drops: 0,
+        };
+        for chunk in c.free.split_off(8 * BURST).chunks(BURST) {
+            c.burst.clear();
+            for &m in chunk {
+                // SAFETY: m came from the pool and is ours until enqueued.
+                unsafe { c.s.classify(m, c.next_flow) };
+                c.next_flow = (c.next_flow + 1) % flows as u32;
+                c.burst.push(m);
+            }
+            let took = c.s.enqueue(&mut c.burst);
+            c.drops += (c.burst.len() - took) as u64;
+        }
+        Ok(c)
+    }
+}
+
+impl Case for Theirs<'_> {
+    fn name(&self) -> &str {
+        "DPDK rte_sched"
+    }
+
+    fn drops(&self) -> u64 {
+        self.drops
+    }
+
+    fn run(&mut self) -> std::result::Result<f64, String> {
+        let mut out = [std::ptr::null_mut(); BURST];
+        let t = Instant::now();
+        let mut done = 0usize;
+        while done < OPS {
+            self.burst.clear();
+            while self.burst.len() < BURST {
+                let Some(m) = self.free.pop() else { break };
+                // SAFETY: m came back from rte_sched or the pool: ours until enqueued.
+                unsafe { self.s.classify(m, self.next_flow) };
+                self.next_flow += 1;
+                if self.next_flow == self.flows as u32 {
+                    self.next_flow = 0;
+                }
+                self.burst.push(m);
+            }
+            let took = self.s.enqueue(&mut self.burst);
+            if took < self.burst.len() {
+                // rte_sched freed what it dropped: take replacements.
+                self.drops += (self.burst.len() - took) as u64;
+                self.free
+                    .extend(self.pool.take(self.burst.len() - took, &LENS)?);
+            }
+            let got = self.s.dequeue(&mut out);
+            self.free.extend_from_slice(&out[..got]);
+            done += BURST;
+        }
+        Ok(t.elapsed().as_nanos() as f64 / done as f64)
+    }
 }
 
 /// Real clock: a pipe at `rate` offered 2x its rate of 1500-byte packets for
@@ -283,12 +337,15 @@ fn main() {
         "`cargo run --release -p perf --bin shaper_bench`: nanoseconds per packet for one \
          enqueue plus one dequeue through a pipe at 100 Gbit/s, bursts of {BURST}, packet \
          sizes cycling {LENS:?}, every flow kept backlogged ({PER_FLOW} packets each), median \
-         of {RUNS} runs of {OPS} packets after a warm-up. vnetd's shaper runs its full path \
-         (flow/queue lookup, limits, scheduler, exact link arithmetic, delay line, timer \
-         wheel) on a virtual clock advanced by the serialization time of each burst; \
-         DPDK's rte_sched (one subport, one pipe per flow, traffic class 0) runs at a rate \
-         no core reaches, so both measure per-packet cost, not waiting. Ratios are from the \
-         same run. {eal}.\n"
+         of {RUNS} runs of {OPS} packets after a warm-up; the runs are interleaved (each \
+         round runs every case once), so a change of load on this shared machine hits all \
+         cases alike. vnetd's shaper runs its full path (flow/queue lookup, limits, \
+         scheduler, exact link arithmetic, delay line, timer wheel) on a virtual clock \
+         advanced by the serialization time of each burst, a burst's flows resolved in \
+         prefetch passes first as the dataplane does (`ShaperSet::hint`); DPDK's rte_sched \
+         (one subport, one pipe per flow, traffic class 0) runs at a rate no core reaches, \
+         so both measure per-packet cost, not waiting. Ratios are from the same run. \
+         {eal}.\n"
     )
     .unwrap();
     // For profiling one case: SHAPER_BENCH_ONLY="DRR 100000" (a scheduler name
@@ -299,33 +356,50 @@ fn main() {
             .all(|w| name.contains(w) || w == flows.to_string())
     };
     for flows in [1usize, 100_000] {
-        let mut rows: Vec<Result> = scheds
-            .iter()
-            .filter(|(name, _)| name.contains("FIFO") || wanted(name, flows))
-            .map(|(name, s)| {
-                eprintln!("{name}, {flows} flows…");
-                bench_ours(name, *s, flows, BW)
-            })
-            .collect();
-        // What a pipe without `bw` or `delay` costs on the forwarding path (perf/fwd
-        // scenario 5): the default scheduler, nothing ever waits.
-        let unlimited = "vnetd pipe at unlimited bandwidth (WF2Q+, no delay)";
-        if flows == 1 && wanted(unlimited, flows) {
-            eprintln!("{unlimited}…");
-            rows.push(bench_ours(unlimited, SchedulerConfig::Wf2q, flows, 0));
-        }
         if !only.is_empty() && !only.split_whitespace().any(|w| w == flows.to_string()) {
             continue;
         }
-        eprintln!("rte_sched, {flows} flows…");
-        let base = match bench_rte_sched(&pool, flows) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("rte_sched: {e}");
-                None
+        let mut cases: Vec<Box<dyn Case>> = Vec::new();
+        for (name, sched) in scheds
+            .iter()
+            .filter(|(name, _)| name.contains("FIFO") || wanted(name, flows))
+        {
+            eprintln!("building {name}, {flows} flows…");
+            cases.push(Box::new(Ours::new(name, *sched, flows, BW)));
+        }
+        // What a pipe without `bw` or `delay` costs on the forwarding path
+        // (perf/fwd scenario 5): the default scheduler, nothing ever waits.
+        let unlimited = "vnetd pipe at unlimited bandwidth (WF2Q+, no delay)";
+        if flows == 1 && wanted(unlimited, flows) {
+            cases.push(Box::new(Ours::new(unlimited, SchedulerConfig::Wf2q, flows, 0)));
+        }
+        let ours = cases.len();
+        match Theirs::new(&pool, flows) {
+            Ok(t) => cases.push(Box::new(t)),
+            Err(e) => eprintln!("rte_sched: {e}"),
+        }
+        let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(RUNS); cases.len()];
+        let mut failed = vec![false; cases.len()];
+        for round in 0..=RUNS {
+            eprintln!("{flows} flows: round {round} of {RUNS} (0 = warm-up)…");
+            for (k, c) in cases.iter_mut().enumerate() {
+                match c.run() {
+                    Ok(ns) if round > 0 => times[k].push(ns),
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("{}: {e}", c.name());
+                        failed[k] = true;
+                    }
+                }
             }
-        };
-        let fifo = rows[0].ns;
+        }
+        let ns: Vec<Option<f64>> = times
+            .into_iter()
+            .zip(&failed)
+            .map(|(t, &f)| (!f && !t.is_empty()).then(|| median(t)))
+            .collect();
+        let fifo = ns[0].expect("vnetd FIFO ran");
+        let base = ns.get(ours).copied().flatten();
         writeln!(
             report,
             "\n## {flows} flow{}\n",
@@ -338,25 +412,17 @@ fn main() {
         )
         .unwrap();
         writeln!(report, "|---|---:|---:|---:|---:|").unwrap();
-        if let Some(b) = &base {
-            rows.push(Result {
-                name: b.name.clone(),
-                ns: b.ns,
-                drops: b.drops,
-            });
-        }
-        for r in &rows {
-            let vs_base = base
-                .as_ref()
-                .map_or("n/a".to_string(), |b| format!("{:.2}x", r.ns / b.ns));
+        for (c, ns) in cases.iter().zip(&ns) {
+            let Some(ns) = ns else { continue };
+            let vs_base = base.map_or("n/a".to_string(), |b| format!("{:.2}x", ns / b));
             writeln!(
                 report,
                 "| {} | {:.1} | {:.2}x | {} | {} |",
-                r.name,
-                r.ns,
-                r.ns / fifo,
+                c.name(),
+                ns,
+                ns / fifo,
                 vs_base,
-                r.drops
+                c.drops()
             )
             .unwrap();
         }
