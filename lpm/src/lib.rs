@@ -1,14 +1,15 @@
-// One measured hot spot needs `unsafe`: calling the batch lookup compiled for
-// POPCNT after checking the CPU has it (dxr.rs). Nothing else may.
+// The measured hot spot needs `unsafe`: the batch lookups compiled for POPCNT and
+// AVX-512 after checking the CPU has them (dxr/). Nothing else may.
 #![deny(unsafe_code)]
 //! Longest-prefix match tables for IPv4 and IPv6.
 //!
 //! [`Fib4`] and [`Fib6`] map prefixes to caller-chosen next-hop indices
-//! ([`NextHop`]). Lookups run on a compact DXR-style structure (see `dxr.rs`): a
-//! direct table over the first bits of the address whose slots hold a next hop, a
-//! short sorted run of interval starts searched in a few cache lines, or a deeper
-//! direct table. The full IPv4 Internet table takes about 2 bytes per prefix, a
-//! tenant table of 100 routes a few KiB; the top level grows with the table.
+//! ([`NextHop`]). Lookups run on a compact DXR-style structure (see `dxr/mod.rs`):
+//! a direct table over the first bits of the address whose slots hold a next hop,
+//! a bitmap of the interval starts in the next 8 bits (whose buckets may point
+//! deeper), a short sorted run of interval starts, or a deeper direct table. The
+//! full IPv4 Internet table takes about 3.5 bytes per prefix, a tenant table of
+//! 100 routes a few KiB; the top level grows with the table.
 //!
 //! Edits rebuild only the slots the edited prefixes overlap. [`Fib4::apply`] takes a
 //! batch (a BGP burst) and rebuilds each touched slot once.

@@ -113,11 +113,12 @@ impl<K: Key> Table<K> {
         self.dxr.memory_bytes() + self.route_set_bytes()
     }
 
-    /// Top-level index bits for a table of `n` routes: about 8 routes per slot,
-    /// at most 2^16 slots (256 KiB); IPv6 tables fill only 2000::/3, so theirs
-    /// stay small and dense parts get sub-tables. An IPv4 table of 4096 routes or
-    /// more takes all 2^16 slots at once (at most 64 bytes a route): its /24s then
-    /// sit in bitmaps right under the top level, the batch lookup's fast path.
+    /// Top-level index bits for a table of `n` routes: about 8 routes per slot
+    /// (IPv4; IPv6 tables fill only 2000::/3, so theirs stay smaller). A table of
+    /// 4096 routes or more takes all 2^16 slots at once (at most 64 bytes a
+    /// route): an IPv4 table's /24s then sit in bitmaps right under the top level,
+    /// an IPv6 table's prefixes at the end of chains of deep maps (`Dxr::emit`),
+    /// the batch lookups' fast paths.
     fn wanted_bits(n: usize) -> u32 {
         let log = usize::BITS - n.max(1).leading_zeros();
         if K::BITS == 32 {

@@ -1,9 +1,13 @@
-//! The IPv4 batch lookup with AVX-512 gathers, 16 lanes at a time: the top-level
+//! The batch lookups with AVX-512 gathers. IPv4, 16 lanes at a time: the top-level
 //! entries, the bitmap words, the bitmaps' bases and the next hops are each read
-//! for 16 keys by one gather, so the lanes' cache misses overlap without a branch.
-//! Lanes whose slot is neither a leaf nor a bitmap (a few percent on a real table)
-//! finish on the scalar path. Used when the CPU has AVX-512F and VPOPCNTDQ (checked
-//! at run time); otherwise the scalar batch lookup runs.
+//! for 16 keys by one gather, so the lanes' cache misses overlap without a branch;
+//! slots that are range chunks of 32-bit starts (tables under 4096 routes) get a
+//! branch-free binary search, a gather per step. IPv6, 8 lanes of the keys' first
+//! 64 bits at a time: rounds of deep-map steps until every lane is done. Lanes
+//! left over (a deep bucket, a /65 or longer, a rarer chunk) finish on the scalar
+//! walk. Used when the CPU has AVX-512F, BW and VPOPCNTDQ (checked at run time);
+//! otherwise the portable batch lookup runs. Measured here (AMD EPYC): a gather
+//! costs about a cycle per lane, masked-off lanes included, much as scalar loads.
 
 #![allow(unsafe_code)]
 
@@ -28,6 +32,8 @@ impl<K: Key> Dxr<K> {
             && self.maps.maps.len() < (i32::MAX as usize) / 5
             && self.maps.hops.len() < i32::MAX as usize
             && self.direct.len() < i32::MAX as usize
+            && self.descs.len() < (i32::MAX as usize) / 3
+            && self.r32.starts.len() < i32::MAX as usize
     }
 
     /// `out[i] = lookup(keys[i])` for an IPv4 table (`K` is `u32`).
@@ -43,6 +49,9 @@ impl<K: Key> Dxr<K> {
         let direct = self.direct.as_ptr().cast::<i32>();
         let maps = self.maps.maps.as_ptr().cast::<i64>();
         let hops = self.maps.hops.as_ptr().cast::<i32>();
+        let descs = self.descs.as_ptr().cast::<i32>();
+        let starts = self.r32.starts.as_ptr().cast::<i32>();
+        let r32_hops = self.r32.hops.as_ptr().cast::<i32>();
         let top_shift = _mm_cvtsi32_si128((32 - s) as i32);
         let slot_shift = _mm_cvtsi32_si128(s as i32);
         let zero = _mm512_setzero_si512();
@@ -145,6 +154,64 @@ impl<K: Key> Dxr<K> {
                 unsafe {
                     _mm512_mask_storeu_epi32(os.as_mut_ptr().add(16 * v).cast(), live[v], res)
                 };
+            }
+            // Slots that are range chunks of 32-bit starts (most slots of a table
+            // under 4096 routes): a branch-free binary search, 16 lanes a gather.
+            for v in 0..2 {
+                let d = _mm512_mask_cmpge_epu32_mask(slow[v], e[v], _mm512_set1_epi32(DESC as i32));
+                if d == 0 {
+                    continue;
+                }
+                // A `Desc` is 3 u32s: kind | bits << 8, count, off.
+                let di = _mm512_and_si512(e[v], _mm512_set1_epi32(INDEX_MASK as i32));
+                let d3 = _mm512_add_epi32(_mm512_slli_epi32::<1>(di), di);
+                // SAFETY: live descriptor lanes index descriptors < descs.len().
+                let w0 = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, d, d3, descs) };
+                let kind = _mm512_and_si512(w0, _mm512_set1_epi32(0xff));
+                let r = _mm512_mask_cmpeq_epi32_mask(d, kind, _mm512_set1_epi32(i32::from(K_R32)));
+                if r == 0 {
+                    continue;
+                }
+                let one = _mm512_set1_epi32(1);
+                // SAFETY: as above, the descriptor's second and third words.
+                let (mut n, off) = unsafe {
+                    (
+                        _mm512_mask_i32gather_epi32::<4>(zero, r, _mm512_add_epi32(d3, one), descs),
+                        _mm512_mask_i32gather_epi32::<4>(
+                            zero,
+                            r,
+                            _mm512_add_epi32(d3, _mm512_set1_epi32(2)),
+                            descs,
+                        ),
+                    )
+                };
+                let x = _mm512_sll_epi32(k[v], slot_shift);
+                let mut base = off;
+                loop {
+                    // As `search`: while n > 1, step over half if its first start <= x.
+                    let active = _mm512_mask_cmpgt_epu32_mask(r, n, one);
+                    if active == 0 {
+                        break;
+                    }
+                    let half = _mm512_srli_epi32::<1>(n);
+                    // SAFETY: base + half < off + count, within the chunk's starts.
+                    let st = unsafe {
+                        _mm512_mask_i32gather_epi32::<4>(
+                            zero,
+                            active,
+                            _mm512_add_epi32(base, half),
+                            starts,
+                        )
+                    };
+                    let le = _mm512_mask_cmple_epu32_mask(active, st, x);
+                    base = _mm512_mask_add_epi32(base, le, base, half);
+                    n = _mm512_mask_sub_epi32(n, active, n, half);
+                }
+                // SAFETY: base < off + count, within the chunk's next hops.
+                let h = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, r, base, r32_hops) };
+                // SAFETY: `r` lanes are live: within the output slots from `16 * v`.
+                unsafe { _mm512_mask_storeu_epi32(os.as_mut_ptr().add(16 * v).cast(), r, h) };
+                slow[v] &= !r;
             }
             for v in 0..2 {
                 while slow[v] != 0 {

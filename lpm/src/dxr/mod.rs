@@ -3,8 +3,8 @@
 //! The address space is cut into the *intervals* of the routing table (maximal runs
 //! of addresses with the same longest-prefix-match answer; neighbours differ). A
 //! direct table indexed by the first `s` address bits (`s` grows with the table:
-//! 2 entries for a tiny table, 65,536 for an IPv4 one of 4096 routes or more) holds
-//! one `u32` entry per slot:
+//! 2 entries for a tiny table, 65,536 for one of 4096 routes or more) holds one
+//! `u32` entry per slot:
 //! - **inline leaf**: the slot lies inside one interval; the entry is its next hop
 //!   plus one (`NO_ROUTE` wraps to 0), so a miss or a whole-slot route costs one read;
 //! - **bitmap chunk** (the common IPv4 case: the /24s under a /16): the slot's
@@ -12,17 +12,24 @@
 //!   the key's byte (POPCNT) indexes the next hops. No search, no branch: the batch
 //!   lookup runs leaves and bitmaps together, with AVX-512 gathers where the CPU
 //!   has them (`avx512.rs`);
+//! - **deep map** (under the 16-bit top level of a big table): a bitmap chunk over
+//!   the next 8 bits whose buckets holding finer starts (an IPv4 /24 with longer
+//!   prefixes in it, most of IPv6) are intervals of their own, their hop an entry
+//!   for the following bits in this same encoding. IPv6 lookups are chains of
+//!   these, walked 8 lanes per vector;
 //! - **narrow range chunk**: a short sorted run of 8-bit starts, for a leaf whose
 //!   next hop does not fit the inline encoding;
 //! - **descriptor**: an index into `descs` for everything else: a range chunk with
-//!   16-, 32- or 128-bit starts (binary search), or a *sub-direct table* of `2^t`
-//!   entries for the next `t` bits when a slot holds too many intervals for a quick
-//!   binary search (IPv6's 2001::/16, a tiny table's only slot). Sub-entries use the
-//!   same encoding.
+//!   16-, 32- or 128-bit starts (binary search; the IPv4 batch lookup searches
+//!   32-bit ones 16 lanes at a time, the slots of tables under 4096 routes), or a
+//!   *sub-direct table* of `2^t` entries for the next `t` bits when a slot holds
+//!   too many intervals for a quick binary search (a tiny table's only slot).
+//!   Sub-entries use the same encoding.
 //!
 //! Intervals that straddle a slot boundary are cut there, so every slot is
 //! self-contained: an update rebuilds only the slots its prefix overlaps. A bitmap
-//! is rewritten in place (its next hops too when they still fit); anything else is
+//! is rewritten in place (its next hops too when they still fit; not a deep map);
+//! anything else is
 //! appended and the old one counted as garbage; the owner compacts (copies what is
 //! reachable into fresh vectors) when garbage outweighs live data.
 
@@ -64,19 +71,15 @@ const INDEX_MASK: u32 = (1 << 29) - 1;
 /// its starts fit 8 bits: then there are at most 256 of them, a few cache lines).
 const SPLIT: usize = 48;
 
-/// An IPv6 span with more intervals than this is a deep map (fewer: a range chunk).
-const DEEP6_MIN: usize = 1;
-/// An IPv6 span with more intervals than this is a sub-direct table (one read for
-/// up to 16 bits) rather than a chain of deep maps.
-const DEEP6_MAX: usize = usize::MAX;
-
 const K_DIRECT: u8 = 0;
 const K_R8: u8 = 1;
 const K_R16: u8 = 2;
 const K_R32: u8 = 3;
 const K_R128: u8 = 4;
 
+/// `repr(C)`: the IPv4 batch lookup reads it as three `u32`s (see `avx512.rs`).
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 struct Desc {
     kind: u8,
     /// Index bits of a sub-direct table.
@@ -445,16 +448,14 @@ impl<K: Key> Dxr<K> {
         let or = iv[1..].iter().fold(0u128, |a, &(s, _)| a | (s << o));
         let used = 128 - or.trailing_zeros();
         let left = K::BITS - o;
-        // Under a full IPv4 table's 16-bit top level (the /24s of a /16, a few
-        // longer prefixes among them): a deep map keeps those lookups on the
-        // bitmap path. Smaller tables keep their compact range chunks.
-        // IPv6: every span of more than a few intervals is a deep map, so that a
-        // lookup is a chain of the same step (predictable) down to a short range.
-        if used > 8
-            && left > 8
-            && o >= 16
-            && (K::BITS == 32 || (DEEP6_MIN..=DEEP6_MAX).contains(&iv.len()))
-        {
+        // Under the 16-bit top level of a big table (4096+ routes): a deep map.
+        // IPv4: the /24s of a /16 with a few longer prefixes among them stay on
+        // the bitmap path. IPv6: a lookup becomes a chain of the same step (a map
+        // per 8 bits) that the batch lookup takes 8 lanes per vector, measured
+        // faster than sub-direct tables and binary-searched ranges (fewer kinds
+        // of step, no mispredicted branches). Smaller tables keep their compact
+        // range chunks.
+        if used > 8 && left > 8 && o >= 16 {
             return self.emit_deep(iv, o);
         }
         if iv.len() > SPLIT && used > 8 && left >= 2 {

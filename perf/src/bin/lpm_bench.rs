@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use perf::lpm::rivals::{self, Built};
 use perf::lpm::tables::{self, Rng, Route};
-use perf::lpm::{dpdk, heap, median_time};
+use perf::lpm::{dpdk, heap, median_time, thread_cpu_ns};
 
 #[global_allocator]
 static ALLOC: heap::Counting = heap::Counting;
@@ -72,23 +72,12 @@ struct Rates {
     dependent: f64,
 }
 
-/// Nanoseconds this thread has run on a CPU (from /proc/thread-self/schedstat):
-/// on a shared machine, time spent waiting for a core does not count.
-fn thread_run_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Million operations per second of the thread's CPU time (wall time where the
 /// kernel does not say).
 fn rate(ops: usize, f: impl FnOnce() -> u64) -> f64 {
-    let (t, c) = (Instant::now(), thread_run_ns());
+    let (t, c) = (Instant::now(), thread_cpu_ns());
     black_box(f());
-    let secs = match (c, thread_run_ns()) {
+    let secs = match (c, thread_cpu_ns()) {
         (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
         _ => t.elapsed().as_secs_f64(),
     };
@@ -772,7 +761,7 @@ fn main() {
     )
     .unwrap();
     writeln!(md, "- {eal}").unwrap();
-    writeln!(md, "- rates are per second of the measuring thread's CPU time (/proc/thread-self/schedstat), so that time spent waiting for a core on this shared machine does not count against whichever structure was running
+    writeln!(md, "- rates are per second of the measuring thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so that time spent waiting for a core on this shared machine does not count against whichever structure was running
 - keys: {keys_n} random destinations drawn uniformly over the table's prefixes (then uniformly inside the prefix), looked up in batches of {BURST}; hot: the same {HOT} keys over and over; dependent: one key at a time, each flipped by the previous answer (DPDK: bulk call with n = 1). The Rust crates have no batch lookup: their batch is a loop, on an eighth of the keys").unwrap();
     writeln!(md, "- memory: vnetd = its published lookup snapshot, the crates = heap growth (counting allocator), DPDK = its heap growth (rte_malloc stats)").unwrap();
     let (v4, what4) = tables::table(false);

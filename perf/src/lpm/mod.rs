@@ -21,6 +21,27 @@ pub fn median_rate(runs: usize, ops: usize, mut f: impl FnMut() -> u64) -> f64 {
     rates[rates.len() / 2]
 }
 
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+/// Nanoseconds of CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`,
+/// exact: /proc's figures move in scheduler ticks of several milliseconds).
+/// On a shared machine, time spent waiting for a core does not count.
+pub fn thread_cpu_ns() -> Option<u64> {
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.sec as u64 * 1_000_000_000 + ts.nsec as u64)
+}
+
 /// Median of `runs` timings of `f`.
 pub fn median_time(runs: usize, mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
