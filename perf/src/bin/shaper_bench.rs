@@ -371,7 +371,12 @@ fn main() {
         // (perf/fwd scenario 5): the default scheduler, nothing ever waits.
         let unlimited = "vnetd pipe at unlimited bandwidth (WF2Q+, no delay)";
         if flows == 1 && wanted(unlimited, flows) {
-            cases.push(Box::new(Ours::new(unlimited, SchedulerConfig::Wf2q, flows, 0)));
+            cases.push(Box::new(Ours::new(
+                unlimited,
+                SchedulerConfig::Wf2q,
+                flows,
+                0,
+            )));
         }
         let ours = cases.len();
         match Theirs::new(&pool, flows) {

@@ -14,6 +14,7 @@ use crate::queue::{QueueId, Queues, SlotId};
 mod drr;
 mod fifo;
 mod fq_codel;
+mod heap4;
 mod prio;
 mod qfq;
 mod wf2q;

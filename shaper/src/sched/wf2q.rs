@@ -4,16 +4,14 @@
 //! nothing is eligible. A backlogged queue gets within one maximum packet of its
 //! weighted share at any time (B-WFI of about one packet).
 //!
-//! Two binary heaps keyed by F (eligible) and S (not yet eligible): O(log n) per
-//! packet. Virtual times are u128 fixed point (40 fraction bits), so they never wrap.
+//! Two 4-ary heaps (`heap4.rs`) keyed by F (eligible) and S (not yet eligible):
+//! O(log n) per packet. Virtual times are u128 fixed point (40 fraction bits), so they never wrap.
 //! A queue that empties while ahead of V (F > V) keeps its weight in the sum until V
 //! reaches F (dummynet's idle heap), so V does not run ahead of the fluid system.
 //!
 //! Fields: `start` = S, `finish` = F, `flags` (BACKLOGGED, IDLE).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
+use super::heap4::Heap4;
 use super::Scheduler;
 use crate::queue::{QueueId, Queues, SlotId};
 
@@ -21,7 +19,7 @@ const FRAC: u32 = 40;
 const BACKLOGGED: u32 = 1;
 const IDLE: u32 = 2;
 
-type Heap = BinaryHeap<Reverse<(u128, QueueId)>>;
+type Heap = Heap4<u128>;
 
 #[derive(Debug, Default)]
 pub struct Wf2q {
@@ -44,14 +42,14 @@ impl Wf2q {
 
     fn place(&mut self, q: QueueId, s: u128, f: u128) {
         if s <= self.v {
-            self.eligible.push(Reverse((f, q)));
+            self.eligible.push(f, q);
         } else {
-            self.waiting.push(Reverse((s, q)));
+            self.waiting.push(s, q);
         }
     }
 
     fn release_idle(&mut self, qs: &mut Queues) {
-        while let Some(&Reverse((f, q))) = self.idle.peek() {
+        while let Some((f, q)) = self.idle.peek() {
             if f > self.v {
                 break;
             }
@@ -95,17 +93,17 @@ impl Scheduler for Wf2q {
 
     fn dequeue(&mut self, qs: &mut Queues, _now: u64) -> Option<SlotId> {
         if self.eligible.is_empty() {
-            let &Reverse((s, _)) = self.waiting.peek()?;
+            let (s, _) = self.waiting.peek()?;
             self.v = self.v.max(s);
         }
-        while let Some(&Reverse((s, q))) = self.waiting.peek() {
+        while let Some((s, q)) = self.waiting.peek() {
             if s > self.v {
                 break;
             }
             self.waiting.pop();
-            self.eligible.push(Reverse((qs.fields(q).finish, q)));
+            self.eligible.push(qs.fields(q).finish, q);
         }
-        let Reverse((f, q)) = self.eligible.pop()?;
+        let (f, q) = self.eligible.pop()?;
         let slot = qs.pop(q)?;
         let len = qs.slot_len(slot);
         self.v += cost(len, self.wsum);
@@ -119,7 +117,7 @@ impl Scheduler for Wf2q {
             self.place(q, s, nf);
         } else if f > self.v {
             qs.fields_mut(q).flags = IDLE;
-            self.idle.push(Reverse((f, q)));
+            self.idle.push(f, q);
         } else {
             qs.fields_mut(q).flags = 0;
             self.wsum -= w;
