@@ -98,6 +98,8 @@ pub struct RuleSet {
     /// Compiled classifier per family (the IPv4 one holds the rules'
     /// packed regions in its leaves).
     trees: [Tree; 2],
+    /// The default rule's packed IPv4 region (see `first_holding`).
+    default4: Quick4,
     /// Each rule's counter slot, by rule index: (bank, slot). The fast path
     /// counts from here, without the rules' handles.
     places: Box<[(u32, u32)]>,
@@ -461,16 +463,45 @@ impl RuleSet {
             Tree::build(&r4, &quick4, Family::V4),
             Tree::build(&r6, &[], Family::V6),
         ];
+        let default4 = *quick4.last().expect("the default rule is always there");
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,
             by_id: by_id.into_boxed_slice(),
             tables: tables.into_boxed_slice(),
             trees,
+            default4,
             places,
             banks: banks.into_boxed_slice(),
             all,
             one_pass,
+        }
+    }
+
+    /// The position in an IPv4 leaf of the first candidate whose region holds
+    /// `p`. The last candidate of every leaf is the default rule, which holds
+    /// every packet: it is not read from the leaf (one line less per packet
+    /// that no rule matches) but taken as the answer when no other holds.
+    /// `None` for an IPv6 leaf (no packed regions).
+    #[inline]
+    fn first_holding(&self, leaf: Leaf<'_>, p: &PacketMeta) -> Option<usize> {
+        let (_, head) = leaf.quick.split_last()?;
+        debug_assert_eq!(leaf.rules.last(), Some(&(self.rules.len() as u32 - 1)));
+        Some(
+            head.iter()
+                .position(|q| q.contains(p))
+                .unwrap_or(head.len()),
+        )
+    }
+
+    /// The packed region at position `k` of an IPv4 leaf (the default rule's
+    /// own copy for the last position).
+    #[inline]
+    fn quick_at<'a>(&'a self, leaf: Leaf<'a>, k: usize) -> &'a Quick4 {
+        if k + 1 == leaf.quick.len() {
+            &self.default4
+        } else {
+            &leaf.quick[k]
         }
     }
 
@@ -551,7 +582,8 @@ impl RuleSet {
         // candidate whose region holds the packet is a plain allow/deny that
         // matches it (the walk would decide the same: no candidate before it
         // can match).
-        if let Some(q) = leaf.quick.iter().find(|q| q.contains(p)) {
+        if let Some(k) = self.first_holding(leaf, p) {
+            let q = self.quick_at(leaf, k);
             if q.decides(p) {
                 let (b, slot) = q.place();
                 self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
@@ -669,15 +701,15 @@ impl RuleSet {
             self.leaves(ps, &mut leaves);
             let mut decided = [WALK; CHUNK];
             for ((p, l), d) in ps.iter().zip(&leaves).zip(&mut decided) {
-                if let Some(k) = l.quick.iter().position(|q| q.contains(p)) {
-                    let q = &l.quick[k];
-                    if q.decides(p) {
+                if let Some(k) = self.first_holding(*l, p) {
+                    if self.quick_at(*l, k).decides(p) {
                         *d = k as u32;
                     }
                 }
             }
             for (((p, o), l), &k) in ps.iter_mut().zip(os.iter_mut()).zip(&leaves).zip(&decided) {
-                match l.quick.get(k as usize) {
+                let q = (k != WALK).then(|| self.quick_at(*l, k as usize));
+                match q {
                     Some(q) => {
                         tally.push(self, q.place(), p.ip_len, ctx);
                         *o = q.outcome();

@@ -23,6 +23,8 @@ use perf::lpm::{median_rate, median_time};
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
 const PACKETS: usize = 1 << 16;
 const BURST: usize = 32;
+/// Rounds (FW_BENCH_RUNS overrides: more rounds, steadier medians and best
+/// rounds on a loaded machine).
 const RUNS: usize = 11;
 
 /// What a size needs for the timed rounds.
@@ -180,7 +182,12 @@ fn main() {
     // the rounds.
     let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; setups.len()];
     let mut idx = vec![0u32; PACKETS];
-    for round in 0..RUNS {
+    let runs: usize = std::env::var("FW_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS)
+        .max(1);
+    for round in 0..runs {
         for (su, t) in setups.iter().zip(times.iter_mut()) {
             // Untimed: bring this size's packets and structures into cache
             // (the previous size evicted them), then time the three in an
@@ -256,7 +263,7 @@ fn main() {
 
     let mut md = String::new();
     writeln!(md, "# Firewall classification benchmark\n").unwrap();
-    writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST} (each burst's results in a burst-sized array, consumed before the next burst, for all three), median of {RUNS} rounds (each round warms a size's packets and tables, then times the three structures in a rotating order; every size every round, so load on this shared machine falls on all alike).").unwrap();
+    writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST} (each burst's results in a burst-sized array, consumed before the next burst, for all three), median of {runs} rounds (each round warms a size's packets and tables, then times the three structures in a rotating order; every size every round, so load on this shared machine falls on all alike).").unwrap();
     writeln!(md, "Rules: IPv4 prefix pairs drawn from {what}, tcp/udp/ip, service ports and port ranges; default deny. Packets: 4 in 5 aimed inside a random rule, 1 in 5 random addresses of the table. {eal}.").unwrap();
     writeln!(md, "Verdicts of the compiled classifier, the linear evaluator (every 16th packet) and rte_acl were checked equal on every packet before timing.\n").unwrap();
     writeln!(md, "\"compiled\" is the full ipfw walk (rule counters updated, state-table semantics); \"match only\" is the same classifier returning the first matching rule and nothing else, which is what rte_acl computes.\n").unwrap();
