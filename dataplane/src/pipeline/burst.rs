@@ -133,11 +133,12 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         runs
     }
 
-    /// Touches the next hop and the MAC each frame will ask for (the gateway's
-    /// resolved MAC, or for a connected destination its neighbor entry), in a pass
-    /// of its own whose iterations do not depend on each other, so the misses of a
-    /// burst spread over many tenants overlap (the frame-by-frame stage is too long
-    /// per frame for the CPU to look ahead into the next frame's lookup).
+    /// Touches the next hop, the MAC each frame will ask for (the gateway's
+    /// resolved MAC, or for a connected destination its neighbor entry) and the
+    /// egress interface, in a pass of its own whose iterations do not depend on
+    /// each other, so the misses of a burst spread over many tenants overlap (the
+    /// frame-by-frame stage is too long per frame for the CPU to look ahead into
+    /// the next frame's lookup).
     #[inline(always)]
     fn warm_neighbors(&self, connected: impl Fn(K) -> IpAddr) {
         for i in 0..self.len {
@@ -145,12 +146,21 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
                 continue;
             };
             let nh = self.hops[i];
-            match vnet.fwd.nexthops.get(nh as usize) {
-                Some(NextHop::Gateway { .. }) => ingress::prefetch(vnet.gateway_mac_slot(nh)),
-                Some(NextHop::Connected { .. }) => {
-                    std::hint::black_box(vnet.neighbors.get(connected(self.keys[i])));
+            let iface = match vnet.fwd.nexthops.get(nh as usize) {
+                Some(&NextHop::Gateway { iface, .. }) => {
+                    ingress::prefetch(vnet.gateway_mac_slot(nh));
+                    iface
                 }
-                Some(NextHop::Local) | None => {}
+                Some(&NextHop::Connected { iface }) => {
+                    std::hint::black_box(vnet.neighbors.get(connected(self.keys[i])));
+                    iface
+                }
+                Some(NextHop::Local) | None => continue,
+            };
+            // What the L2 rewrite reads of the egress interface.
+            if let Some(i) = vnet.fwd.interfaces.get(usize::from(iface)) {
+                ingress::prefetch(&i.mac);
+                ingress::prefetch(&i.vlan);
             }
         }
     }

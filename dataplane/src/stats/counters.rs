@@ -11,8 +11,17 @@ pub fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// `repr(C)` with what every forwarded frame touches first (the tap, the worker,
+/// the five traffic counters): one cache line of the slot, so with many tenants a
+/// frame costs one miss on its counters instead of three (the tap used to sit
+/// after the drop reasons, 248 bytes in).
 #[derive(Default)]
+#[repr(C)]
 pub struct VnetWorkerCounters {
+    /// The vnet's capture point (one, shared by every worker's slot) and this
+    /// slot's worker, so that whatever holds the counters can also record.
+    pub tap: Arc<Tap>,
+    pub worker: usize,
     pub rx_packets: AtomicU64,
     pub rx_bytes: AtomicU64,
     pub tx_packets: AtomicU64,
@@ -29,10 +38,6 @@ pub struct VnetWorkerCounters {
     /// (here because it is per vnet and per worker, like the counters).
     pub icmp_tokens: AtomicU64,
     pub icmp_refill_tsc: AtomicU64,
-    /// The vnet's capture point (one, shared by every worker's slot) and this
-    /// slot's worker, so that whatever holds the counters can also record.
-    pub tap: Arc<Tap>,
-    pub worker: usize,
 }
 
 impl VnetWorkerCounters {
@@ -159,6 +164,24 @@ mod tests {
         assert_eq!(t.rx_packets, 7);
         assert_eq!(t.dropped[DropReason::NoRoute as usize], 2);
         assert_eq!(t.dropped[DropReason::Malformed as usize], 0);
+    }
+
+    #[test]
+    fn what_each_frame_touches_is_one_cache_line() {
+        let c = VnetCounters::new(1);
+        let s = c.worker(0);
+        let base = s as *const _ as usize;
+        assert_eq!(base % 64, 0);
+        let end = &s.local as *const _ as usize + 8;
+        for f in [
+            &s.tap as *const _ as usize,
+            &s.rx_packets as *const _ as usize,
+            &s.tx_bytes as *const _ as usize,
+            &s.forwarded as *const _ as usize,
+        ] {
+            assert!(f >= base && f < base + 64);
+        }
+        assert!(end <= base + 64);
     }
 
     #[test]
