@@ -40,7 +40,6 @@ impl Cell {
 const GAP: usize = 3;
 
 /// The counters of up to `cap` rules for `workers` workers.
-#[derive(Debug)]
 pub(crate) struct Bank {
     cap: usize,
     workers: usize,
@@ -50,6 +49,16 @@ pub(crate) struct Bank {
     base: Box<[Cell]>,
     /// Slots handed out so far (a slot below this is used or in `free`).
     used: Mutex<(usize, Vec<u32>)>,
+}
+
+// Short: a chain's `{:?}` would otherwise print every cell of its banks.
+impl std::fmt::Debug for Bank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bank")
+            .field("cap", &self.cap)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bank {
