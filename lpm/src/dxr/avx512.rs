@@ -29,8 +29,7 @@ impl<K: Key> Dxr<K> {
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
-            && self.maps.maps.len() < (i32::MAX as usize) / 5
-            && self.maps.hops.len() < i32::MAX as usize
+            && self.maps.nodes.len() < i32::MAX as usize
             && self.direct.len() < i32::MAX as usize
             && self.descs.len() < (i32::MAX as usize) / 3
             && self.r32.starts.len() < i32::MAX as usize
@@ -47,8 +46,10 @@ impl<K: Key> Dxr<K> {
         assert!(out.len() >= keys.len() && K::BITS == 32);
         let s = self.s;
         let direct = self.direct.as_ptr().cast::<i32>();
-        let maps = self.maps.maps.as_ptr().cast::<i64>();
-        let hops = self.maps.hops.as_ptr().cast::<i32>();
+        // Bitmap nodes: their words as u64s (a node's index counts those), their
+        // next hops as u32s.
+        let maps = self.maps.nodes.as_ptr().cast::<i64>();
+        let hops = self.maps.nodes.as_ptr().cast::<i32>();
         let descs = self.descs.as_ptr().cast::<i32>();
         let starts = self.r32.starts.as_ptr().cast::<i32>();
         let r32_hops = self.r32.hops.as_ptr().cast::<i32>();
@@ -85,11 +86,13 @@ impl<K: Key> Dxr<K> {
                     _mm512_mask_cmpeq_epi32_mask(live[v], kind, _mm512_set1_epi32(BITMAP as i32));
                 is_leaf[v] = _mm512_cmplt_epu32_mask(e[v], _mm512_set1_epi32(CHUNK as i32));
                 slow[v] = live[v] & !is_map[v] & !is_leaf[v];
-                // Map m, key byte x after the slot bits.
+                // Node m, key byte x after the slot bits.
                 let m = _mm512_maskz_and_epi32(is_map[v], e[v], _mm512_set1_epi32(MAP_MASK as i32));
                 x[v] = _mm512_srli_epi32::<24>(_mm512_sll_epi32(k[v], slot_shift));
-                // A Map is 5 u64s: bits[0..4], then base_m1 | before << 32.
-                m5[v] = _mm512_add_epi32(_mm512_slli_epi32::<2>(m), m);
+                // A node is u64 words from its index m: bits[0..4], then the counts
+                // before each word (low half) and its first hop (high half); its
+                // next hops are u32s from 2m + 9.
+                m5[v] = m;
             }
             let mut hidx = [zero; 4];
             for q in 0..4 {
@@ -98,12 +101,14 @@ impl<K: Key> Dxr<K> {
                 let w = _mm512_srli_epi32::<6>(x[v]);
                 let widx = _mm512_add_epi32(m5[v], w);
                 let bidx = _mm512_add_epi32(m5[v], _mm512_set1_epi32(4));
-                let (wi, bi, xi, wv) = if half == 0 {
+                let hb = _mm512_add_epi32(_mm512_add_epi32(m5[v], m5[v]), _mm512_set1_epi32(8));
+                let (wi, bi, xi, wv, hbi) = if half == 0 {
                     (
                         _mm512_castsi512_si256(widx),
                         _mm512_castsi512_si256(bidx),
                         _mm512_castsi512_si256(x[v]),
                         _mm512_castsi512_si256(w),
+                        _mm512_castsi512_si256(hb),
                     )
                 } else {
                     (
@@ -111,24 +116,23 @@ impl<K: Key> Dxr<K> {
                         _mm512_extracti64x4_epi64::<1>(bidx),
                         _mm512_extracti64x4_epi64::<1>(x[v]),
                         _mm512_extracti64x4_epi64::<1>(w),
+                        _mm512_extracti64x4_epi64::<1>(hb),
                     )
                 };
-                // SAFETY: live map lanes index words of a map < maps.len().
+                // SAFETY: live map lanes index the first words of a node in `nodes`.
                 let word = unsafe { _mm512_mask_i32gather_epi64::<8>(zero, lanes, wi, maps) };
-                // SAFETY: as above, the map's fifth word.
+                // SAFETY: as above, the node's fifth word.
                 let bw = unsafe { _mm512_mask_i32gather_epi64::<8>(zero, lanes, bi, maps) };
                 // Bits 0..=x % 64 of the word, shifted to the top, counted.
                 let x64 = _mm512_cvtepu32_epi64(xi);
                 let cnt = _mm512_andnot_si512(x64, _mm512_set1_epi64(63));
                 let pop = _mm512_popcnt_epi64(_mm512_sllv_epi64(word, cnt));
-                // before[w]: byte w of the high half of the fifth word.
-                let bsh = _mm512_add_epi64(
-                    _mm512_slli_epi64::<3>(_mm512_cvtepu32_epi64(wv)),
-                    _mm512_set1_epi64(32),
-                );
+                // before[w]: byte w of the fifth word.
+                let bsh = _mm512_slli_epi64::<3>(_mm512_cvtepu32_epi64(wv));
                 let before = _mm512_and_si512(_mm512_srlv_epi64(bw, bsh), _mm512_set1_epi64(0xff));
-                // base_m1 + before + pop, modulo 2^32 (the low halves suffice).
-                hidx[q] = _mm512_add_epi64(_mm512_add_epi64(bw, before), pop);
+                // Hop rank - 1 from 2m + 9: 2m + 8 + before + pop.
+                hidx[q] =
+                    _mm512_add_epi64(_mm512_add_epi64(_mm512_cvtepu32_epi64(hbi), before), pop);
             }
             for v in 0..2 {
                 if live[v] == 0 {
@@ -138,7 +142,7 @@ impl<K: Key> Dxr<K> {
                     _mm512_castsi256_si512(_mm512_cvtepi64_epi32(hidx[2 * v])),
                     _mm512_cvtepi64_epi32(hidx[2 * v + 1]),
                 );
-                // SAFETY: live map lanes index that map's next hops, < hops.len().
+                // SAFETY: live map lanes index one of that node's next hops.
                 let h = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], hi, hops) };
                 let leaf = _mm512_sub_epi32(e[v], _mm512_set1_epi32(1));
                 let res = _mm512_mask_blend_epi32(is_leaf[v], h, leaf);
@@ -249,7 +253,7 @@ impl<K: Key> Dxr<K> {
             }
             if (BITMAP..SUB).contains(&e) && o + 8 <= K::BITS {
                 let x = key.tail(o).top8();
-                let h = self.maps.hops[self.maps.index((e & MAP_MASK) as usize, x)];
+                let h = self.maps.hop(self.maps.index((e & MAP_MASK) as usize, x));
                 if e & DEEP_MAP != 0 && h & DEEP_HOP != 0 {
                     return Err((h, o + 8));
                 }
@@ -331,8 +335,10 @@ impl<K: Key> Dxr<K> {
     pub(super) unsafe fn lookup_v6_avx512(&self, keys: &[K], out: &mut [NextHop]) {
         assert!(out.len() >= keys.len() && K::BITS == 128 && self.s <= 56);
         let direct = self.direct.as_ptr().cast::<i32>();
-        let maps = self.maps.maps.as_ptr().cast::<i64>();
-        let hops = self.maps.hops.as_ptr().cast::<i32>();
+        // Bitmap nodes: their words as u64s (a node's index counts those), their
+        // next hops as u32s.
+        let maps = self.maps.nodes.as_ptr().cast::<i64>();
+        let hops = self.maps.nodes.as_ptr().cast::<i32>();
         let zero = _mm512_setzero_si512();
         let zero256 = _mm256_setzero_si256();
         let top_shift = _mm_cvtsi32_si128(64 - self.s as i32);
@@ -437,13 +443,13 @@ impl<K: Key> Dxr<K> {
                     let x = _mm512_srli_epi64::<56>(_mm512_sllv_epi64(k[v], o[v]));
                     let m =
                         _mm512_maskz_and_epi64(lanes, e[v], _mm512_set1_epi64(i64::from(MAP_MASK)));
-                    let m5 = _mm512_add_epi64(_mm512_slli_epi64::<2>(m), m);
+                    let m5 = m;
                     let w = _mm512_srli_epi64::<6>(x);
-                    // SAFETY: live map lanes index words of a map < maps.len().
+                    // SAFETY: live map lanes index the first words of a node in `nodes`.
                     let word = unsafe {
                         _mm512_mask_i64gather_epi64::<8>(zero, lanes, _mm512_add_epi64(m5, w), maps)
                     };
-                    // SAFETY: as above, the map's fifth word.
+                    // SAFETY: as above, the node's fifth word.
                     let bw = unsafe {
                         _mm512_mask_i64gather_epi64::<8>(
                             zero,
@@ -454,10 +460,12 @@ impl<K: Key> Dxr<K> {
                     };
                     let cnt = _mm512_andnot_si512(x, _mm512_set1_epi64(63));
                     let pop = _mm512_popcnt_epi64(_mm512_sllv_epi64(word, cnt));
-                    let bsh = _mm512_add_epi64(_mm512_slli_epi64::<3>(w), _mm512_set1_epi64(32));
+                    let bsh = _mm512_slli_epi64::<3>(w);
                     let before =
                         _mm512_and_si512(_mm512_srlv_epi64(bw, bsh), _mm512_set1_epi64(0xff));
-                    let sum = _mm512_add_epi64(_mm512_add_epi64(bw, before), pop);
+                    // Hop rank - 1 from 2m + 9 (see `lookup_v4_avx512`).
+                    let hb = _mm512_add_epi64(_mm512_add_epi64(m, m), _mm512_set1_epi64(8));
+                    let sum = _mm512_add_epi64(_mm512_add_epi64(hb, before), pop);
                     hidx[v] = _mm512_and_si512(sum, _mm512_set1_epi64(0xffff_ffff));
                 }
                 for v in 0..4 {
@@ -466,7 +474,7 @@ impl<K: Key> Dxr<K> {
                         pend[v] = is_sub[v];
                         continue;
                     }
-                    // SAFETY: live map lanes index that map's next hops, < hops.len().
+                    // SAFETY: live map lanes index one of that node's next hops.
                     let h =
                         unsafe { _mm512_mask_i64gather_epi32::<4>(zero256, lanes, hidx[v], hops) };
                     let h = _mm512_cvtepu32_epi64(h);

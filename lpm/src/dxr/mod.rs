@@ -9,9 +9,9 @@
 //!   plus one (`NO_ROUTE` wraps to 0), so a miss or a whole-slot route costs one read;
 //! - **bitmap chunk** (the common IPv4 case: the /24s under a /16): the slot's
 //!   interval starts fit the next 8 bits; a 256-bit map marks them and the rank of
-//!   the key's byte (POPCNT) indexes the next hops. No search, no branch: the batch
-//!   lookup runs leaves and bitmaps together, with AVX-512 gathers where the CPU
-//!   has them (`avx512.rs`);
+//!   the key's byte (POPCNT) indexes the next hops, stored right after the map. No
+//!   search, no branch: the batch lookup runs leaves and bitmaps together, with
+//!   AVX-512 gathers where the CPU has them (`avx512.rs`);
 //! - **deep map** (under the 16-bit top level of a big table): a bitmap chunk over
 //!   the next 8 bits whose buckets holding finer starts (an IPv4 /24 with longer
 //!   prefixes in it, most of IPv6) are intervals of their own, their hop an entry
@@ -88,82 +88,96 @@ struct Desc {
     off: u32,
 }
 
-/// The interval starts of a slot whose starts all fit 8 bits, as a 256-bit map (bit
-/// `i` set when an interval starts at `i`), with where its next hops start in
-/// `Bitmaps::hops` (minus one: the rank of a key counts its own interval) and the
-/// number of set bits before each word. 40 bytes, read together: a lookup touches
-/// one or two cache lines here, then one next hop.
-#[derive(Clone, Copy, Debug, Default)]
-#[repr(C, align(8))]
-struct Map {
-    bits: [u64; 4],
-    base_m1: u32,
-    before: [u8; 4],
+/// Words of a bitmap node before its next hops: the 256-bit map of interval starts
+/// (bit `i` set when an interval starts at `i`), as 4 little-endian `u64`s in 8
+/// `u32`s, then the number of set bits before each 64-bit word (4 bytes).
+const HEAD: usize = 9;
+
+/// Words of a node with `count` next hops: padded to an even number, so that every
+/// node starts 8 bytes into the vector from the last (its words read as `u64`s).
+fn node_words(count: usize) -> usize {
+    (HEAD + count + 1) & !1
 }
 
-const MAP_BYTES: usize = size_of::<Map>();
-
+/// The bitmap chunks, each a node in one vector of `u32`s: the map, the counts
+/// before each word, then the chunk's next hops, right after the map so that a
+/// lookup's hop read mostly falls in the cache lines the map read brought in. A
+/// node is named by its offset in `u64`s (what entries hold).
 #[derive(Clone, Debug, Default)]
 struct Bitmaps {
-    maps: Vec<Map>,
-    hops: Vec<NextHop>,
+    nodes: Vec<u32>,
 }
 
 impl Bitmaps {
-    /// Index in `hops` of the interval holding `x` in map `i`. Branch-free, a
-    /// dozen instructions with POPCNT.
+    /// Index in `nodes` of the next hop of the interval holding `x` in node `i`.
+    /// Branch-free, a dozen instructions with POPCNT.
     #[inline(always)]
     fn index(&self, i: usize, x: u8) -> usize {
-        let m = &self.maps[i];
+        let off = 2 * i;
         let w = usize::from(x >> 6);
+        let n = &self.nodes[off..off + HEAD];
+        let word = u64::from(n[2 * w]) | (u64::from(n[2 * w + 1]) << 32);
+        let before = (n[8] >> (8 * w)) & 0xff;
         // Bits 0..=x of the word, shifted to the top: 63 - (x % 64) == !x % 64,
-        // and the shift instruction takes its count modulo 64 by itself.
-        let upto = m.bits[w].wrapping_shl(!u32::from(x));
-        m.base_m1
-            .wrapping_add(u32::from(m.before[w]) + upto.count_ones()) as usize
+        // and the shift instruction takes its count modulo 64 by itself. The rank
+        // counts the key's own interval: hop `rank - 1`, at `off + HEAD + rank - 1`.
+        let upto = word.wrapping_shl(!u32::from(x));
+        off + HEAD - 1 + (before + upto.count_ones()) as usize
     }
 
+    #[inline(always)]
+    fn hop(&self, index: usize) -> NextHop {
+        self.nodes[index]
+    }
+
+    /// Appends a node for `iv` (starts relative to a span of `o` fixed bits).
     fn push(&mut self, iv: &[(u128, NextHop)], o: u32) -> usize {
-        let (bits, before) = Self::layout(iv, o);
-        let base = u32::try_from(self.hops.len()).expect("lpm: too many next hops");
-        self.hops.extend(iv.iter().map(|&(_, nh)| nh));
-        self.maps.push(Map {
-            bits,
-            base_m1: base.wrapping_sub(1),
-            before,
-        });
-        self.maps.len() - 1
+        let off = self.nodes.len();
+        debug_assert!(off.is_multiple_of(2));
+        self.nodes.resize(off + node_words(iv.len()), 0);
+        self.write(off, iv, o);
+        assert!(off / 2 <= MAP_MASK as usize, "lpm: too many bitmap chunks");
+        off / 2
     }
 
-    /// Intervals (next hops) of map `i`.
+    fn write(&mut self, off: usize, iv: &[(u128, NextHop)], o: u32) {
+        let (bits, before) = Self::layout(iv, o);
+        for (w, b) in bits.iter().enumerate() {
+            self.nodes[off + 2 * w] = *b as u32;
+            self.nodes[off + 2 * w + 1] = (*b >> 32) as u32;
+        }
+        self.nodes[off + 8] = u32::from_le_bytes(before);
+        for (h, &(_, nh)) in self.nodes[off + HEAD..off + HEAD + iv.len()]
+            .iter_mut()
+            .zip(iv)
+        {
+            *h = nh;
+        }
+    }
+
+    /// Intervals (next hops) of node `i`.
     fn count(&self, i: usize) -> usize {
-        self.maps[i]
-            .bits
+        self.nodes[2 * i..2 * i + 8]
             .iter()
             .map(|w| w.count_ones() as usize)
             .sum()
     }
 
-    /// Rewrites map `i` in place for `iv`; its next hops stay where they are when
-    /// `iv` has at most `had` intervals, else they move to the end.
-    fn rewrite(&mut self, i: usize, iv: &[(u128, NextHop)], o: u32, had: usize) {
-        let (bits, before) = Self::layout(iv, o);
-        let base = if iv.len() <= had {
-            self.maps[i].base_m1.wrapping_add(1) as usize
+    /// The next hops of node `i`.
+    fn hops(&self, i: usize) -> &[NextHop] {
+        let off = 2 * i + HEAD;
+        &self.nodes[off..off + self.count(i)]
+    }
+
+    /// Rewrites node `i` for `iv` in place when `iv` has at most `had` intervals
+    /// (what the node has room for), else appends a new node; returns the node.
+    fn rewrite(&mut self, i: usize, iv: &[(u128, NextHop)], o: u32, had: usize) -> usize {
+        if iv.len() <= had {
+            self.write(2 * i, iv, o);
+            i
         } else {
-            let b = self.hops.len();
-            self.hops.resize(b + iv.len(), 0);
-            b
-        };
-        for (h, &(_, nh)) in self.hops[base..base + iv.len()].iter_mut().zip(iv) {
-            *h = nh;
+            self.push(iv, o)
         }
-        let base = u32::try_from(base).expect("lpm: too many next hops");
-        self.maps[i] = Map {
-            bits,
-            base_m1: base.wrapping_sub(1),
-            before,
-        };
     }
 
     /// The bitmap of `iv` (starts relative to a span of `o` fixed bits) and the
@@ -185,11 +199,11 @@ impl Bitmaps {
     }
 
     fn bytes(&self) -> usize {
-        self.maps.capacity() * MAP_BYTES + self.hops.capacity() * 4
+        self.nodes.capacity() * 4
     }
 
     fn len_bytes(&self) -> usize {
-        self.maps.len() * MAP_BYTES + self.hops.len() * 4
+        self.nodes.len() * 4
     }
 }
 
@@ -344,8 +358,7 @@ impl<K: Key> Dxr<K> {
         self.descs.shrink_to_fit();
         self.r8.starts.shrink_to_fit();
         self.r8.hops.shrink_to_fit();
-        self.maps.maps.shrink_to_fit();
-        self.maps.hops.shrink_to_fit();
+        self.maps.nodes.shrink_to_fit();
         self.r16.starts.shrink_to_fit();
         self.r16.hops.shrink_to_fit();
         self.r32.starts.shrink_to_fit();
@@ -478,11 +491,10 @@ impl<K: Key> Dxr<K> {
         }
         // Every chunk whose starts fit 8 bits is a bitmap, however few its
         // intervals: the batch lookup resolves leaves and bitmaps without a branch
-        // (see `lookup_lanes`), which is worth their 40 bytes (a full IPv4 table
+        // (see `lookup_lanes`), which is worth their 36 bytes (a full IPv4 table
         // stays under 4 bytes per prefix).
         if used <= 8 {
             let i = self.maps.push(iv, o);
-            assert!(i <= MAP_MASK as usize, "lpm: too many bitmap chunks");
             return BITMAP | i as u32;
         }
         let (kind, off) = if used <= 16 {
@@ -537,7 +549,6 @@ impl<K: Key> Dxr<K> {
             j = m;
         }
         let i = self.maps.push(&out, o);
-        assert!(i <= MAP_MASK as usize, "lpm: too many bitmap chunks");
         BITMAP | DEEP_MAP | i as u32
     }
 
@@ -563,13 +574,13 @@ impl<K: Key> Dxr<K> {
             if 128 - or.trailing_zeros() <= 8 {
                 let i = (old & MAP_MASK) as usize;
                 let had = self.maps.count(i);
-                self.maps.rewrite(i, iv, o, had);
-                if iv.len() > had {
-                    self.garbage += 4 * had;
+                let n = self.maps.rewrite(i, iv, o, had);
+                if n != i {
+                    self.garbage += 4 * node_words(had);
                 } else {
-                    self.garbage += 4 * (had - iv.len());
+                    self.garbage += 4 * (node_words(had) - node_words(iv.len()));
                 }
-                return old;
+                return BITMAP | n as u32;
             }
         }
         self.release(old);
@@ -611,22 +622,21 @@ impl<K: Key> Dxr<K> {
             return self.range_entry(K_R8, new, count);
         }
         if e < SUB {
-            let m = src.maps.maps[(e & MAP_MASK) as usize];
-            let count = src.maps.count((e & MAP_MASK) as usize);
-            let base = m.base_m1.wrapping_add(1) as usize;
-            let mut hops = src.maps.hops[base..base + count].to_vec();
+            let i = (e & MAP_MASK) as usize;
+            let mut hops = src.maps.hops(i).to_vec();
             if e & DEEP_MAP != 0 {
                 for h in hops.iter_mut().filter(|h| **h & DEEP_HOP != 0) {
                     *h = self.copy_entry(src, *h);
                 }
             }
-            let new_base = u32::try_from(self.maps.hops.len()).expect("lpm: too many next hops");
-            self.maps.hops.extend_from_slice(&hops);
-            self.maps.maps.push(Map {
-                base_m1: new_base.wrapping_sub(1),
-                ..m
-            });
-            return BITMAP | (e & DEEP_MAP) | (self.maps.maps.len() - 1) as u32;
+            let off = self.maps.nodes.len();
+            self.maps
+                .nodes
+                .extend_from_slice(&src.maps.nodes[2 * i..2 * i + HEAD]);
+            self.maps.nodes.extend_from_slice(&hops);
+            self.maps.nodes.resize(off + node_words(hops.len()), 0);
+            assert!(off / 2 <= MAP_MASK as usize, "lpm: too many bitmap chunks");
+            return BITMAP | (e & DEEP_MAP) | (off / 2) as u32;
         }
         let (t, off) = if e < DESC {
             (((e >> SUB_OFF_BITS) & 0xf) + 1, (e & SUB_OFF_MASK) as usize)
@@ -702,12 +712,11 @@ impl<K: Key> Dxr<K> {
         }
         if e < SUB {
             let i = (e & MAP_MASK) as usize;
-            let count = self.maps.count(i);
-            self.garbage += MAP_BYTES + 4 * count;
+            self.garbage += 4 * node_words(self.maps.count(i));
             if e & DEEP_MAP != 0 {
-                let base = self.maps.maps[i].base_m1.wrapping_add(1) as usize;
-                for k in base..base + count {
-                    let h = self.maps.hops[k];
+                let off = 2 * i + HEAD;
+                for k in off..off + self.maps.count(i) {
+                    let h = self.maps.nodes[k];
                     if h & DEEP_HOP != 0 {
                         self.release(h);
                     }
@@ -763,7 +772,7 @@ impl<K: Key> Dxr<K> {
             }
             if e < SUB {
                 let i = self.maps.index((e & MAP_MASK) as usize, key.tail(o).top8());
-                let h = self.maps.hops[i];
+                let h = self.maps.hop(i);
                 if e & DEEP_MAP != 0 && h & DEEP_HOP != 0 {
                     e = h;
                     o += 8;
@@ -862,7 +871,7 @@ impl<K: Key> Dxr<K> {
         for (e, &k) in ent.iter_mut().zip(keys) {
             *e = self.direct[k.bits(0, s)];
         }
-        if self.maps.maps.is_empty() {
+        if self.maps.nodes.is_empty() {
             for l in 0..keys.len() {
                 out[l] = self.resolve(ent[l], keys[l], s);
             }
@@ -885,7 +894,7 @@ impl<K: Key> Dxr<K> {
         // without a branch.
         for l in 0..n {
             let e = ent[l];
-            let h = self.maps.hops[hop[l] as usize];
+            let h = self.maps.hop(hop[l] as usize);
             out[l] = std::hint::select_unpredictable(e < CHUNK, e.wrapping_sub(1), h);
             let deep = e & 0xF000_0000 == BITMAP | DEEP_MAP;
             slow |= u32::from(deep && h & DEEP_HOP != 0) << l;
