@@ -13,6 +13,9 @@ use crate::{LpmError, NextHop, NO_ROUTE};
 /// One edit of a batch, keys left-aligned.
 pub(crate) type Edit = (u128, u32);
 
+/// A slot's intervals and `sweep`'s stack, allocated once per batch.
+type Scratch = (Vec<(u128, NextHop)>, Vec<(u128, NextHop)>);
+
 #[derive(Clone, Default)]
 pub(crate) struct Table<K: Key> {
     pub(crate) dxr: Dxr<K>,
@@ -28,12 +31,14 @@ pub(crate) struct Table<K: Key> {
 
 /// Intervals of `[lo, hi]` from the routes inside it (sorted by start, then length)
 /// and the next hop covering the whole span. Neighbours get different next hops.
+/// `stack`: scratch space, reused across calls (a batch sweeps every slot it touches).
 fn sweep(
     lo: u128,
     hi: u128,
     cover: NextHop,
     routes: impl Iterator<Item = (u128, u128, NextHop)>,
     out: &mut Vec<(u128, NextHop)>,
+    stack: &mut Vec<(u128, NextHop)>,
 ) {
     out.clear();
     let piece = |out: &mut Vec<(u128, NextHop)>, start: u128, nh: NextHop| {
@@ -41,7 +46,8 @@ fn sweep(
             out.push((start, nh));
         }
     };
-    let mut stack: Vec<(u128, NextHop)> = vec![(hi, cover)];
+    stack.clear();
+    stack.push((hi, cover));
     let mut pos = lo;
     for (p, last, nh) in routes {
         while let Some(&(tl, tnh)) = stack.last() {
@@ -257,7 +263,7 @@ impl<K: Key> Table<K> {
                 self.cover[j] = self.longest_match(lo, s).unwrap_or(NO_ROUTE);
             }
         }
-        let mut buf = Vec::new();
+        let mut buf = Scratch::default();
         let mut group = Vec::new();
         let mut i = 0;
         while i < pairs.len() {
@@ -278,14 +284,7 @@ impl<K: Key> Table<K> {
     /// Rebuilds what the edits (all overlapping the span `lo/o`) change in the slot
     /// at `direct[loc]`: recurses into a sub-direct table when every edit is
     /// longer than the span, else rebuilds the whole slot.
-    fn refresh_slot(
-        &mut self,
-        loc: usize,
-        lo: u128,
-        o: u32,
-        edits: &[Edit],
-        buf: &mut Vec<(u128, NextHop)>,
-    ) {
+    fn refresh_slot(&mut self, loc: usize, lo: u128, o: u32, edits: &[Edit], buf: &mut Scratch) {
         let e = self.dxr.entry(loc);
         if let Slot::Sub { bits: t, off } = self.dxr.slot_kind(e) {
             if edits.iter().all(|&(_, l)| l > o) {
@@ -318,12 +317,12 @@ impl<K: Key> Table<K> {
             self.longest_match(lo, o).unwrap_or(NO_ROUTE)
         };
         self.intervals(lo, o, cover, buf);
-        let e = self.dxr.replace(e, buf, o);
+        let e = self.dxr.replace(e, &buf.0, o);
         self.dxr.set_entry(loc, e);
     }
 
     /// The intervals of the span `lo/o`, whose covering next hop is `cover`.
-    fn intervals(&self, lo: u128, o: u32, cover: NextHop, out: &mut Vec<(u128, NextHop)>) {
+    fn intervals(&self, lo: u128, o: u32, cover: NextHop, buf: &mut Scratch) {
         let hi = lo | !wide_mask(o);
         let from = (K::from_wide(lo), (o + 1) as u8);
         let to = (K::from_wide(hi), u8::MAX);
@@ -331,7 +330,7 @@ impl<K: Key> Table<K> {
             let p = p.to_wide();
             (p, p | !wide_mask(u32::from(l)), nh)
         });
-        sweep(lo, hi, cover, inside, out);
+        sweep(lo, hi, cover, inside, &mut buf.0, &mut buf.1);
     }
 
     /// Rebuilds the lookup structure from scratch, sized for the current table.
@@ -341,7 +340,8 @@ impl<K: Key> Table<K> {
             let p = p.to_wide();
             (p, p | !wide_mask(u32::from(l)), nh)
         });
-        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv);
+        let mut stack = Vec::new();
+        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv, &mut stack);
         let s = Self::wanted_bits(self.routes.len());
         self.dxr = Dxr::build(&iv, s);
         // Covers: the intervals of the routes no longer than `s`, read at each
@@ -354,7 +354,7 @@ impl<K: Key> Table<K> {
                 let p = p.to_wide();
                 (p, p | !wide_mask(u32::from(l)), nh)
             });
-        sweep(0, u128::MAX, NO_ROUTE, short, &mut iv);
+        sweep(0, u128::MAX, NO_ROUTE, short, &mut iv, &mut stack);
         self.cover = Vec::with_capacity(1 << s);
         let mut i = 0;
         for j in 0..1u128 << s {
@@ -397,7 +397,7 @@ impl<K: Key> Table<K> {
             let p = p.to_wide();
             (p, p | !wide_mask(u32::from(l)), nh)
         });
-        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv);
+        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv, &mut Vec::new());
         for w in iv.windows(2) {
             assert_ne!(w[0].1, w[1].1, "neighbour intervals not merged");
         }
