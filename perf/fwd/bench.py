@@ -215,17 +215,23 @@ def measure(name, cmd, prefix, args, log_path, ports, metrics=None):
         return res
     finally:
         tel.close()
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGINT)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop(p)
         shutil.rmtree(os.path.join(RUNTIME, prefix), ignore_errors=True)
 
 
 # ---- programs -----------------------------------------------------------------
+
+def stop(p):
+    """SIGINT to the program's process group (DPDK programs clean up their hugepage
+    files on it), SIGKILL if it has not exited within 30 s."""
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGINT)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
 
 def l3fwd_cmd(args, pcap, lookup, prefix, mem):
     w = args.work

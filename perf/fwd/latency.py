@@ -43,16 +43,6 @@ def l3fwd_memif_cmd(args, lookup, prefix, mem, sock_in, sock_out):
             f"--rule_ipv4={w}/rules_v4.cfg", f"--rule_ipv6={w}/rules_v6.cfg"]
 
 
-def stop(p):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGINT)
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
 def run_one(args, app, n, mem, logs, rnd):
     """One probe run against one router: the probe's phase lines, parsed."""
     sock_in = os.path.join(args.work, "lat-in.sock")
@@ -117,8 +107,8 @@ def run_one(args, app, n, mem, logs, rnd):
         return res
     finally:
         if router is not None:
-            stop(router)
-        stop(probe)
+            bench.stop(router)
+        bench.stop(probe)
         bench.quiet_log(router_log)
         for s in (sock_in, sock_out):
             if os.path.exists(s):
