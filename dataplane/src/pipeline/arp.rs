@@ -12,7 +12,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
     ing: &Ingress<'_>,
     mut frame: F,
 ) {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let (op, sender_mac, sender_ip, target_ip) =
         match ArpPacket::new_checked(&frame.data()[ing.l3_off..]) {
             Ok(a) => (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip()),

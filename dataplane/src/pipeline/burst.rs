@@ -7,6 +7,7 @@ use super::{arp, ingress, ipv4, ipv6, Ingress, NeighborMemo, Output, PathCtx, Pe
 use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
 use crate::stats::stage_cycles::{Stage, StageClock};
+use crate::stats::VnetWorkerCounters;
 use crate::tables::{Interface, NextHop, Vnet};
 use crate::wire::EtherType;
 use ::firewall::Tags;
@@ -27,6 +28,7 @@ struct Lanes<'t, F, P, K> {
     frames: [Option<F>; BURST_MAX],
     vnet: [Option<&'t Vnet>; BURST_MAX],
     iface: [Option<&'t Interface>; BURST_MAX],
+    counters: [Option<&'t VnetWorkerCounters>; BURST_MAX],
     iface_index: [u16; BURST_MAX],
     l3_off: [u16; BURST_MAX],
     src_mac: [[u8; 6]; BURST_MAX],
@@ -45,6 +47,7 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             frames: [const { None }; BURST_MAX],
             vnet: [None; BURST_MAX],
             iface: [None; BURST_MAX],
+            counters: [None; BURST_MAX],
             iface_index: [0; BURST_MAX],
             l3_off: [0; BURST_MAX],
             src_mac: [[0; 6]; BURST_MAX],
@@ -71,6 +74,7 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         self.frames[i] = Some(frame);
         self.vnet[i] = Some(ing.vnet);
         self.iface[i] = Some(ing.iface);
+        self.counters[i] = Some(ing.counters);
         self.iface_index[i] = ing.iface_index;
         // Frames are at most a few KB: an L3 offset always fits.
         self.l3_off[i] = ing.l3_off as u16;
@@ -84,10 +88,11 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
     #[inline(always)]
     fn take(&mut self, i: usize) -> Option<(F, Ingress<'t>, P, &mut Tags, lpm::NextHop)> {
         let frame = self.frames[i].take()?;
-        let (vnet, iface) = (self.vnet[i]?, self.iface[i]?);
+        let (vnet, iface, counters) = (self.vnet[i]?, self.iface[i]?, self.counters[i]?);
         let ing = Ingress {
             vnet,
             iface,
+            counters,
             iface_index: self.iface_index[i],
             l3_off: usize::from(self.l3_off[i]),
             src_mac: self.src_mac[i],
@@ -204,11 +209,12 @@ fn run_one<F: Frame, O: Output<F>>(
         }
     }
     ingress::warm(ctx, &classified[..frames.len()]);
+    let mut tenant = None;
     for (slot, c) in frames.iter_mut().zip(classified) {
         let (Some(frame), Some(c)) = (slot.take(), c) else {
             continue;
         };
-        let Some((ing, ethertype)) = ingress::demux(ctx, port, &frame, c) else {
+        let Some((ing, ethertype)) = ingress::demux(ctx, &mut tenant, port, &frame, c) else {
             continue;
         };
         match ethertype {

@@ -8,7 +8,9 @@ use crate::wire::{self, MacAddr};
 
 /// Puts a fresh Ethernet header (with the egress interface's VLAN tag, if any)
 /// in front of the L3 packet starting at `l3_off`, and queues the frame for TX.
-#[inline]
+/// Inlined: it is the last step of every forwarded frame, and as a call it
+/// spilled and reloaded the frame's state around it.
+#[inline(always)]
 pub(super) fn send<F: Frame, O: Output<F>>(
     out: &mut O,
     c: &VnetWorkerCounters,

@@ -99,7 +99,7 @@ fn run<F: Frame, O: Output<F>>(
     };
     let o = fw.rules.evaluate(&mut m, &fctx);
     *tags = m.tags;
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     match o.verdict {
         Verdict::Allow => {
             if m.tos != tos {

@@ -45,7 +45,7 @@ pub(super) fn send4<F: Frame, O: Output<F>>(
     icmp_type: u8,
     code: u8,
 ) {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let orig = &frame.data()[l3..];
     if !wire::icmpv4::may_send_error_about(orig) || !allow(ctx, c) {
@@ -78,7 +78,7 @@ pub(super) fn send6<F: Frame, O: Output<F>>(
     icmp_type: u8,
     code: u8,
 ) {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let orig = &frame.data()[l3..];
     if !wire::icmpv6::may_send_error_about(orig) || !allow(ctx, c) {

@@ -5,8 +5,9 @@ use crate::capture::{Attachment, Direction};
 use crate::dpdk::PortId;
 use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
+use crate::stats::VnetWorkerCounters;
 use crate::stats::{bump, DropReason, PortDropReason};
-use crate::tables::DemuxEntry;
+use crate::tables::{DemuxEntry, Interface, Vnet};
 use crate::wire;
 use std::sync::Arc;
 
@@ -110,21 +111,57 @@ pub(super) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// The tenant state of the last frame's (port, VLAN) owner, for the next frame of
+/// the same owner (most of a burst, usually): finding it again is a chain of
+/// dependent loads per frame (vnet → forwarding part → interfaces, counters →
+/// this worker's slot) that a frame of the same tenant can skip.
+#[derive(Clone, Copy)]
+pub(super) struct TenantMemo<'t> {
+    owner: DemuxEntry,
+    vnet: &'t Vnet,
+    iface: &'t Interface,
+    counters: &'t VnetWorkerCounters,
+}
+
+impl<'t> TenantMemo<'t> {
+    /// The state of `owner`, from the memo when it is the last frame's owner.
+    #[inline(always)]
+    fn get(memo: &mut Option<Self>, ctx: &PathCtx<'t>, owner: DemuxEntry) -> Self {
+        match *memo {
+            Some(m) if m.owner == owner => m,
+            _ => {
+                let vnet = &ctx.tables.vnets[owner.vnet()];
+                let m = TenantMemo {
+                    owner,
+                    vnet,
+                    iface: &vnet.fwd.interfaces[owner.iface()],
+                    counters: vnet.fwd.counters.worker(ctx.worker),
+                };
+                *memo = Some(m);
+                m
+            }
+        }
+    }
+}
+
 /// The vnet and interface of a classified frame, its counters and capture, and
 /// the check that it is for us; `None` when it was dropped (counted here).
 #[inline(always)]
 pub(super) fn demux<'t, F: Frame>(
     ctx: &PathCtx<'t>,
+    memo: &mut Option<TenantMemo<'t>>,
     port: PortId,
     frame: &F,
     c: Classified,
 ) -> Option<(Ingress<'t>, u16)> {
-    let t = ctx.tables;
     let data = frame.data();
     let (l2, vlan, e) = (c.l2, c.vlan, c.owner);
-    let vnet = &t.vnets[e.vnet()];
-    let iface = &vnet.fwd.interfaces[e.iface()];
-    let c = vnet.fwd.counters.worker(ctx.worker);
+    let TenantMemo {
+        vnet,
+        iface,
+        counters: c,
+        ..
+    } = TenantMemo::get(memo, ctx, e);
     bump(&c.rx_packets, 1);
     bump(&c.rx_bytes, data.len() as u64);
     let at = Attachment {
@@ -148,6 +185,7 @@ pub(super) fn demux<'t, F: Frame>(
     let ing = Ingress {
         vnet,
         iface,
+        counters: c,
         iface_index: e.iface() as u16,
         l3_off: l2.l3_offset,
         src_mac,

@@ -30,7 +30,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
     mut frame: F,
     tags: &mut Tags,
 ) -> Option<(F, Prepared4)> {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let p = match Ipv4Packet::new_checked(&frame.data()[l3..]) {
         Ok(p) if !p.verify_checksum() => {
@@ -81,7 +81,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     nh_index: lpm::NextHop,
 ) {
     let fwd = &ing.vnet.fwd;
-    let c = fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
         // NO_ROUTE (u32::MAX) is never an index.
@@ -160,7 +160,7 @@ fn local<F: Frame, O: Output<F>>(
     mut frame: F,
     proto: u8,
 ) {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     bump(&c.local, 1);
     let l3 = ing.l3_off;
     if proto == IpProtocol::ICMP

@@ -31,7 +31,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
     mut frame: F,
     tags: &mut Tags,
 ) -> Option<(F, Prepared6)> {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let (src, dst, hop_limit, next_header, total) =
         match Ipv6Packet::new_checked(&frame.data()[l3..]) {
@@ -99,7 +99,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     nh_index: lpm::NextHop,
 ) {
     let fwd = &ing.vnet.fwd;
-    let c = fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
         // NO_ROUTE (u32::MAX) is never an index.
@@ -176,7 +176,7 @@ fn local<F: Frame, O: Output<F>>(
     mut frame: F,
     next_header: u8,
 ) {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     bump(&c.local, 1);
     let l3 = ing.l3_off;
     if next_header == IpProtocol::ICMPV6

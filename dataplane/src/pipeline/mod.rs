@@ -27,6 +27,7 @@ pub use solicit::service_pending;
 
 use crate::dpdk::PortId;
 use crate::frame::Frame;
+use crate::stats::VnetWorkerCounters;
 use crate::tables::{Interface, NeighborEvent, Tables, Vnet};
 
 /// Where the packet path sends its results; the worker implements it with TX
@@ -54,6 +55,10 @@ pub struct PathCtx<'a> {
 pub(crate) struct Ingress<'a> {
     pub vnet: &'a Vnet,
     pub iface: &'a Interface,
+    /// This worker's counter slot of `vnet`, found once per frame in the demux:
+    /// every later stage counts into it, and reaching it through the vnet is four
+    /// dependent loads (vnet → forwarding part → counters → slot) each time.
+    pub counters: &'a VnetWorkerCounters,
     /// The interface's index in its vnet (the firewall's interface id).
     pub iface_index: u16,
     pub l3_off: usize,

@@ -14,7 +14,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
     mut frame: F,
     icmp_type: u8,
 ) {
-    let c = ing.vnet.fwd.counters.worker(ctx.worker);
+    let c = ing.counters;
     let l3 = ing.l3_off;
     let vnet_id = ing.vnet.fwd.id;
     match icmp_type {

@@ -108,6 +108,7 @@ pub fn release<F: Frame, O: Output<F>>(
             let ing = Ingress {
                 vnet,
                 iface: in_iface,
+                counters: c,
                 iface_index: iface,
                 l3_off: usize::from(l3_off),
                 src_mac,
