@@ -274,9 +274,14 @@ impl TxBuffer {
     /// frames the NIC refused (freed here).
     #[inline]
     pub fn push(&mut self, m: Mbuf) -> u32 {
-        self.ptrs[self.len] = m.into_raw();
-        self.len += 1;
-        if self.len == BURST_MAX {
+        // `len` read once into a register: written as `self.ptrs[self.len] = ..;
+        // self.len += 1` the compiler reloaded `len` after the pointer store (it
+        // cannot tell the store does not overlap it), a store-forwarding wait per
+        // frame on a chain through every frame of the burst.
+        let n = self.len;
+        self.ptrs[n] = m.into_raw();
+        self.len = n + 1;
+        if n + 1 == BURST_MAX {
             self.flush()
         } else {
             0

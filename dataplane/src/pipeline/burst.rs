@@ -200,9 +200,10 @@ fn run_one<F: Frame, O: Output<F>>(
     // Stage 1: L2 and demux for all, the tenants' state fetched for all, then
     // the rest of the demux and the header checks frame by frame.
     let mut classified: [Option<ingress::Classified>; BURST_MAX] = [None; BURST_MAX];
+    let owners = ctx.tables.demux.port(port);
     for (slot, c) in frames.iter_mut().zip(classified.iter_mut()) {
         if let Some(frame) = slot {
-            *c = ingress::classify(ctx, port, frame);
+            *c = ingress::classify(ctx, port, owners, frame);
             if c.is_none() {
                 slot.take();
             }

@@ -7,7 +7,7 @@ use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
 use crate::stats::VnetWorkerCounters;
 use crate::stats::{bump, DropReason, PortDropReason};
-use crate::tables::{DemuxEntry, Interface, Vnet};
+use crate::tables::{DemuxEntry, Interface, PortDemux, Vnet};
 use crate::wire;
 use std::sync::Arc;
 
@@ -20,10 +20,15 @@ pub(super) struct Classified {
     pub owner: DemuxEntry,
 }
 
-/// L2 parse and the (port, VLAN) demux of one frame; `None` when it is dropped
-/// (counted here; the caller frees it).
+/// L2 parse and the (port, VLAN) demux of one frame that came in on `port`, whose
+/// owners are `owners`; `None` when it is dropped (counted here; the caller frees it).
 #[inline(always)]
-pub(super) fn classify<F: Frame>(ctx: &PathCtx<'_>, port: PortId, frame: &F) -> Option<Classified> {
+pub(super) fn classify<F: Frame>(
+    ctx: &PathCtx<'_>,
+    port: PortId,
+    owners: PortDemux<'_>,
+    frame: &F,
+) -> Option<Classified> {
     let l2 = match wire::parse_l2(frame.data()) {
         Ok(l2) => l2,
         Err(_) => {
@@ -37,7 +42,7 @@ pub(super) fn classify<F: Frame>(ctx: &PathCtx<'_>, port: PortId, frame: &F) -> 
         .vlan
         .or_else(|| frame.stripped_vlan())
         .filter(|v| *v != 0);
-    let owner = ctx.tables.demux.lookup(port, vlan);
+    let owner = owners.lookup(vlan);
     if owner.is_none() {
         port_drop(ctx, port, PortDropReason::UnknownVlan);
         return None;

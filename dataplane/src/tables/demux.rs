@@ -40,6 +40,22 @@ pub struct Demux {
 
 const SLOTS: usize = 4096;
 
+/// The VLAN slots of one port (`None`: no vnet is attached to it).
+#[derive(Clone, Copy)]
+pub struct PortDemux<'a>(Option<&'a [DemuxEntry; SLOTS]>);
+
+impl PortDemux<'_> {
+    /// The owner of `vlan` on this port (`None`: untagged).
+    #[inline(always)]
+    pub fn lookup(self, vlan: Option<u16>) -> DemuxEntry {
+        match self.0 {
+            // The mask keeps the index in the array: no bounds check per frame.
+            Some(slots) => slots[vlan.unwrap_or(0) as usize & (SLOTS - 1)],
+            None => DemuxEntry::NONE,
+        }
+    }
+}
+
 impl Demux {
     /// Claims (port, vlan). Returns the entry already there if the slot was taken.
     pub fn insert(
@@ -64,10 +80,18 @@ impl Demux {
     /// The owner of (port, vlan) — `vlan` being the VID from the tag or the NIC's metadata.
     #[inline(always)]
     pub fn lookup(&self, port: PortId, vlan: Option<u16>) -> DemuxEntry {
-        match self.ports.get(port.0 as usize) {
-            Some(slots) => slots[vlan.unwrap_or(0) as usize & (SLOTS - 1)],
-            None => DemuxEntry::NONE,
-        }
+        self.port(port).lookup(vlan)
+    }
+
+    /// One port's owners: a burst's frames all came in on one port, so the packet
+    /// path finds the port's slots once per burst, not once per frame.
+    #[inline(always)]
+    pub fn port(&self, port: PortId) -> PortDemux<'_> {
+        PortDemux(
+            self.ports
+                .get(port.0 as usize)
+                .and_then(|s| <&[DemuxEntry; SLOTS]>::try_from(&s[..]).ok()),
+        )
     }
 
     pub fn memory_bytes(&self) -> usize {

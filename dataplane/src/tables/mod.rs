@@ -12,7 +12,7 @@ mod update;
 
 pub use assemble::{assemble, AssembleSummary};
 pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
-pub use demux::{Demux, DemuxEntry};
+pub use demux::{Demux, DemuxEntry, PortDemux};
 pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
 pub use neighbor::{FastHash, NeighborEntry, NeighborEvent, NeighborTable};
 pub use nexthop::NextHop;
