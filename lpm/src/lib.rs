@@ -23,9 +23,13 @@
 //! Keys on the packet path are host-order integers: [`Fib4::lookup_u32`],
 //! [`Fib4::lookup_batch`] and their IPv6 counterparts.
 //!
+//! Many small IPv4 tables (one per tenant) looked up in one batch, each key in its
+//! own table: [`Fib4::compact`] and [`lookup_each4`] (`compact/mod.rs`).
+//!
 //! Any `u32` is a valid next hop, [`NO_ROUTE`] included, but `lookup_u32` and
 //! `lookup_batch` cannot tell a route to `NO_ROUTE` from a miss (`lookup` can).
 
+mod compact;
 mod dxr;
 mod key;
 mod table;
@@ -36,6 +40,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use compact::{lookup_each4, Compact4, COMPACT_MAX_INTERVALS};
 use dxr::Dxr;
 use table::Table;
 

@@ -333,6 +333,22 @@ impl<K: Key> Table<K> {
         sweep(lo, hi, cover, inside, &mut buf.0, &mut buf.1);
     }
 
+    /// The intervals of the whole address space (as `Dxr::build` takes them), or
+    /// `None` when the table has more than `max_routes` routes (a cheap bound
+    /// checked before sweeping).
+    pub(crate) fn all_intervals(&self, max_routes: usize) -> Option<Vec<(u128, NextHop)>> {
+        if self.routes.len() > max_routes {
+            return None;
+        }
+        let all = self.routes.iter().map(|(&(p, l), &nh)| {
+            let p = p.to_wide();
+            (p, p | !wide_mask(u32::from(l)), nh)
+        });
+        let mut iv = Vec::with_capacity(2 * self.routes.len() + 1);
+        sweep(0, u128::MAX, NO_ROUTE, all, &mut iv, &mut Vec::new());
+        Some(iv)
+    }
+
     /// Rebuilds the lookup structure from scratch, sized for the current table.
     pub(crate) fn rebuild(&mut self) {
         let mut iv = Vec::new();

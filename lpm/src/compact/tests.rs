@@ -1,0 +1,152 @@
+//! `Compact4` and `lookup_each4` against the DXR lookup of the table they were
+//! built from, on random small tables and at every interval boundary.
+
+use super::*;
+use crate::{Update4, NO_ROUTE};
+use proptest::prelude::*;
+use std::net::Ipv4Addr;
+
+fn mask(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+/// Prefixes clustered around a few bases (so that they nest and overlap), the
+/// top and bottom of the space included.
+fn arb_route() -> impl Strategy<Value = (u32, u8, NextHop)> {
+    (0usize..4, any::<u32>(), 0u32..=32, 0u8..=32, 0u32..8).prop_map(|(b, noise, s, len, nh)| {
+        const BASES: [u32; 4] = [0x0a00_0000, 0xc0a8_0100, 0xffff_ffff, 0];
+        let a = BASES[b] ^ noise.checked_shr(s).unwrap_or(0);
+        // Next hop 7 stands for `NO_ROUTE` (a route may point there too).
+        (a & mask(len), len, if nh == 7 { NO_ROUTE } else { nh })
+    })
+}
+
+fn fib_of(routes: &[(u32, u8, NextHop)]) -> Fib4 {
+    let mut fib = Fib4::new();
+    let batch: Vec<_> = routes
+        .iter()
+        .map(|&(p, l, nh)| Update4::Insert(Ipv4Addr::from(p), l, nh))
+        .collect();
+    fib.apply(&batch).unwrap();
+    fib
+}
+
+/// Keys worth checking in `fib`: both sides of every interval boundary, the ends
+/// of the space, and `extra`.
+fn probe_keys(fib: &Fib4, extra: &[u32]) -> Vec<u32> {
+    let mut keys = vec![0, 1, u32::MAX - 1, u32::MAX];
+    for (p, l, _) in fib.iter() {
+        let p = u32::from(p);
+        let last = p | !mask(l);
+        keys.extend([p, p.wrapping_sub(1), last, last.wrapping_add(1)]);
+    }
+    keys.extend_from_slice(extra);
+    keys
+}
+
+fn check_single(fib: &Fib4, c: &Compact4, keys: &[u32]) -> Result<(), TestCaseError> {
+    for &k in keys {
+        prop_assert_eq!(c.lookup_u32(k), fib.lookup_u32(k), "key {:#010x}", k);
+    }
+    Ok(())
+}
+
+#[test]
+fn empty_and_default_tables() {
+    let empty = Fib4::new().compact().unwrap();
+    assert_eq!(empty.leaves(), 1);
+    for k in [0, 0x0a00_0001, u32::MAX] {
+        assert_eq!(empty.lookup_u32(k), NO_ROUTE);
+    }
+    let all = fib_of(&[(0, 0, 9)]).compact().unwrap();
+    for k in [0, 0x0a00_0001, u32::MAX] {
+        assert_eq!(all.lookup_u32(k), 9);
+    }
+}
+
+/// `n` /32s spaced apart: `2n + 1` intervals (`n` when they are adjacent).
+fn spaced(n: u32, nh: impl Fn(u32) -> NextHop) -> Fib4 {
+    let routes: Vec<_> = (0..n).map(|i| (0x0100_0000 + 16 * i, 32, nh(i))).collect();
+    fib_of(&routes)
+}
+
+#[test]
+fn capacity_is_256_intervals() {
+    // 127 routes: 255 intervals; 128: 257.
+    let fits = spaced(127, |i| i);
+    let c = fits.compact().expect("255 intervals fit");
+    assert_eq!(c.leaves(), 16);
+    let keys = probe_keys(&fits, &[]);
+    for &k in &keys {
+        assert_eq!(c.lookup_u32(k), fits.lookup_u32(k), "key {k:#x}");
+    }
+    assert!(spaced(128, |i| i).compact().is_none());
+    // A route at the very top: the last interval ends at u32::MAX inside a leaf
+    // with padding, and in a full last leaf.
+    for n in [15u32, 16, 17] {
+        let mut routes: Vec<_> = (0..n).map(|i| (0x0100_0000 + 16 * i, 32, i)).collect();
+        routes.push((u32::MAX, 32, 99));
+        let fib = fib_of(&routes);
+        let c = fib.compact().unwrap();
+        assert_eq!(c.lookup_u32(u32::MAX), 99);
+        assert_eq!(c.lookup_u32(u32::MAX - 1), NO_ROUTE);
+    }
+    // Big tables are refused without a sweep.
+    let big: Vec<_> = (0..5000u32).map(|i| (i << 8, 24, 1)).collect();
+    assert!(fib_of(&big).compact().is_none());
+}
+
+#[test]
+#[should_panic(expected = "one table per key")]
+fn lookup_each_checks_lengths() {
+    let c = Fib4::new().compact().unwrap();
+    lookup_each4(&[&c], &[1, 2], &mut [0; 2]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn compact_answers_as_the_table(
+        routes in prop::collection::vec(arb_route(), 0..127),
+        extra in prop::collection::vec(any::<u32>(), 0..64),
+    ) {
+        let fib = fib_of(&routes);
+        let c = fib.compact();
+        // At most 127 routes: at most 255 intervals, always a compact table.
+        prop_assert!(c.is_some());
+        let c = c.unwrap();
+        check_single(&fib, &c, &probe_keys(&fib, &extra))?;
+    }
+
+    /// Each key in its own table: the batch (AVX-512 where the CPU has it, and the
+    /// portable path) against every table's own lookup, batches longer than a group
+    /// and with a partial last group included.
+    #[test]
+    fn lookup_each_answers_as_each_table(
+        tables in prop::collection::vec(prop::collection::vec(arb_route(), 0..110), 1..8),
+        picks in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<u32>()), 0..100),
+    ) {
+        let fibs: Vec<Fib4> = tables.iter().map(|r| fib_of(r)).collect();
+        let compacts: Vec<Compact4> = fibs.iter().map(|f| f.compact().unwrap()).collect();
+        let keys_of: Vec<Vec<u32>> = fibs.iter().map(|f| probe_keys(f, &[])).collect();
+        let mut ts = Vec::new();
+        let mut keys = Vec::new();
+        let mut want = Vec::new();
+        for (t, k, r) in picks {
+            let t = t.index(fibs.len());
+            // Half the keys at boundaries, half anywhere.
+            let key = if r & 1 == 0 { keys_of[t][k.index(keys_of[t].len())] } else { r };
+            ts.push(&compacts[t]);
+            keys.push(key);
+            want.push(fibs[t].lookup_u32(key));
+        }
+        let mut out = vec![0xdead; keys.len() + 1];
+        lookup_each4(&ts, &keys, &mut out);
+        prop_assert_eq!(&out[..keys.len()], &want[..]);
+        prop_assert_eq!(out[keys.len()], 0xdead, "writes only keys.len() outputs");
+        let mut portable = vec![0; keys.len()];
+        lookup_each_portable(&ts, &keys, &mut portable);
+        prop_assert_eq!(portable, want);
+    }
+}
