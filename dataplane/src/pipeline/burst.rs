@@ -107,24 +107,43 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         ))
     }
 
-    /// Looks every key up, one `lookup` call per run of frames of the same vnet
-    /// (one call for the whole burst when a single tenant sent it), `one` for a
-    /// run of one frame (a batch's set-up costs more than it saves there).
-    /// Returns the number of runs.
+    /// Runs of consecutive frames of one vnet: 1 for a burst of one tenant, about
+    /// the burst's size when frames come from many.
+    #[inline(always)]
+    fn runs(&self) -> usize {
+        let v = &self.vnet[..self.len];
+        let changes = v
+            .windows(2)
+            .filter(|w| !matches!((w[0], w[1]), (Some(a), Some(b)) if std::ptr::eq(a, b)))
+            .count();
+        usize::from(self.len > 0) + changes
+    }
+
+    /// Looks every key up but the frames in `done` (a bit per lane), one `lookup`
+    /// call per run of frames of the same vnet (one call for the whole burst when
+    /// a single tenant sent it), `one` for a run of one frame (a batch's set-up
+    /// costs more than it saves there).
     #[inline(always)]
     fn lookup(
         &mut self,
+        done: u32,
         lookup: impl Fn(&Vnet, &[K], &mut [lpm::NextHop]),
         one: impl Fn(&Vnet, K) -> lpm::NextHop,
-    ) -> usize {
-        let mut runs = 0;
+    ) {
         let mut start = 0;
         while start < self.len {
+            if done & (1 << start) != 0 {
+                start += 1;
+                continue;
+            }
             let Some(vnet) = self.vnet[start] else {
                 break;
             };
             let mut end = start + 1;
-            while end < self.len && matches!(self.vnet[end], Some(v) if std::ptr::eq(v, vnet)) {
+            while end < self.len
+                && done & (1 << end) == 0
+                && matches!(self.vnet[end], Some(v) if std::ptr::eq(v, vnet))
+            {
                 end += 1;
             }
             if end == start + 1 {
@@ -132,10 +151,8 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             } else {
                 lookup(vnet, &self.keys[start..end], &mut self.hops[start..end]);
             }
-            runs += 1;
             start = end;
         }
-        runs
     }
 
     /// Touches the next hop, the MAC each frame will ask for (the gateway's
@@ -168,6 +185,43 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
                 ingress::prefetch(&i.vlan);
             }
         }
+    }
+}
+
+impl<F, P> Lanes<'_, F, P, u32> {
+    /// The IPv4 lookups of frames whose vnet has a compact table (a small one:
+    /// `VnetFwd::fib4_compact`), all in one `lpm::lookup_each4` call whatever vnet
+    /// they belong to: with many tenants in a burst, the tables' misses overlap
+    /// and no search branch depends on a key (the per-vnet path did one scalar,
+    /// branchy walk per frame there). Returns the frames done, a bit per lane.
+    #[inline(always)]
+    fn lookup_compact(&mut self) -> u32 {
+        const _: () = assert!(BURST_MAX <= 32, "a lane mask is a u32");
+        let n = self.len;
+        let first = (0..n).find_map(|i| self.vnet[i].and_then(|v| v.compact4.as_ref()));
+        let Some(first) = first else {
+            return 0;
+        };
+        let mut tables = [first; BURST_MAX];
+        let mut keys = [0u32; BURST_MAX];
+        let mut lane = [0u8; BURST_MAX];
+        let mut m = 0;
+        let mut done = 0u32;
+        for i in 0..n {
+            if let Some(c) = self.vnet[i].and_then(|v| v.compact4.as_ref()) {
+                tables[m] = c;
+                keys[m] = self.keys[i];
+                lane[m] = i as u8;
+                m += 1;
+                done |= 1 << i;
+            }
+        }
+        let mut hops = [lpm::NO_ROUTE; BURST_MAX];
+        lpm::lookup_each4(&tables[..m], &keys[..m], &mut hops[..m]);
+        for (&l, &h) in lane[..m].iter().zip(&hops[..m]) {
+            self.hops[usize::from(l)] = h;
+        }
+        done
     }
 }
 
@@ -236,14 +290,18 @@ fn run_one<F: Frame, O: Output<F>>(
     clock.lap(Stage::Demux);
 
     // Stage 2: route lookups, batched.
-    let runs4 = v4.lookup(
+    let compact4 = v4.lookup_compact();
+    v4.lookup(
+        compact4,
         |vnet, keys, hops| vnet.fwd.fib4.lookup_batch(keys, hops),
         |vnet, key| vnet.fwd.fib4.lookup_u32(key),
     );
-    let runs6 = v6.lookup(
+    v6.lookup(
+        0,
         |vnet, keys, hops| vnet.fwd.fib6.lookup_batch(keys, hops),
         |vnet, key| vnet.fwd.fib6.lookup_u128(key),
     );
+    let (runs4, runs6) = (v4.runs(), v6.runs());
     // Many tenants in one burst: their next hops and gateway MACs are cold (a
     // burst of one tenant finds them hot after its first frame).
     if runs4 > 2 {

@@ -86,6 +86,10 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
         prefetch(&v.fwd.counters);
         prefetch(&v.fwd.nexthops);
         prefetch(v.gateway_mac_slot(0));
+        // The root of a small IPv4 table, the lookup stage's first level.
+        if let Some(c) = &v.compact4 {
+            prefetch(c.root_ptr());
+        }
     }
     for (e, v) in owners.iter().filter_map(|e| Some((e, vnet(e)?))) {
         prefetch(Arc::as_ptr(&v.fwd.counters));

@@ -211,6 +211,7 @@ pub fn build_vnet(
         id: spec.id,
         name: spec.name.clone(),
         interfaces,
+        fib4_compact: fib4.compact(),
         fib4: Arc::new(fib4),
         fib6: Arc::new(fib6),
         nexthops: nhs.list,

@@ -76,6 +76,10 @@ pub struct Vnet {
     /// gateway's MAC with one load instead of a hash lookup per frame (with many
     /// tenants, a few cache misses per frame).
     gateway_macs: Arc<[Option<[u8; 6]>]>,
+    /// `fwd.fib4_compact`, here in the vnets array itself: a burst spread over
+    /// many tenants finds the table's root one load from the `Vnet` it already
+    /// read for the demux (not through `fwd` and the `Fib4`).
+    pub compact4: Option<lpm::Compact4>,
 }
 
 impl Vnet {
@@ -89,6 +93,7 @@ impl Vnet {
             })
             .collect();
         Vnet {
+            compact4: fwd.fib4_compact.clone(),
             fwd,
             neighbors,
             gateway_macs,
@@ -118,6 +123,10 @@ pub struct VnetFwd {
     /// only that family's table; see `update`).
     pub fib4: Arc<lpm::Fib4>,
     pub fib6: Arc<lpm::Fib6>,
+    /// `fib4` laid out for lookups across many tenants in one burst
+    /// (`lpm::lookup_each4`), when it is small enough (`Fib4::compact`); built
+    /// with `fib4`, shared while `fib4` is.
+    pub fib4_compact: Option<lpm::Compact4>,
     /// Indexed by the next-hop values stored in the FIBs.
     pub nexthops: Vec<NextHop>,
     /// `None`: no rules and default allow (the packet path skips it).

@@ -195,6 +195,10 @@ pub fn update_routes(cur: &VnetFwd, spec: &VnetSpec) -> Option<Result<VnetFwd, B
             name: cur.name.clone(),
             interfaces: cur.interfaces.clone(),
             // A family without edits is shared with the current version as is.
+            fib4_compact: match &fib4 {
+                Some(f) => f.compact(),
+                None => cur.fib4_compact.clone(),
+            },
             fib4: fib4.unwrap_or_else(|| cur.fib4.clone()),
             fib6: fib6.unwrap_or_else(|| cur.fib6.clone()),
             nexthops: ids.list,
