@@ -949,3 +949,60 @@ fn a_burst_larger_than_burst_max_is_processed_in_chunks_and_keeps_per_flow_order
         assert!(seq.windows(2).all(|w| w[0] < w[1]), "{port:?} reordered");
     }
 }
+
+/// A burst spread over a tenant with a small table (looked up through its compact
+/// form, `lpm::lookup_each4`) and one too big for that (its own batch lookup),
+/// interleaved frame by frame: every frame gets its own tenant's route, as it does
+/// alone.
+#[test]
+fn a_burst_over_small_and_big_tables_routes_each_frame_by_its_own_tenant() {
+    let red = tenant(1, "red", 10, RED2, RED2_MAC);
+    let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
+    // 300 more routes, every other /24 from 172.16.0.0: more intervals than a
+    // compact table holds. They lead to blue's gateway; red has no route there.
+    blue.routes4
+        .extend((0..300u32).map(|i| (Ipv4Addr::from(0xac10_0000 + (i << 9)), 24, v4("10.0.2.10"))));
+    let router = || {
+        let mut r = Router::with(&[red.clone(), blue.clone()]);
+        for (port2, mac2, h2) in [(RED2, RED2_MAC, RED2_HOST), (BLUE2, BLUE2_MAC, BLUE2_HOST)] {
+            let reply = arp_reply(h2, "10.0.2.10", mac2, "10.0.2.1");
+            r.rx(port2, eth(mac2, h2, None, EtherType::ARP, &reply));
+        }
+        r
+    };
+    let mut one = router();
+    assert!(one.vnet("red").compact4.is_some());
+    assert!(one.vnet("blue").compact4.is_none());
+    let frames: Vec<_> = (0..28u32)
+        .map(|i| {
+            let (vlan, host) = if i % 2 == 0 {
+                (10, RED1_HOST)
+            } else {
+                (20, BLUE1_HOST)
+            };
+            let dst = match i % 4 {
+                0 | 1 => format!("192.168.{i}.1"),
+                _ => format!("172.16.{}.9", (i * 14) % 256),
+            };
+            let ping = echo4("10.0.1.10", &dst, 64, &i.to_be_bytes());
+            eth(TRUNK_MAC, host, Some(vlan), EtherType::IPV4, &ping)
+        })
+        .collect();
+    let mut each: Vec<_> = frames
+        .iter()
+        .flat_map(|f| one.rx(TRUNK, f.clone()))
+        .collect();
+    let mut burst = router();
+    let mut all = burst.rx_burst(TRUNK, frames);
+    // Red: 7 to 192.168/16 forwarded, 7 to 172.16/12 unreachable (an ICMP error
+    // back on the trunk); blue: all 14 forwarded.
+    assert_eq!(each.iter().filter(|(p, _)| *p == RED2).count(), 7);
+    assert_eq!(each.iter().filter(|(p, _)| *p == BLUE2).count(), 14);
+    each.sort();
+    all.sort();
+    assert_eq!(all, each);
+    for r in [&one, &burst] {
+        assert_eq!(r.dropped("red", DropReason::NoRoute), 7);
+        assert_eq!(r.vnet("blue").fwd.counters.totals().forwarded, 14);
+    }
+}
