@@ -137,7 +137,10 @@ impl Compact4 {
 /// `u32::MAX`, which a key of `u32::MAX` counts too.
 #[inline(always)]
 fn leaf_of(root: &Line, key: u32) -> usize {
-    let n = root.0[1..].iter().map(|&s| u32::from(s <= key)).sum::<u32>();
+    let n = root.0[1..]
+        .iter()
+        .map(|&s| u32::from(s <= key))
+        .sum::<u32>();
     1 + 2 * n.min(root.0[0]) as usize
 }
 
