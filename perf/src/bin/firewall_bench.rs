@@ -15,12 +15,15 @@ use firewall::{
     Verdict,
 };
 use perf::firewall::acl::{AclCtx, Key};
-use perf::firewall::{packets, rules, Tuple};
+use perf::firewall::{fwd_packets, fwd_rules, packets, rules, Tuple};
 use perf::lpm::dpdk;
 use perf::lpm::tables::{self, Rng};
 use perf::lpm::{median_rate, median_time};
 
+/// The realistic ACL sizes; then perf/fwd scenario 2's rule pattern (rules
+/// wildcard in different fields) at gen.py's 100 rules and at 1,000.
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
+const FWD_SIZES: [usize; 2] = [100, 1_000];
 const PACKETS: usize = 1 << 16;
 const BURST: usize = 32;
 /// Rounds (FW_BENCH_RUNS overrides: more rounds, steadier medians and best
@@ -39,6 +42,8 @@ struct Setup {
 
 struct Row {
     rules: usize,
+    /// perf/fwd scenario 2's pattern (else the realistic ACL).
+    fwd: bool,
     compiled: f64,
     matched: f64,
     linear: f64,
@@ -77,13 +82,31 @@ fn main() {
     };
     let mut rows = Vec::new();
     let mut setups = Vec::new();
-    // FW_BENCH_SIZES=10,10000 measures only those (for profiling one size).
-    let sizes: Vec<usize> = std::env::var("FW_BENCH_SIZES")
+    // FW_BENCH_SIZES=10,10000 measures only those (for profiling one size);
+    // `s2:100` is scenario 2's pattern at 100 rules.
+    let cases: Vec<(bool, usize)> = std::env::var("FW_BENCH_SIZES")
         .ok()
-        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| SIZES.to_vec());
-    for &n in &sizes {
-        let acls = rules(&routes, n, &mut rng);
+        .map(|v| {
+            v.split(',')
+                .filter_map(|x| {
+                    let x = x.trim();
+                    match x.strip_prefix("s2:") {
+                        Some(n) => Some((true, n.parse().ok()?)),
+                        None => Some((false, x.parse().ok()?)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| {
+            let acl = SIZES.iter().map(|&n| (false, n));
+            acl.chain(FWD_SIZES.iter().map(|&n| (true, n))).collect()
+        });
+    for &(fwd, n) in &cases {
+        let acls = if fwd {
+            fwd_rules(n)
+        } else {
+            rules(&routes, n, &mut rng)
+        };
         let text: String = acls
             .iter()
             .enumerate()
@@ -100,7 +123,11 @@ fn main() {
         let acl = AclCtx::build(&acls).unwrap_or_else(|e| panic!("{e}"));
         let acl_build = t.elapsed();
         let acl_mem = dpdk::heap_allocated().saturating_sub(heap0);
-        let tuples = packets(&routes, &acls, PACKETS, &mut rng);
+        let tuples = if fwd {
+            fwd_packets(&routes, &acls, PACKETS, &mut rng)
+        } else {
+            packets(&routes, &acls, PACKETS, &mut rng)
+        };
         let metas: Vec<PacketMeta> = tuples.iter().map(meta).collect();
         let keys: Vec<Key> = tuples.iter().map(Key::of).collect();
         let ptrs: Vec<*const u8> = keys.iter().map(|k| k as *const Key as *const u8).collect();
@@ -141,7 +168,8 @@ fn main() {
             }
             hits += (out[i].verdict != Verdict::Deny || res[i] != 0) as usize;
         }
-        eprintln!("{n} rules: verdicts agree on {PACKETS} packets ({hits} matched a rule)");
+        let label = if fwd { " (scenario 2 pattern)" } else { "" };
+        eprintln!("{n} rules{label}: verdicts agree on {PACKETS} packets ({hits} matched a rule)");
 
         // The linear walk costs O(rules): fewer packets at larger sizes.
         let lin_n = (PACKETS * 10 / n).clamp(512, PACKETS);
@@ -156,6 +184,7 @@ fn main() {
         let [(nodes, entries), _] = rs.classifier_size();
         rows.push(Row {
             rules: n,
+            fwd,
             compiled: 0.0,
             matched: 0.0,
             linear,
@@ -264,7 +293,7 @@ fn main() {
     let mut md = String::new();
     writeln!(md, "# Firewall classification benchmark\n").unwrap();
     writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST} (each burst's results in a burst-sized array, consumed before the next burst, for all three), median of {runs} rounds (each round warms a size's packets and tables, then times the three structures in a rotating order; every size every round, so load on this shared machine falls on all alike).").unwrap();
-    writeln!(md, "Rules: IPv4 prefix pairs drawn from {what}, tcp/udp/ip, service ports and port ranges; default deny. Packets: 4 in 5 aimed inside a random rule, 1 in 5 random addresses of the table. {eal}.").unwrap();
+    writeln!(md, "Rules: IPv4 prefix pairs drawn from {what}, tcp/udp/ip, service ports and port ranges; default deny. Packets: 4 in 5 aimed inside a random rule, 1 in 5 random addresses of the table. Rows \"(s2)\": perf/fwd scenario 2's rule pattern (gen.py: `deny tcp from any to any 1000+i`, `deny udp from 203.0.113.i/32 to any`, `deny ip from 100.(64+i).0.0/16 to any`, `deny udp from any to any 2000+i`, in turn), packets 4 in 5 as perf/fwd's frames (UDP from 198.51.100.2 to a table address, port 9: no rule holds them), 1 in 5 inside a random rule. {eal}.").unwrap();
     writeln!(md, "Verdicts of the compiled classifier, the linear evaluator (every 16th packet) and rte_acl were checked equal on every packet before timing.\n").unwrap();
     writeln!(md, "\"compiled\" is the full ipfw walk (rule counters updated, state-table semantics); \"match only\" is the same classifier returning the first matching rule and nothing else, which is what rte_acl computes.\n").unwrap();
     writeln!(md, "| rules | compiled (Mpps) | match only (Mpps) | linear (Mpps) | rte_acl (Mpps) | compiled / rte_acl | match only / rte_acl | compiled / linear | compile | rte_acl build | memory | rte_acl memory | tree nodes / leaf entries |").unwrap();
@@ -276,8 +305,9 @@ fn main() {
     for r in &rows {
         writeln!(
             md,
-            "| {} | {:.2} | {:.2} | {:.3} | {:.2} | **{:.2}x** | **{:.2}x** | {:.1}x | {:.3} s | {:.3} s | {} | {} | {} / {} |",
+            "| {}{} | {:.2} | {:.2} | {:.3} | {:.2} | **{:.2}x** | **{:.2}x** | {:.1}x | {:.3} s | {:.3} s | {} | {} | {} / {} |",
             r.rules,
+            if r.fwd { " (s2)" } else { "" },
             r.compiled,
             r.matched,
             r.linear,
@@ -294,8 +324,12 @@ fn main() {
         )
         .unwrap();
     }
-    let first = &rows[0];
-    let last = &rows[rows.len() - 1];
+    // The 10,000 vs 10 ratio is over the realistic ACL rows.
+    let acl_rows: Vec<&Row> = rows.iter().filter(|r| !r.fwd).collect();
+    let (first, last) = match (acl_rows.first(), acl_rows.last()) {
+        (Some(f), Some(l)) => (*f, *l),
+        _ => (&rows[0], &rows[rows.len() - 1]),
+    };
     writeln!(
         md,
         "\nCost per packet at {} rules vs {}: compiled **{:.2}x** (goal ≤ 2x), match only {:.2}x, rte_acl {:.2}x, linear {:.0}x.",
@@ -317,8 +351,9 @@ fn main() {
     for r in &rows {
         writeln!(
             md,
-            "- {} rules: {:.2} / {:.2} / {:.2}: compiled / rte_acl **{:.2}x**, match only / rte_acl {:.2}x",
+            "- {} rules{}: {:.2} / {:.2} / {:.2}: compiled / rte_acl **{:.2}x**, match only / rte_acl {:.2}x",
             r.rules,
+            if r.fwd { " (s2)" } else { "" },
             r.best[0],
             r.best[1],
             r.best[2],

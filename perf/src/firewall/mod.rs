@@ -87,6 +87,61 @@ pub fn rules(routes: &[Route], n: usize, rng: &mut Rng) -> Vec<Acl> {
         .collect()
 }
 
+/// perf/fwd scenario 2's rule pattern (`perf/fwd/gen.py`), `n` rules: in
+/// turn `deny tcp from any to any 1000+i`, `deny udp from 203.0.113.i/32 to
+/// any`, `deny ip from 100.(64+i).0.0/16 to any`, `deny udp from any to any
+/// 2000+i` (at 100 rules, gen.py's set rule for rule; beyond, the addresses
+/// and ports go on counting). Rules wildcard in different fields: the case
+/// a single cutting tree cannot separate.
+pub fn fwd_rules(n: usize) -> Vec<Acl> {
+    let any = (0, 0);
+    let all = (0, 65535);
+    (0..n)
+        .map(|i| {
+            let k = i as u32;
+            let port = |base: u32| ((base + k) % 65536) as u16;
+            let deny = |proto, src, dport| Acl {
+                allow: false,
+                proto,
+                src,
+                dst: any,
+                sport: all,
+                dport,
+            };
+            match i % 4 {
+                0 => deny(6, any, (port(1000), port(1000))),
+                1 => deny(17, (u32::from_be_bytes([203, 0, 113, 0]).wrapping_add(k), 32), all),
+                2 => deny(0, (u32::from_be_bytes([100, 64, 0, 0]).wrapping_add(k << 16), 16), all),
+                _ => deny(17, any, (port(2000), port(2000))),
+            }
+        })
+        .collect()
+}
+
+/// perf/fwd's benchmark frames: UDP from 198.51.100.2 (a random source
+/// port) to a random address of the table, port 9; no rule of
+/// [`fwd_rules`] holds them, so the default decides. 1 in 5 packets are
+/// aimed inside a random rule instead (see [`packets`]).
+pub fn fwd_packets(routes: &[Route], acls: &[Acl], n: usize, rng: &mut Rng) -> Vec<Tuple> {
+    let aimed = packets(routes, acls, n, rng);
+    aimed
+        .into_iter()
+        .map(|t| {
+            if rng.below(5) == 0 {
+                return t;
+            }
+            let (p, len, _) = routes[rng.below(routes.len())];
+            Tuple {
+                proto: 17,
+                src: u32::from_be_bytes([198, 51, 100, 2]),
+                dst: inside(rng, (p as u32, len)),
+                sport: 1024 + rng.below(60_000) as u16,
+                dport: 9,
+            }
+        })
+        .collect()
+}
+
 /// A packet's 5-tuple (host order).
 #[derive(Debug, Clone, Copy)]
 pub struct Tuple {
