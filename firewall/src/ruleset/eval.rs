@@ -17,7 +17,7 @@
 //!   matches; a full table (or a reached limit) denies the packet;
 //! - every matched rule counts the packet (packets, bytes, time).
 
-use super::tree::Leaf;
+use super::forest::{Cands, Cursor, DEFAULT};
 use super::{CRule, RAction, RState, RuleSet};
 use crate::ast::{limit_fields, Arg};
 use crate::packet::{proto, Family, PacketMeta};
@@ -178,38 +178,38 @@ impl RuleSet {
             .insert(p, st.flow(), r.id, r.number, limit, ctx.now_ms)
     }
 
-    /// Runs the walk over the candidates of `leaf` (ascending rule indexes
-    /// that include every rule that can match `p` and every rule that probes
-    /// states; the last rule, the default, is always among them). `compiled`:
-    /// test the rule's region first (for IPv4 from `leaf.quick`), and skip
-    /// the body where the region decides it. Matches are counted through
+    /// Runs the walk over the candidates `c` (lists of ascending rule
+    /// indexes, merged in rule order, that together include every rule that
+    /// can match `p` and every rule that probes states; the last rule, the
+    /// default, comes when they run out). `compiled`: test the rule's region
+    /// first (for IPv4 from the lists' packed regions), and skip the body
+    /// where the region decides it. Matches are counted through
     /// `tally` (at once, or per burst).
     pub(crate) fn walk<T: Tally>(
         &self,
-        leaf: Leaf<'_>,
+        c: Cands<'_>,
         compiled: bool,
         p: &mut PacketMeta,
         ctx: &Ctx,
         tally: &mut T,
     ) -> Outcome {
-        let cands = leaf.rules;
+        let mut cur = Cursor::new(c, self.rules.len() - 1);
         let v4 = p.family == Family::V4;
         let mut stack = [0u32; CALL_DEPTH];
         let mut depth = 0usize;
-        let mut ci = 0usize;
         let mut pos = 0usize;
         let mut looked_up = false;
         loop {
-            while (cands[ci] as usize) < pos {
-                ci += 1;
-            }
-            let mut i = cands[ci] as usize;
-            ci += 1;
+            let (mut i, list, k) = cur.next(pos);
             // The compiled path: a candidate outside the rule's region is
             // rejected from the leaf's packed copy, without touching the rule.
             let mut exact = false;
             if compiled && v4 {
-                let q = &leaf.quick[ci - 1];
+                let q = if list == DEFAULT {
+                    &self.default4
+                } else {
+                    cur.quick(list, k)
+                };
                 if !q.contains(p) {
                     pos = i + 1;
                     continue;
@@ -319,7 +319,7 @@ impl RuleSet {
                         let caller = stack[depth] as usize;
                         // On after the calling rule: the first rule numbered above it.
                         pos = self.jump(caller, 0);
-                        ci = cands.partition_point(|&c| (c as usize) < pos);
+                        cur.seek(pos);
                     } else {
                         pos = i + 1;
                     }
@@ -327,7 +327,7 @@ impl RuleSet {
             }
             if pos < i + 1 || from_state {
                 // A state hit moved the walk to another rule: find our place again.
-                ci = cands.partition_point(|&c| (c as usize) < pos);
+                cur.seek(pos);
             }
         }
     }

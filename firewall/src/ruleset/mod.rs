@@ -3,6 +3,7 @@
 //! classifier. Immutable once built; the dataplane swaps whole rule sets.
 
 mod eval;
+mod forest;
 mod matcher;
 mod region;
 mod tree;
@@ -13,9 +14,10 @@ use std::sync::Arc;
 
 use eval::{AtOnce, PerBurst};
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
+use forest::{Cands, Forest, Links, MAX_TREES};
 use matcher::{Body, IfSide, RCond, RTerm};
 use region::{Quick4, Region};
-use tree::{Leaf, Tree};
+use tree::Link;
 
 use crate::ast::{
     Action, AddrSpec, Arg, Cond, FlowSel, IfaceRef, IfaceSpec, Prefix, Rule, StateOpt, Term,
@@ -95,9 +97,10 @@ pub struct RuleSet {
     /// (rule id, index), sorted by id: where a state's rule is now.
     by_id: Box<[(u32, u32)]>,
     tables: Box<[TableIndex]>,
-    /// Compiled classifier per family (the IPv4 one holds the rules'
-    /// packed regions in its leaves).
-    trees: [Tree; 2],
+    /// Compiled classifier per family: a few trees, by the fields the rules
+    /// are wildcards in (the IPv4 ones hold the rules' packed regions in
+    /// their leaves).
+    trees: [Forest; 2],
     /// The default rule's packed IPv4 region (see `first_holding`).
     default4: Quick4,
     /// Each rule's counter slot, by rule index: (bank, slot). The fast path
@@ -460,8 +463,8 @@ impl RuleSet {
             })
             .collect();
         let trees = [
-            Tree::build(&r4, &quick4, Family::V4),
-            Tree::build(&r6, &[], Family::V6),
+            Forest::build(&r4, &quick4, Family::V4),
+            Forest::build(&r6, &[], Family::V6),
         ];
         let default4 = *quick4.last().expect("the default rule is always there");
         RuleSet {
@@ -478,31 +481,25 @@ impl RuleSet {
         }
     }
 
-    /// The position in an IPv4 leaf of the first candidate whose region holds
-    /// `p`. The last candidate of every leaf is the default rule, which holds
-    /// every packet: it is not read from the leaf (one line less per packet
-    /// that no rule matches) but taken as the answer when no other holds.
-    /// `None` for an IPv6 leaf (no packed regions).
+    /// The packed region of the first IPv4 candidate (in rule order, over
+    /// every tree's list) whose region holds `p`; the default rule's when no
+    /// other does (it holds every packet, and is in no list). Each list is
+    /// read only up to the best found so far.
     #[inline]
-    fn first_holding(&self, leaf: Leaf<'_>, p: &PacketMeta) -> Option<usize> {
-        let (_, head) = leaf.quick.split_last()?;
-        debug_assert_eq!(leaf.rules.last(), Some(&(self.rules.len() as u32 - 1)));
-        Some(
-            head.iter()
-                .position(|q| q.contains(p))
-                .unwrap_or(head.len()),
-        )
-    }
-
-    /// The packed region at position `k` of an IPv4 leaf (the default rule's
-    /// own copy for the last position).
-    #[inline]
-    fn quick_at<'a>(&'a self, leaf: Leaf<'a>, k: usize) -> &'a Quick4 {
-        if k + 1 == leaf.quick.len() {
-            &self.default4
-        } else {
-            &leaf.quick[k]
+    fn first_holding<'a>(&'a self, links: &Links, p: &PacketMeta) -> &'a Quick4 {
+        let mut best = &self.default4;
+        for (tree, &l) in self.trees[0].trees().iter().zip(links) {
+            for q in tree.leaf(l).quick {
+                if q.rule() >= best.rule() {
+                    break;
+                }
+                if q.contains(p) {
+                    best = q;
+                    break;
+                }
+            }
         }
+        best
     }
 
     /// Counts a match of rule index `i` for the calling worker.
@@ -564,42 +561,52 @@ impl RuleSet {
                 .iter()
                 .map(TableIndex::memory_bytes)
                 .sum::<usize>()
-            + self.trees.iter().map(Tree::memory_bytes).sum::<usize>()
+            + self.trees.iter().map(Forest::memory_bytes).sum::<usize>()
             + self.all.len() * 4
     }
 
-    /// Classifier size per family: (nodes, leaf entries).
+    /// Classifier size per family: (nodes, leaf entries), over its trees.
     pub fn classifier_size(&self) -> [(usize, usize); 2] {
         [self.trees[0].size(), self.trees[1].size()]
+    }
+
+    /// Number of trees per family (rules grouped by the fields they are
+    /// narrow in, see `forest`).
+    pub fn classifier_trees(&self) -> [usize; 2] {
+        [self.trees[0].trees().len(), self.trees[1].trees().len()]
+    }
+
+    /// How many candidates the classifier gives `p` (the default rule not
+    /// counted): the length of the list the walk may scan.
+    pub fn candidate_count(&self, p: &PacketMeta) -> usize {
+        let c = self.trees[p.family as usize].candidates(&tree::key(p));
+        c.parts().iter().map(|l| l.rules.len()).sum()
     }
 
     /// Classifies one packet with the compiled classifier. `p` is updated
     /// (tags, DSCP) as the rules say.
     #[inline]
     pub fn evaluate(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        let leaf = self.trees[p.family as usize].candidates(&tree::key(p));
+        let forest = &self.trees[p.family as usize];
+        let links = forest.leaves(&tree::key(p));
         // The common case first, without the walk's setup: the first
         // candidate whose region holds the packet is a plain allow/deny that
         // matches it (the walk would decide the same: no candidate before it
-        // can match).
-        if let Some(k) = self.first_holding(leaf, p) {
-            let q = self.quick_at(leaf, k);
+        // can match). IPv4 only: IPv6 lists carry no packed regions.
+        if p.family == Family::V4 {
+            let q = self.first_holding(&links, p);
             if q.decides(p) {
                 let (b, slot) = q.place();
                 self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
                 return q.outcome();
             }
         }
-        self.walk(leaf, true, p, ctx, &mut AtOnce)
+        self.walk(forest.cands_of(&links), true, p, ctx, &mut AtOnce)
     }
 
     /// The reference: the same walk asking every rule in turn.
     pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        let all = Leaf {
-            rules: &self.all,
-            quick: &[],
-        };
-        self.walk(all, false, p, ctx, &mut AtOnce)
+        self.walk(Cands::one(&self.all), false, p, ctx, &mut AtOnce)
     }
 
     /// The first rule whose *patterns* match each packet, as an index (no
@@ -608,39 +615,57 @@ impl RuleSet {
     pub fn first_match_batch(&self, pkts: &[PacketMeta], out: &mut [u32]) {
         const CHUNK: usize = 32;
         for (ps, os) in pkts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut leaves = [Leaf::EMPTY; CHUNK];
+            let mut leaves = [[Link::default(); MAX_TREES]; CHUNK];
             self.leaves(ps, &mut leaves);
-            for ((p, o), leaf) in ps.iter().zip(os.iter_mut()).zip(leaves) {
-                *o = self.first_match(p, leaf);
+            for ((p, o), l) in ps.iter().zip(os.iter_mut()).zip(&leaves) {
+                *o = self.first_match(p, l);
             }
         }
     }
 
-    /// The leaves of up to 32 packets, walking the trees level by level: each
-    /// level's loads of the whole burst are independent, so their cache misses
-    /// overlap instead of queueing one packet after another.
-    fn leaves<'a>(&'a self, ps: &[PacketMeta], out: &mut [Leaf<'a>; 32]) {
+    /// The leaves of up to 32 packets in each tree of their family, walking
+    /// the trees level by level: each level's loads of the whole burst are
+    /// independent, so their cache misses overlap instead of queueing one
+    /// packet after another.
+    fn leaves(&self, ps: &[PacketMeta], out: &mut [[Link; MAX_TREES]; 32]) {
         let n = ps.len().min(32);
+        let forests = [self.trees[0].trees(), self.trees[1].trees()];
+        let most = forests[0].len().max(forests[1].len());
         let mut keys = [[0u64; 7]; 32];
-        let mut node = [self.trees[0].root(); 32];
-        let mut open = [false; 32];
+        let mut fam = [0u8; 32];
         for i in 0..n {
             keys[i] = tree::key(&ps[i]);
-            node[i] = self.trees[ps[i].family as usize].root();
-            open[i] = true;
+            fam[i] = ps[i].family as u8;
         }
-        let mut left = n;
-        while left > 0 {
+        // One tree at a time; its walks still open, packet by packet, each
+        // pass one level further.
+        for t in 0..most {
+            let mut open = [0u8; 32];
+            let mut m = 0;
+            // The first level directly (every packet starts at the root):
+            // a shallow tree is then done in this one loop.
             for i in 0..n {
-                if !open[i] {
-                    continue;
+                if let Some(tree) = forests[fam[i] as usize].get(t) {
+                    let mut l = tree.root();
+                    if !l.is_leaf() {
+                        l = tree.step(l, &keys[i]);
+                    }
+                    out[i][t] = l;
+                    open[m] = i as u8;
+                    m += !l.is_leaf() as usize;
                 }
-                match self.trees[ps[i].family as usize].step(node[i], &keys[i]) {
-                    Ok(child) => node[i] = child,
-                    Err(leaf) => {
-                        out[i] = leaf;
-                        open[i] = false;
-                        left -= 1;
+            }
+            while m > 0 {
+                let mut j = 0;
+                while j < m {
+                    let i = open[j] as usize;
+                    let child = forests[fam[i] as usize][t].step(out[i][t], &keys[i]);
+                    out[i][t] = child;
+                    if child.is_leaf() {
+                        m -= 1;
+                        open[j] = open[m];
+                    } else {
+                        j += 1;
                     }
                 }
             }
@@ -659,27 +684,40 @@ impl RuleSet {
             .unwrap_or(self.rules.len() - 1) as u32
     }
 
-    fn first_match(&self, p: &PacketMeta, leaf: Leaf<'_>) -> u32 {
-        for (k, &c) in leaf.rules.iter().enumerate() {
-            let i = c as usize;
-            let hit = if p.family == Family::V4 {
-                // From the leaf's packed copy; the rule is read only when its
-                // region is not its whole pattern.
-                let q = &leaf.quick[k];
-                !q.check_state()
-                    && q.contains(p)
-                    && (q.exact_for(p) || self.rules[i].body.matches(p, &self.tables).is_some())
-            } else {
-                let r = &self.rules[i];
-                !matches!(r.action, RAction::CheckState)
-                    && r.regions[1].contains(&region::key(p))
-                    && r.body.matches(p, &self.tables).is_some()
-            };
-            if hit {
-                return c;
+    /// The first candidate whose patterns match `p` (the default rule's
+    /// index if none): each list read only up to the best found so far.
+    fn first_match(&self, p: &PacketMeta, links: &Links) -> u32 {
+        let mut best = (self.rules.len() - 1) as u32;
+        for (tree, &l) in self.trees[p.family as usize].trees().iter().zip(links) {
+            let part = tree.leaf(l);
+            for (k, &i) in part.rules.iter().enumerate() {
+                if i >= best {
+                    break;
+                }
+                let hit = if p.family == Family::V4 {
+                    // From the leaf's packed copy; the rule is read only when
+                    // its region is not its whole pattern.
+                    let q = &part.quick[k];
+                    !q.check_state()
+                        && q.contains(p)
+                        && (q.exact_for(p)
+                            || self.rules[i as usize]
+                                .body
+                                .matches(p, &self.tables)
+                                .is_some())
+                } else {
+                    let r = &self.rules[i as usize];
+                    !matches!(r.action, RAction::CheckState)
+                        && r.regions[1].contains(&region::key(p))
+                        && r.body.matches(p, &self.tables).is_some()
+                };
+                if hit {
+                    best = i;
+                    break;
+                }
             }
         }
-        (self.rules.len() - 1) as u32
+        best
     }
 
     /// Classifies a burst in passes over it, each a short loop whose packets
@@ -693,28 +731,30 @@ impl RuleSet {
     /// `out[i]` is for `pkts[i]`.
     pub fn classify_batch(&self, pkts: &mut [PacketMeta], out: &mut [Outcome], ctx: &Ctx) {
         const CHUNK: usize = 32;
-        /// Not decided by the first pass.
-        const WALK: u32 = u32::MAX;
         let mut tally = PerBurst::new();
         for (ps, os) in pkts.chunks_mut(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut leaves = [Leaf::EMPTY; CHUNK];
+            let mut leaves = [[Link::default(); MAX_TREES]; CHUNK];
             self.leaves(ps, &mut leaves);
-            let mut decided = [WALK; CHUNK];
+            // None: not decided by the first pass.
+            let mut decided: [Option<&Quick4>; CHUNK] = [None; CHUNK];
             for ((p, l), d) in ps.iter().zip(&leaves).zip(&mut decided) {
-                if let Some(k) = self.first_holding(*l, p) {
-                    if self.quick_at(*l, k).decides(p) {
-                        *d = k as u32;
+                if p.family == Family::V4 {
+                    let q = self.first_holding(l, p);
+                    if q.decides(p) {
+                        *d = Some(q);
                     }
                 }
             }
-            for (((p, o), l), &k) in ps.iter_mut().zip(os.iter_mut()).zip(&leaves).zip(&decided) {
-                let q = (k != WALK).then(|| self.quick_at(*l, k as usize));
-                match q {
+            for (((p, o), l), d) in ps.iter_mut().zip(os.iter_mut()).zip(&leaves).zip(decided) {
+                match d {
                     Some(q) => {
                         tally.push(self, q.place(), p.ip_len, ctx);
                         *o = q.outcome();
                     }
-                    None => *o = self.walk(*l, true, p, ctx, &mut tally),
+                    None => {
+                        let c = self.trees[p.family as usize].cands_of(l);
+                        *o = self.walk(c, true, p, ctx, &mut tally);
+                    }
                 }
             }
             tally.flush(self, ctx);

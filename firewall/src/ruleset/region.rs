@@ -272,6 +272,12 @@ impl Quick4 {
         (self.bank as u32, self.slot)
     }
 
+    /// The rule's index in the rule set.
+    #[inline]
+    pub fn rule(&self) -> u32 {
+        self.rule
+    }
+
     #[inline]
     pub fn check_state(&self) -> bool {
         self.flags & CHECK_STATE != 0

@@ -6,6 +6,8 @@
 //! whose region ([`super::region`]) overlaps the leaf's box. A packet walks
 //! from the root by shifting and masking its fields (a few steps) and gets a
 //! short candidate list; the rule-order walk then only asks those rules.
+//! A tree holds the rules of one wildcard pattern (see [`super::forest`]);
+//! a packet walks every tree of its family.
 //!
 //! Correctness does not depend on the heuristics: a rule that can match a
 //! packet has a region containing the packet's fields, so it is in the
@@ -74,6 +76,11 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    #[inline]
+    pub fn is_leaf(self) -> bool {
+        self.b & LEAF != 0
+    }
+
     fn cut(word: usize, shift: u32, bits: u32, first_child: u32) -> Self {
         debug_assert!(word < WORDS && shift < 64 && (1..=MAX_BITS).contains(&bits));
         Link {
@@ -258,13 +265,10 @@ impl Builder<'_> {
 }
 
 impl Tree {
-    /// Builds the tree over the rules whose region for `f` is not empty.
-    /// `quick`: the rules' packed IPv4 regions, copied into the leaves (empty
-    /// for IPv6).
-    pub fn build(regions: &[Region], quick: &[Quick4], f: Family) -> Tree {
-        let rules: Vec<u32> = (0..regions.len() as u32)
-            .filter(|&i| regions[i as usize].bounds.is_some())
-            .collect();
+    /// Builds the tree over `rules` (ascending indexes of rules whose
+    /// region for `f` is not empty). `quick`: the rules' packed IPv4
+    /// regions, copied into the leaves (empty for IPv6).
+    pub fn build(rules: Vec<u32>, regions: &[Region], quick: &[Quick4], f: Family) -> Tree {
         let w = widths(f);
         let spans = w.map(|rem| Span { base: 0, rem });
         let budget = (rules.len() * 16).max(1 << 16);
@@ -284,39 +288,42 @@ impl Tree {
         self.root
     }
 
-    /// One step of the walk from node `l`: the child the packet goes to, or
-    /// the leaf's candidates. Lets a burst walk level by level (see
-    /// `RuleSet::leaves`), so that the packets' loads overlap.
+    /// The candidates of leaf `l`.
     #[inline]
-    pub fn step(&self, l: Link, k: &Key) -> Result<Link, Leaf<'_>> {
-        if l.b & LEAF != 0 {
-            let (s, n) = (l.a as usize, (l.b & !LEAF) as usize);
-            return Err(Leaf {
-                rules: &self.lists[s..s + n],
-                quick: if self.quick.is_empty() {
-                    &[]
-                } else {
-                    &self.quick[s..s + n]
-                },
-            });
+    pub fn leaf(&self, l: Link) -> Leaf<'_> {
+        debug_assert!(l.is_leaf());
+        let (s, n) = (l.a as usize, (l.b & !LEAF) as usize);
+        Leaf {
+            rules: &self.lists[s..s + n],
+            quick: if self.quick.is_empty() {
+                &[]
+            } else {
+                &self.quick[s..s + n]
+            },
         }
+    }
+
+    /// One step of the walk from inner node `l`: the child the packet goes
+    /// to. Lets a burst walk level by level (see `RuleSet::leaves`), so that
+    /// the packets' loads overlap.
+    #[inline]
+    pub fn step(&self, l: Link, k: &Key) -> Link {
+        debug_assert!(!l.is_leaf());
         let word = (l.b & 7) as usize;
         let shift = (l.b >> 3) & 63;
         let bits = (l.b >> 9) & 31;
         let c = (k[word] >> shift) as usize & ((1usize << bits) - 1);
-        Ok(self.children[l.a as usize + c])
+        self.children[l.a as usize + c]
     }
 
-    /// The candidates for a packet's fields.
+    /// The leaf a packet's fields reach.
     #[inline]
-    pub fn candidates(&self, k: &Key) -> Leaf<'_> {
+    pub fn leaf_link(&self, k: &Key) -> Link {
         let mut l = self.root;
-        loop {
-            match self.step(l, k) {
-                Ok(c) => l = c,
-                Err(leaf) => return leaf,
-            }
+        while !l.is_leaf() {
+            l = self.step(l, k);
         }
+        l
     }
 
     pub fn memory_bytes(&self) -> usize {
