@@ -78,18 +78,41 @@ pub enum Direction {
 pub const MAX_TAGS: usize = 6;
 
 /// The set of ipfw tags (1..=65534) attached to a packet. Tags are sticky: the
-/// dataplane carries the set from the "in" pass to the "out" pass.
+/// dataplane carries the set from the "in" pass to the "out" pass. With it
+/// goes what the "in" pass decided when the rule set's "out" pass is bound
+/// to decide the same (see `RuleSet::remember`): no rule reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Tags {
     len: u8,
     tags: [u16; MAX_TAGS],
+    /// Bytes the allowing rule counted on the "in" pass.
+    in_bytes: u16,
+    /// Index + 1 of the rule that allowed the packet on the "in" pass; 0:
+    /// nothing remembered.
+    in_rule: u32,
 }
 
 impl Tags {
     pub const EMPTY: Tags = Tags {
         len: 0,
         tags: [0; MAX_TAGS],
+        in_bytes: 0,
+        in_rule: 0,
     };
+
+    /// Remembers that the "in" pass allowed the packet by rule `index`
+    /// counting `bytes` (`RuleSet::remember` decides when that may be
+    /// replayed).
+    pub(crate) fn set_in_verdict(&mut self, index: u32, bytes: u16) {
+        self.in_rule = index.wrapping_add(1);
+        self.in_bytes = bytes;
+    }
+
+    /// (rule index, bytes) of [`Self::set_in_verdict`], if any.
+    #[inline]
+    pub(crate) fn in_verdict(&self) -> Option<(u32, u16)> {
+        (self.in_rule != 0).then(|| (self.in_rule - 1, self.in_bytes))
+    }
 
     pub fn as_slice(&self) -> &[u16] {
         &self.tags[..self.len as usize]

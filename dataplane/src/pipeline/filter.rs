@@ -71,6 +71,19 @@ fn run<F: Frame, O: Output<F>>(
     if ing.from_pipe && matches!(which, Pass::In) {
         return Some(frame);
     }
+    // The "out" pass of a rule set that decides alike both ways: the "in"
+    // pass's allowing rule counts the packet again, without a walk (the same
+    // verdict and counts as the walk; see `RuleSet::same_both_passes`).
+    if let Pass::Out { .. } = which {
+        let fctx = Ctx {
+            states: &fw.states,
+            now_ms: now_ms(ctx.now, ctx.hz),
+            worker: ctx.worker,
+        };
+        if fw.rules.replay(tags, &fctx).is_some() {
+            return Some(frame);
+        }
+    }
     let l3 = ing.l3_off;
     let (mut m, l4_off) = if v6 {
         meta::meta6_at(&frame.data()[l3..])
@@ -99,6 +112,9 @@ fn run<F: Frame, O: Output<F>>(
     };
     let o = fw.rules.evaluate(&mut m, &fctx);
     *tags = m.tags;
+    if let Pass::In = which {
+        fw.rules.remember(&o, &m, tags);
+    }
     let c = ing.counters;
     match o.verdict {
         Verdict::Allow => {

@@ -25,7 +25,7 @@ use crate::ast::{
 use crate::chain::{Chain, ChainRule};
 use crate::counters::{Bank, CounterSnapshot, RuleCounters};
 use crate::error::ParseError;
-use crate::packet::{Family, IfaceId, PacketMeta};
+use crate::packet::{Family, IfaceId, PacketMeta, Tags};
 use crate::state::FlowMatch;
 use crate::table::TableIndex;
 
@@ -111,6 +111,8 @@ pub struct RuleSet {
     /// 0..n, the linear evaluator's candidate list.
     all: Box<[u32]>,
     one_pass: bool,
+    /// See [`RuleSet::same_both_passes`].
+    same_both: bool,
 }
 
 /// A rule's identity and counters, for `show` and metrics.
@@ -370,6 +372,35 @@ impl Resolver<'_> {
     }
 }
 
+/// Whether a rule, in a forwarded packet's "out" pass, matches as it did in
+/// its "in" pass and, matching, ends the walk there, counted once: a plain
+/// allow/deny/reject/pipe (no count, skipto, call, return, check-state,
+/// setdscp, tag, prob or states) whose patterns read nothing the router
+/// changes between the passes (direction, interfaces, TTL, tags; the
+/// addresses, ports, length and flags stay as they were).
+fn decides_alike_both_passes(r: &CRule) -> bool {
+    let terminal = matches!(
+        r.action,
+        RAction::Allow
+            | RAction::Deny
+            | RAction::Unreach(_)
+            | RAction::Unreach6(_)
+            | RAction::Reset
+            | RAction::Pipe(_)
+            | RAction::Queue(_)
+    );
+    let plain = r.prob.is_none() && r.probe.is_none() && r.state.is_none() && r.tag.is_none();
+    let invariant = r.body.terms.iter().all(|t| {
+        t.alts.iter().all(|(_, c)| {
+            !matches!(
+                c,
+                RCond::Dir(_) | RCond::Iface { .. } | RCond::IpTtl(_) | RCond::Tagged(_)
+            )
+        })
+    });
+    terminal && plain && invariant
+}
+
 impl RuleSet {
     /// Resolves and compiles the enabled rules of `chain` against `env`.
     /// Errors (an unknown interface) carry the rule's line and column.
@@ -467,6 +498,7 @@ impl RuleSet {
             Forest::build(&r6, &[], Family::V6),
         ];
         let default4 = *quick4.last().expect("the default rule is always there");
+        let same_both = rules.iter().all(decides_alike_both_passes);
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,
@@ -478,6 +510,7 @@ impl RuleSet {
             banks: banks.into_boxed_slice(),
             all,
             one_pass,
+            same_both,
         }
     }
 
@@ -527,6 +560,44 @@ impl RuleSet {
 
     pub fn one_pass(&self) -> bool {
         self.one_pass
+    }
+
+    /// Whether a forwarded packet's "out" pass is bound to give what its
+    /// "in" pass gave, from the same single rule: every rule ends the walk
+    /// when it matches and reads none of the fields that differ between the
+    /// passes. Then the "out" pass need not walk ([`Self::remember`],
+    /// [`Self::replay`]): realistic ACLs of allow/deny rules on addresses,
+    /// ports and protocols are such sets.
+    pub fn same_both_passes(&self) -> bool {
+        self.same_both
+    }
+
+    /// After the "in" pass of a packet gave `o`: when this rule set's "out"
+    /// pass is bound to decide the same ([`Self::same_both_passes`]) and `o`
+    /// allows the packet, remembers the allowing rule with the packet's
+    /// `tags` (which the dataplane carries from the "in" to the "out" pass).
+    #[inline]
+    pub fn remember(&self, o: &Outcome, p: &PacketMeta, tags: &mut Tags) {
+        if self.same_both && o.verdict == Verdict::Allow && o.cause == DenyCause::Rule {
+            tags.set_in_verdict(o.index, p.ip_len);
+        }
+    }
+
+    /// The "out" pass of a packet whose "in" pass this rule set remembered
+    /// in `tags` ([`Self::remember`]): the allowing rule counts the packet
+    /// again, as the walk would, and gives the same outcome. `None` when
+    /// nothing is remembered: run the pass.
+    #[inline]
+    pub fn replay(&self, tags: &Tags, ctx: &Ctx) -> Option<Outcome> {
+        let (i, bytes) = tags.in_verdict()?;
+        let r = self.rules.get(i as usize).filter(|_| self.same_both)?;
+        self.count(i as usize, bytes, ctx);
+        Some(Outcome {
+            verdict: Verdict::Allow,
+            rule: r.number,
+            index: i,
+            cause: DenyCause::Rule,
+        })
     }
 
     /// Whether any rule looks states up or creates them (check-state,

@@ -48,12 +48,16 @@ struct Row {
     matched: f64,
     linear: f64,
     acl: f64,
+    /// `RuleSet::evaluate` packet by packet (the router's call).
+    single: f64,
     /// Best round of each (compiled, match only, rte_acl).
     best: [f64; 3],
     compile_s: f64,
     acl_build_s: f64,
     mem: usize,
     acl_mem: usize,
+    /// IPv4 trees of the classifier.
+    trees: usize,
     nodes: usize,
     entries: usize,
 }
@@ -189,11 +193,13 @@ fn main() {
             matched: 0.0,
             linear,
             acl: 0.0,
+            single: 0.0,
             best: [0.0; 3],
             compile_s: compile.as_secs_f64(),
             acl_build_s: acl_build.as_secs_f64(),
             mem: rs.memory_bytes(),
             acl_mem,
+            trees: rs.classifier_trees()[0],
             nodes,
             entries,
         });
@@ -209,7 +215,7 @@ fn main() {
     // Timed rounds: every structure of every size once per round, so that a
     // busy moment of this shared machine hits all of them alike; medians of
     // the rounds.
-    let mut times = vec![[Vec::new(), Vec::new(), Vec::new()]; setups.len()];
+    let mut times = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; setups.len()];
     let mut idx = vec![0u32; PACKETS];
     let runs: usize = std::env::var("FW_BENCH_RUNS")
         .ok()
@@ -231,7 +237,7 @@ fn main() {
             for (k, r) in su.ptrs.chunks(BURST).zip(idx.chunks_mut(BURST)) {
                 su.acl.classify(k, r);
             }
-            for which in (0..3).map(|k| (round + k) % 3) {
+            for which in (0..4).map(|k| (round + k) % 4) {
                 let t0 = Instant::now();
                 // As the dataplane does: each burst's metadata built from
                 // the packets' 5-tuples (16 bytes each, what rte_acl reads
@@ -266,6 +272,13 @@ fn main() {
                             black_box(&res);
                         }
                     }
+                    3 => {
+                        // One by one, as the router's passes call it.
+                        for t in &su.tuples {
+                            let mut m = meta(t);
+                            black_box(su.rs.evaluate(&mut m, &ctx));
+                        }
+                    }
                     _ => {
                         let mut res = [0u32; BURST];
                         for k in su.ptrs.chunks(BURST) {
@@ -287,38 +300,42 @@ fn main() {
         row.compiled = mpps(&mut t[0]);
         row.matched = mpps(&mut t[1]);
         row.acl = mpps(&mut t[2]);
+        row.single = mpps(&mut t[3]);
         row.best = [best(&t[0]), best(&t[1]), best(&t[2])];
     }
 
     let mut md = String::new();
     writeln!(md, "# Firewall classification benchmark\n").unwrap();
-    writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST} (each burst's results in a burst-sized array, consumed before the next burst, for all three), median of {runs} rounds (each round warms a size's packets and tables, then times the three structures in a rotating order; every size every round, so load on this shared machine falls on all alike).").unwrap();
+    writeln!(md, "`cargo run --release -p perf --bin firewall_bench`, one core, {PACKETS} packets in bursts of {BURST} (each burst's results in a burst-sized array, consumed before the next burst), median of {runs} rounds (each round warms a size's packets and tables, then times the four ways in a rotating order; every size every round, so load on this shared machine falls on all alike).").unwrap();
     writeln!(md, "Rules: IPv4 prefix pairs drawn from {what}, tcp/udp/ip, service ports and port ranges; default deny. Packets: 4 in 5 aimed inside a random rule, 1 in 5 random addresses of the table. Rows \"(s2)\": perf/fwd scenario 2's rule pattern (gen.py: `deny tcp from any to any 1000+i`, `deny udp from 203.0.113.i/32 to any`, `deny ip from 100.(64+i).0.0/16 to any`, `deny udp from any to any 2000+i`, in turn), packets 4 in 5 as perf/fwd's frames (UDP from 198.51.100.2 to a table address, port 9: no rule holds them), 1 in 5 inside a random rule. {eal}.").unwrap();
     writeln!(md, "Verdicts of the compiled classifier, the linear evaluator (every 16th packet) and rte_acl were checked equal on every packet before timing.\n").unwrap();
-    writeln!(md, "\"compiled\" is the full ipfw walk (rule counters updated, state-table semantics); \"match only\" is the same classifier returning the first matching rule and nothing else, which is what rte_acl computes.\n").unwrap();
-    writeln!(md, "| rules | compiled (Mpps) | match only (Mpps) | linear (Mpps) | rte_acl (Mpps) | compiled / rte_acl | match only / rte_acl | compiled / linear | compile | rte_acl build | memory | rte_acl memory | tree nodes / leaf entries |").unwrap();
+    writeln!(md, "\"compiled\" is the full ipfw walk (rule counters updated, state-table semantics) on bursts (`RuleSet::classify_batch`); \"match only\" is the same classifier returning the first matching rule and nothing else, which is what rte_acl computes; \"one by one\" is the full walk packet by packet (`RuleSet::evaluate`, each packet's metadata built just before), the router's call.\n").unwrap();
+    writeln!(md, "| rules | compiled (Mpps) | match only (Mpps) | one by one (Mpps) | linear (Mpps) | rte_acl (Mpps) | compiled / rte_acl | match only / rte_acl | one by one / rte_acl | compiled / linear | compile | rte_acl build | memory | rte_acl memory | trees / nodes / leaf entries |").unwrap();
     writeln!(
         md,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     .unwrap();
     for r in &rows {
         writeln!(
             md,
-            "| {}{} | {:.2} | {:.2} | {:.3} | {:.2} | **{:.2}x** | **{:.2}x** | {:.1}x | {:.3} s | {:.3} s | {} | {} | {} / {} |",
+            "| {}{} | {:.2} | {:.2} | {:.2} | {:.3} | {:.2} | **{:.2}x** | **{:.2}x** | {:.2}x | {:.1}x | {:.3} s | {:.3} s | {} | {} | {} / {} / {} |",
             r.rules,
             if r.fwd { " (s2)" } else { "" },
             r.compiled,
             r.matched,
+            r.single,
             r.linear,
             r.acl,
             r.compiled / r.acl,
             r.matched / r.acl,
+            r.single / r.acl,
             r.compiled / r.linear,
             r.compile_s,
             r.acl_build_s,
             mib(r.mem),
             mib(r.acl_mem),
+            r.trees,
             r.nodes,
             r.entries
         )

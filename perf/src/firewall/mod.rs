@@ -110,8 +110,19 @@ pub fn fwd_rules(n: usize) -> Vec<Acl> {
             };
             match i % 4 {
                 0 => deny(6, any, (port(1000), port(1000))),
-                1 => deny(17, (u32::from_be_bytes([203, 0, 113, 0]).wrapping_add(k), 32), all),
-                2 => deny(0, (u32::from_be_bytes([100, 64, 0, 0]).wrapping_add(k << 16), 16), all),
+                1 => deny(
+                    17,
+                    (u32::from_be_bytes([203, 0, 113, 0]).wrapping_add(k), 32),
+                    all,
+                ),
+                2 => deny(
+                    0,
+                    (
+                        u32::from_be_bytes([100, 64, 0, 0]).wrapping_add(k << 16),
+                        16,
+                    ),
+                    all,
+                ),
                 _ => deny(17, any, (port(2000), port(2000))),
             }
         })

@@ -101,6 +101,50 @@ fn deny_telnet_passes_ssh_and_counts_the_rule() {
     assert_eq!(r.dropped("blue", DropReason::FirewallDeny), 0);
 }
 
+/// A rule set that decides alike on both passes (no rule reads the
+/// direction, interfaces, TTL or tags; every rule ends the walk) skips the
+/// "out" walk: the "in" pass's rule counts the packet again, as the walk
+/// would. One whose rules read the direction walks both passes.
+#[test]
+fn the_out_pass_replays_the_in_pass_only_when_it_must_agree() {
+    let ssh = l4_packet("10.0.1.10", RED1_SRV, IpProtocol::TCP, 40000, 22, 0x02);
+    let mut r = red_with(
+        "add 100 allow tcp from any to any 22\nadd 200 deny tcp from 10.0.1.0/24 to any",
+        DefaultPolicy::Deny,
+    );
+    assert!(r
+        .vnet("red")
+        .fwd
+        .firewall
+        .as_ref()
+        .unwrap()
+        .rules
+        .same_both_passes());
+    for _ in 0..3 {
+        assert_eq!(r.rx(TRUNK, from_lan1(10, RED1_HOST, &ssh)).len(), 1);
+    }
+    let n = ssh.len() as u64;
+    assert_eq!(
+        fw_figures(&r).0,
+        [(100, 6, 6 * n), (200, 0, 0), (65535, 0, 0)]
+    );
+    let mut r = red_with(
+        "add 50 deny tcp from any to any 22 out\nadd 100 allow tcp from any to any 22",
+        DefaultPolicy::Deny,
+    );
+    assert!(!r
+        .vnet("red")
+        .fwd
+        .firewall
+        .as_ref()
+        .unwrap()
+        .rules
+        .same_both_passes());
+    assert!(r.rx(TRUNK, from_lan1(10, RED1_HOST, &ssh)).is_empty());
+    assert_eq!(fw_figures(&r).0, [(50, 1, n), (100, 1, n), (65535, 0, 0)]);
+    assert_eq!(fw_figures(&r).1, [1, 0]);
+}
+
 #[test]
 fn reject_answers_with_icmp_and_reset_with_rst() {
     let mut r = red_with(
