@@ -2,10 +2,8 @@
 //! entries, the bitmap words, the bitmaps' bases and the next hops are each read
 //! for 16 keys by one gather, so the lanes' cache misses overlap without a branch;
 //! slots that are range chunks of 32-bit starts (tables under 4096 routes) get a
-//! branch-free binary search, a gather per step. IPv6, 8 lanes of the keys' first
-//! 64 bits at a time: rounds of deep-map steps until every lane is done. Lanes
-//! left over (a deep bucket, a /65 or longer, a rarer chunk) finish on the scalar
-//! walk. Used when the CPU has AVX-512F, BW and VPOPCNTDQ (checked at run time);
+//! branch-free binary search, a gather per step. Lanes left over (a deep bucket,
+//! a rarer chunk) finish on the scalar walk. (IPv6: `v6.rs`.) Used when the CPU has AVX-512F, BW and VPOPCNTDQ (checked at run time);
 //! otherwise the portable batch lookup runs. Measured here (AMD EPYC): a gather
 //! costs about a cycle per lane, masked-off lanes included, much as scalar loads.
 
@@ -14,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use super::{
-    Dxr, BITMAP, CHUNK, DEEP_HOP, DEEP_MAP, DESC, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES,
+    Dxr, BITMAP, CHUNK, DEEP_HOP, DEEP_MAP, DESC, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES, LINE,
     MAP_MASK, SUB, SUB_OFF_BITS, SUB_OFF_MASK,
 };
 use crate::key::Key;
@@ -163,6 +161,7 @@ impl<K: Key> Dxr<K> {
             // under 4096 routes): a branch-free binary search, 16 lanes a gather.
             for v in 0..2 {
                 let d = _mm512_mask_cmpge_epu32_mask(slow[v], e[v], _mm512_set1_epi32(DESC as i32));
+                let d = _mm512_mask_cmplt_epu32_mask(d, e[v], _mm512_set1_epi32(LINE as i32));
                 if d == 0 {
                     continue;
                 }
@@ -266,7 +265,7 @@ impl<K: Key> Dxr<K> {
                     o + t,
                 ));
             }
-            if e >= DESC && o < K::BITS {
+            if (DESC..LINE).contains(&e) && o < K::BITS {
                 let d = self.descs[(e & INDEX_MASK) as usize];
                 let (off, n) = (d.off as usize, d.count as usize);
                 match d.kind {
@@ -318,203 +317,6 @@ impl<K: Key> Dxr<K> {
                 }
             }
             Ok(self.resolve(e, key, o))
-        }
-    }
-
-    /// The IPv6 batch lookup: the keys' first 64 bits (where all but the rare
-    /// longer-than-/64 structure lies) in 64-bit lanes, 8 to a vector, 4 vectors
-    /// stage by stage: the top level, then rounds of deep-map steps (the map's word
-    /// and base by gathers, the rank by VPOPCNTQ, the hop by a gather) until every
-    /// lane has a next hop or stands on something else, which the scalar walk
-    /// finishes (`resolve_simd`).
-    ///
-    /// # Safety
-    /// The CPU must have the features `avx512_usable` checks; `K` is `u128`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt")]
-    #[allow(clippy::needless_range_loop)] // one lane index across several arrays
-    pub(super) unsafe fn lookup_v6_avx512(&self, keys: &[K], out: &mut [NextHop]) {
-        assert!(out.len() >= keys.len() && K::BITS == 128 && self.s <= 56);
-        let direct = self.direct.as_ptr().cast::<i32>();
-        // Bitmap nodes: their words as u64s (a node's index counts those), their
-        // next hops as u32s.
-        let maps = self.maps.nodes.as_ptr().cast::<i64>();
-        let hops = self.maps.nodes.as_ptr().cast::<i32>();
-        let zero = _mm512_setzero_si512();
-        let zero256 = _mm256_setzero_si256();
-        let top_shift = _mm_cvtsi32_si128(64 - self.s as i32);
-        for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let mut hi = [0u64; LANES];
-            for (h, &k) in hi.iter_mut().zip(ks) {
-                *h = (k.to_wide() >> 64) as u64;
-            }
-            let mut k = [zero; 4];
-            let mut e = [zero; 4];
-            let mut o = [zero; 4];
-            let mut res = [zero; 4];
-            let mut pend = [0 as __mmask8; 4];
-            let mut slow = [0 as __mmask8; 4];
-            for v in 0..4 {
-                let n = ks.len().saturating_sub(8 * v).min(8);
-                pend[v] = if n == 8 { 0xff } else { (1u8 << n) - 1 };
-                // SAFETY: 8 lanes from 8 * v < LANES.
-                k[v] = unsafe { _mm512_loadu_si512(hi.as_ptr().add(8 * v).cast()) };
-                let idx = _mm512_srl_epi64(k[v], top_shift);
-                // SAFETY: every live index is below 2^s <= direct.len().
-                let t = unsafe { _mm512_mask_i64gather_epi32::<4>(zero256, pend[v], idx, direct) };
-                e[v] = _mm512_cvtepu32_epi64(t);
-                o[v] = _mm512_set1_epi64(i64::from(self.s));
-            }
-            loop {
-                let mut any = 0;
-                let mut subs = 0;
-                let mut is_map = [0 as __mmask8; 4];
-                let mut is_sub = [0 as __mmask8; 4];
-                let mut sub_e = [zero; 4];
-                let mut sub_t = [zero; 4];
-                for v in 0..4 {
-                    let leaf = _mm512_mask_cmplt_epu64_mask(
-                        pend[v],
-                        e[v],
-                        _mm512_set1_epi64(i64::from(CHUNK)),
-                    );
-                    res[v] = _mm512_mask_sub_epi64(res[v], leaf, e[v], _mm512_set1_epi64(1));
-                    let kind = _mm512_and_si512(e[v], _mm512_set1_epi64(0xE000_0000));
-                    let map = _mm512_mask_cmpeq_epi64_mask(
-                        pend[v],
-                        kind,
-                        _mm512_set1_epi64(i64::from(BITMAP)),
-                    );
-                    is_map[v] = _mm512_mask_cmple_epu64_mask(map, o[v], _mm512_set1_epi64(56));
-                    // Sub-direct tables (dense spans): the next t bits index `direct`.
-                    let sub = _mm512_mask_cmpeq_epi64_mask(
-                        pend[v],
-                        kind,
-                        _mm512_set1_epi64(i64::from(SUB)),
-                    );
-                    let t = _mm512_add_epi64(
-                        _mm512_and_si512(_mm512_srli_epi64::<25>(e[v]), _mm512_set1_epi64(0xf)),
-                        _mm512_set1_epi64(1),
-                    );
-                    is_sub[v] = _mm512_mask_cmple_epu64_mask(
-                        sub,
-                        _mm512_add_epi64(o[v], t),
-                        _mm512_set1_epi64(64),
-                    );
-                    sub_t[v] = t;
-                    sub_e[v] = e[v];
-                    slow[v] |= pend[v] & !leaf & !is_map[v] & !is_sub[v];
-                    pend[v] = is_map[v] | is_sub[v];
-                    any |= pend[v];
-                    subs |= is_sub[v];
-                }
-                if any == 0 {
-                    break;
-                }
-                if subs != 0 {
-                    for v in 0..4 {
-                        let lanes = is_sub[v];
-                        let off =
-                            _mm512_and_si512(sub_e[v], _mm512_set1_epi64(i64::from(SUB_OFF_MASK)));
-                        // (k << o) >> (64 - t), as two shifts: t >= 1.
-                        let bits = _mm512_srlv_epi64(
-                            _mm512_srli_epi64::<1>(_mm512_sllv_epi64(k[v], o[v])),
-                            _mm512_sub_epi64(_mm512_set1_epi64(63), sub_t[v]),
-                        );
-                        // SAFETY: a sub-direct table's 2^t entries lie in `direct`.
-                        let n = unsafe {
-                            _mm512_mask_i64gather_epi32::<4>(
-                                zero256,
-                                lanes,
-                                _mm512_add_epi64(off, bits),
-                                direct,
-                            )
-                        };
-                        e[v] = _mm512_mask_mov_epi64(e[v], lanes, _mm512_cvtepu32_epi64(n));
-                        o[v] = _mm512_mask_add_epi64(o[v], lanes, o[v], sub_t[v]);
-                    }
-                }
-                let mut hidx = [zero; 4];
-                for v in 0..4 {
-                    let lanes = is_map[v];
-                    if lanes == 0 {
-                        continue;
-                    }
-                    // The key's byte at depth o: (k << o) >> 56.
-                    let x = _mm512_srli_epi64::<56>(_mm512_sllv_epi64(k[v], o[v]));
-                    let m =
-                        _mm512_maskz_and_epi64(lanes, e[v], _mm512_set1_epi64(i64::from(MAP_MASK)));
-                    let m5 = m;
-                    let w = _mm512_srli_epi64::<6>(x);
-                    // SAFETY: live map lanes index the first words of a node in `nodes`.
-                    let word = unsafe {
-                        _mm512_mask_i64gather_epi64::<8>(zero, lanes, _mm512_add_epi64(m5, w), maps)
-                    };
-                    // SAFETY: as above, the node's fifth word.
-                    let bw = unsafe {
-                        _mm512_mask_i64gather_epi64::<8>(
-                            zero,
-                            lanes,
-                            _mm512_add_epi64(m5, _mm512_set1_epi64(4)),
-                            maps,
-                        )
-                    };
-                    let cnt = _mm512_andnot_si512(x, _mm512_set1_epi64(63));
-                    let pop = _mm512_popcnt_epi64(_mm512_sllv_epi64(word, cnt));
-                    let bsh = _mm512_slli_epi64::<3>(w);
-                    let before =
-                        _mm512_and_si512(_mm512_srlv_epi64(bw, bsh), _mm512_set1_epi64(0xff));
-                    // Hop rank - 1 from 2m + 9 (see `lookup_v4_avx512`).
-                    let hb = _mm512_add_epi64(_mm512_add_epi64(m, m), _mm512_set1_epi64(8));
-                    let sum = _mm512_add_epi64(_mm512_add_epi64(hb, before), pop);
-                    hidx[v] = _mm512_and_si512(sum, _mm512_set1_epi64(0xffff_ffff));
-                }
-                for v in 0..4 {
-                    let lanes = is_map[v];
-                    if lanes == 0 {
-                        pend[v] = is_sub[v];
-                        continue;
-                    }
-                    // SAFETY: live map lanes index one of that node's next hops.
-                    let h =
-                        unsafe { _mm512_mask_i64gather_epi32::<4>(zero256, lanes, hidx[v], hops) };
-                    let h = _mm512_cvtepu32_epi64(h);
-                    let deep_map = _mm512_mask_test_epi64_mask(
-                        lanes,
-                        e[v],
-                        _mm512_set1_epi64(i64::from(DEEP_MAP)),
-                    );
-                    let deeper = _mm512_mask_test_epi64_mask(
-                        deep_map,
-                        h,
-                        _mm512_set1_epi64(i64::from(DEEP_HOP)),
-                    );
-                    res[v] = _mm512_mask_mov_epi64(res[v], lanes & !deeper, h);
-                    e[v] = _mm512_mask_mov_epi64(e[v], deeper, h);
-                    o[v] = _mm512_mask_add_epi64(o[v], deeper, o[v], _mm512_set1_epi64(8));
-                    pend[v] = deeper | is_sub[v];
-                }
-            }
-            let mut r = [0u64; LANES];
-            let mut ent = [0u64; LANES];
-            let mut depth = [0u64; LANES];
-            for v in 0..4 {
-                // SAFETY: 8 lanes from 8 * v < LANES.
-                unsafe {
-                    _mm512_storeu_si512(r.as_mut_ptr().add(8 * v).cast(), res[v]);
-                    _mm512_storeu_si512(ent.as_mut_ptr().add(8 * v).cast(), e[v]);
-                    _mm512_storeu_si512(depth.as_mut_ptr().add(8 * v).cast(), o[v]);
-                }
-            }
-            for (d, &r) in os.iter_mut().zip(&r) {
-                *d = r as u32;
-            }
-            for v in 0..4 {
-                while slow[v] != 0 {
-                    let l = 8 * v + slow[v].trailing_zeros() as usize;
-                    slow[v] &= slow[v] - 1;
-                    os[l] = self.resolve_simd(ent[l] as u32, ks[l], depth[l] as u32);
-                }
-            }
         }
     }
 }

@@ -1,0 +1,318 @@
+//! The IPv6 batch lookups. The structure under a big IPv6 table's top level is
+//! sub-direct tables and line chunks (`Dxr::emit_v6`): a key walks the top level,
+//! one to three sub-direct tables, and at most one line chunk.
+//!
+//! `lookup_v6_rounds` (any CPU): 32 keys walked level by level. Every round sorts
+//! the lanes still walking by what their entry is (a leaf: done; a sub-direct
+//! table; a line chunk of 16- or 32-bit starts; anything else: the scalar walk at
+//! the end) into lists, without a branch per lane (the kind is a coin toss the
+//! predictor cannot learn), then runs each list's step for all of its lanes: their
+//! reads are independent, so their cache misses overlap. Line chunks end a walk;
+//! sub-direct lanes go round again.
+//!
+//! `lookup_v6_avx512`: the same rounds, 16 lanes a vector (see there).
+
+use super::lines::{decode, hop_word};
+use super::{Dxr, CHUNK, LANES, LINE_WIDE, SUB_OFF_BITS, SUB_OFF_MASK};
+use crate::key::Key;
+use crate::NextHop;
+
+/// Lane lists by kind.
+const DONE: usize = 0;
+const SUBS: usize = 1;
+const LINE16: usize = 2;
+const LINE32: usize = 3;
+const SLOW: usize = 4;
+
+/// Ranks `x` among a line node's starts: how the CPU at hand counts the starts
+/// `<=` the key (one vector compare, or a scalar count).
+pub(super) trait Rank {
+    /// The next hop for `x` (the key's next 16 bits) in the node of entry `e`.
+    fn rank16<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop;
+    /// The same for a node of 32-bit starts.
+    fn rank32<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop;
+}
+
+/// Without SIMD: the lines module's branch-free count.
+pub(super) struct Portable;
+
+impl Rank for Portable {
+    #[inline(always)]
+    fn rank16<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
+        dxr.lines.find(e, x)
+    }
+    #[inline(always)]
+    fn rank32<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
+        dxr.lines.find(e, x)
+    }
+}
+
+impl<K: Key> Dxr<K> {
+    /// `out[i] = lookup(keys[i])` for an IPv6 table (`K` is `u128`), `keys` as
+    /// their first 64 bits and the full keys (for the scalar walk).
+    #[inline(always)]
+    pub(super) fn lookup_v6_rounds<R: Rank>(&self, keys: &[K], out: &mut [NextHop]) {
+        debug_assert!(K::BITS == 128 && self.s < 64);
+        let s = self.s;
+        for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let mut hi = [0u64; LANES];
+            let mut e = [0u32; LANES];
+            let mut o = [0u32; LANES];
+            let mut lists = [[0u8; LANES]; 5];
+            let mut cnt = [0usize; 5];
+            for (l, &k) in ks.iter().enumerate() {
+                hi[l] = (k.to_wide() >> 64) as u64;
+                e[l] = self.direct[(hi[l] >> (64 - s)) as usize];
+                o[l] = s;
+                lists[SUBS][l] = l as u8;
+            }
+            let mut walking = ks.len();
+            while walking > 0 {
+                // Sort the walking lanes (in `lists[SUBS]`) by their entries.
+                let cur = lists[SUBS];
+                cnt[DONE] = 0;
+                cnt[SUBS] = 0;
+                cnt[LINE16] = 0;
+                cnt[LINE32] = 0;
+                for &l in &cur[..walking] {
+                    let l = usize::from(l);
+                    let (e, o) = (e[l], o[l]);
+                    // A leaf's answer; overwritten later when `e` is not one.
+                    os[l] = e.wrapping_sub(1);
+                    let t = ((e >> SUB_OFF_BITS) & 0xf) + 1;
+                    let sub = u32::from(e >> 29 == 6 && o + t <= 64);
+                    let wide = (e & LINE_WIDE) >> 27;
+                    let line = u32::from(e >> 28 == 0xf && o + (16 << wide) <= 64);
+                    let kind = u32::from(e >= CHUNK) * (4 - 3 * sub - (2 - wide) * line);
+                    let kind = kind as usize;
+                    lists[kind][cnt[kind]] = l as u8;
+                    cnt[kind] += 1;
+                }
+                for &l in &lists[LINE16][..cnt[LINE16]] {
+                    let l = usize::from(l);
+                    let x = ((hi[l] << o[l]) >> 48) as u32;
+                    os[l] = R::rank16(self, e[l], x);
+                }
+                for &l in &lists[LINE32][..cnt[LINE32]] {
+                    let l = usize::from(l);
+                    let x = ((hi[l] << o[l]) >> 32) as u32;
+                    os[l] = R::rank32(self, e[l], x);
+                }
+                for &l in &lists[SUBS][..cnt[SUBS]] {
+                    let l = usize::from(l);
+                    let t = ((e[l] >> SUB_OFF_BITS) & 0xf) + 1;
+                    let i = (e[l] & SUB_OFF_MASK) as usize + ((hi[l] << o[l]) >> (64 - t)) as usize;
+                    e[l] = self.direct[i];
+                    o[l] += t;
+                }
+                walking = cnt[SUBS];
+            }
+            for &l in &lists[SLOW][..cnt[SLOW]] {
+                let l = usize::from(l);
+                os[l] = self.resolve(e[l], ks[l], o[l]);
+            }
+        }
+    }
+}
+
+/// The line compare with AVX-512 (BW for 16-bit lanes): one aligned load of the
+/// node's first line, one masked compare, a POPCNT.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+impl Rank for Avx512 {
+    #[inline(always)]
+    fn rank16<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
+        use std::arch::x86_64::*;
+        let (at, n, _) = decode(e);
+        let line = &dxr.lines.v[at];
+        let live = (u64::MAX >> (64 - n)) as u32;
+        // SAFETY: only reached from `lookup_v6_avx512` (the CPU has AVX-512F and
+        // BW); `line` is a whole aligned 64-byte line.
+        let rank = unsafe {
+            let v = _mm512_load_si512(line.0.as_ptr().cast());
+            _mm512_mask_cmple_epu16_mask(live, v, _mm512_set1_epi16(x as u16 as i16))
+        }
+        .count_ones() as usize;
+        let w = hop_word(n, false) + rank - 1;
+        dxr.lines.v[at + w / 16].0[w % 16]
+    }
+
+    #[inline(always)]
+    fn rank32<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
+        use std::arch::x86_64::*;
+        let (at, n, _) = decode(e);
+        let line = &dxr.lines.v[at];
+        let live = (u32::MAX >> (32 - n)) as u16;
+        // SAFETY: as `rank16`.
+        let rank = unsafe {
+            let v = _mm512_load_si512(line.0.as_ptr().cast());
+            _mm512_mask_cmple_epu32_mask(live, v, _mm512_set1_epi32(x as i32))
+        }
+        .count_ones() as usize;
+        let w = hop_word(n, true) + rank - 1;
+        dxr.lines.v[at + w / 16].0[w % 16]
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+impl<K: Key> Dxr<K> {
+    /// The IPv6 batch lookup with AVX-512, 16 lanes a vector, two vectors a group:
+    /// the top level and the sub-direct steps by gathers, rounds until no lane
+    /// stands on a sub-direct table, the leaves' answers by a masked store, then
+    /// each lane on a line chunk ranked on its own (`Avx512::rank16/32`), and the
+    /// rare lanes left (prefixes past /64, other chunks) on the scalar walk. The
+    /// key's bits at depth `o` come from its first 64 bits held as two 32-bit
+    /// halves: variable shifts by 32 or more give 0, so three shifts assemble
+    /// them for any `o` without a branch.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and BW.
+    #[target_feature(enable = "avx512f,avx512bw,popcnt,bmi1")]
+    #[allow(clippy::needless_range_loop)] // one lane index across several arrays
+    pub(super) unsafe fn lookup_v6_avx512(&self, keys: &[K], out: &mut [NextHop]) {
+        use std::arch::x86_64::*;
+        debug_assert!(K::BITS == 128 && self.s <= 16);
+        let direct = self.direct.as_ptr().cast::<i32>();
+        let zero = _mm512_setzero_si512();
+        let c32 = _mm512_set1_epi32(32);
+        for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            // The top level by scalar loads (its few hundred used entries stay in
+            // cache, where a load takes a few cycles and a gather tens).
+            let mut kw = [[0u32; LANES]; 2];
+            let mut top = [0u32; LANES];
+            for (l, &k) in ks.iter().enumerate() {
+                let w = k.to_wide();
+                kw[0][l] = (w >> 96) as u32;
+                kw[1][l] = (w >> 64) as u32;
+                top[l] = self.direct[(kw[0][l] >> (32 - self.s)) as usize];
+            }
+            let mut e = [zero; 2];
+            let mut o = [zero; 2];
+            let mut hv = [zero; 2];
+            let mut lv = [zero; 2];
+            let mut pend = [0u16; 2];
+            let (mut leaf, mut l16, mut l32, mut slow) =
+                ([0u16; 2], [0u16; 2], [0u16; 2], [0u16; 2]);
+            for v in 0..2 {
+                let n = ks.len().saturating_sub(16 * v).min(16);
+                pend[v] = ((1u32 << n) - 1) as u16;
+                // SAFETY: 16 lanes from 16 * v < LANES.
+                unsafe {
+                    hv[v] = _mm512_loadu_si512(kw[0].as_ptr().add(16 * v).cast());
+                    lv[v] = _mm512_loadu_si512(kw[1].as_ptr().add(16 * v).cast());
+                }
+                // SAFETY: 16 lanes from 16 * v < LANES.
+                e[v] = unsafe { _mm512_loadu_si512(top.as_ptr().add(16 * v).cast()) };
+                o[v] = _mm512_set1_epi32(self.s as i32);
+            }
+            loop {
+                let mut any = 0u16;
+                let mut sub = [0u16; 2];
+                let mut t = [zero; 2];
+                for v in 0..2 {
+                    let ev = e[v];
+                    let lf =
+                        _mm512_mask_cmplt_epu32_mask(pend[v], ev, _mm512_set1_epi32(CHUNK as i32));
+                    t[v] = _mm512_add_epi32(
+                        _mm512_and_si512(_mm512_srli_epi32::<25>(ev), _mm512_set1_epi32(0xf)),
+                        _mm512_set1_epi32(1),
+                    );
+                    let is_sub = _mm512_mask_cmpeq_epi32_mask(
+                        pend[v],
+                        _mm512_srli_epi32::<29>(ev),
+                        _mm512_set1_epi32(6),
+                    );
+                    sub[v] = _mm512_mask_cmple_epu32_mask(
+                        is_sub,
+                        _mm512_add_epi32(o[v], t[v]),
+                        _mm512_set1_epi32(64),
+                    );
+                    let line = _mm512_mask_cmpeq_epi32_mask(
+                        pend[v],
+                        _mm512_srli_epi32::<28>(ev),
+                        _mm512_set1_epi32(0xf),
+                    );
+                    let wide =
+                        _mm512_mask_test_epi32_mask(line, ev, _mm512_set1_epi32(LINE_WIDE as i32));
+                    let (v16, v32) = (line & !wide, wide);
+                    leaf[v] |= lf;
+                    l16[v] |= v16;
+                    l32[v] |= v32;
+                    slow[v] |= pend[v] & !lf & !sub[v] & !v16 & !v32;
+                    any |= sub[v];
+                }
+                if any == 0 {
+                    break;
+                }
+                for v in 0..2 {
+                    if sub[v] == 0 {
+                        pend[v] = 0;
+                        continue;
+                    }
+                    // The key's 32 bits from depth o (o + t <= 64): the high half
+                    // shifted left by o, the low half right by 32 - o or left by
+                    // o - 32 (a count past 31 gives 0).
+                    let x = _mm512_or_si512(
+                        _mm512_or_si512(
+                            _mm512_sllv_epi32(hv[v], o[v]),
+                            _mm512_srlv_epi32(lv[v], _mm512_sub_epi32(c32, o[v])),
+                        ),
+                        _mm512_sllv_epi32(lv[v], _mm512_sub_epi32(o[v], c32)),
+                    );
+                    let bits = _mm512_srlv_epi32(x, _mm512_sub_epi32(c32, t[v]));
+                    let off = _mm512_and_si512(e[v], _mm512_set1_epi32(SUB_OFF_MASK as i32));
+                    // SAFETY: a sub-direct table's 2^t entries lie in `direct`.
+                    let ne = unsafe {
+                        _mm512_mask_i32gather_epi32::<4>(
+                            zero,
+                            sub[v],
+                            _mm512_add_epi32(off, bits),
+                            direct,
+                        )
+                    };
+                    e[v] = _mm512_mask_mov_epi32(e[v], sub[v], ne);
+                    o[v] = _mm512_mask_add_epi32(o[v], sub[v], o[v], t[v]);
+                    pend[v] = sub[v];
+                }
+            }
+            let mut ea = [0u32; LANES];
+            let mut oa = [0u32; LANES];
+            for v in 0..2 {
+                // SAFETY: 16 lanes from 16 * v < LANES; leaf lanes are live, within `os`.
+                unsafe {
+                    _mm512_storeu_si512(ea.as_mut_ptr().add(16 * v).cast(), e[v]);
+                    _mm512_storeu_si512(oa.as_mut_ptr().add(16 * v).cast(), o[v]);
+                    _mm512_mask_storeu_epi32(
+                        os.as_mut_ptr().add(16 * v).cast(),
+                        leaf[v],
+                        _mm512_sub_epi32(e[v], _mm512_set1_epi32(1)),
+                    );
+                }
+            }
+            let join = |m: [u16; 2]| u32::from(m[0]) | (u32::from(m[1]) << 16);
+            let (mut m16, mut m32, mut ms) = (join(l16), join(l32), join(slow));
+            while m16 != 0 {
+                let l = m16.trailing_zeros() as usize;
+                m16 &= m16 - 1;
+                // Line chunks come after at least the top level: o < 128.
+                let x = ks[l].to_wide() << oa[l];
+                os[l] = Avx512::rank16(self, ea[l], (x >> 112) as u32);
+            }
+            while m32 != 0 {
+                let l = m32.trailing_zeros() as usize;
+                m32 &= m32 - 1;
+                let x = ks[l].to_wide() << oa[l];
+                os[l] = Avx512::rank32(self, ea[l], (x >> 96) as u32);
+            }
+            while ms != 0 {
+                let l = ms.trailing_zeros() as usize;
+                ms &= ms - 1;
+                os[l] = self.resolve(ea[l], ks[l], oa[l]);
+            }
+        }
+    }
+}
