@@ -37,7 +37,7 @@ pub(super) fn decode(e: u32) -> (usize, usize, bool) {
 
 /// Word (`u32`) of a node where its next hops begin.
 #[inline(always)]
-pub(super) fn hop_word(n: usize, wide: bool) -> usize {
+fn hop_word(n: usize, wide: bool) -> usize {
     if wide {
         n
     } else {

@@ -920,7 +920,7 @@ impl<K: Key> Dxr<K> {
             return;
         }
         if K::BITS == 128 {
-            self.lookup_v6_rounds::<v6::Portable>(keys, out);
+            self.lookup_v6_rounds(keys, out);
             return;
         }
         #[cfg(target_arch = "x86_64")]
@@ -1003,7 +1003,7 @@ impl<K: Key> Dxr<K> {
         if self.direct.is_empty() {
             out[..keys.len()].fill(NO_ROUTE);
         } else if K::BITS == 128 {
-            self.lookup_v6_rounds::<v6::Portable>(keys, &mut out[..keys.len()]);
+            self.lookup_v6_rounds(keys, &mut out[..keys.len()]);
         } else {
             self.lookup_groups(keys, &mut out[..keys.len()]);
         }

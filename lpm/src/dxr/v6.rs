@@ -12,7 +12,7 @@
 //!
 //! `lookup_v6_avx512`: the same rounds, 16 lanes a vector (see there).
 
-use super::lines::{decode, hop_word};
+use super::lines::decode;
 use super::{Dxr, CHUNK, LANES, LINE_WIDE, SUB_OFF_BITS, SUB_OFF_MASK};
 use crate::key::Key;
 use crate::NextHop;
@@ -24,34 +24,11 @@ const LINE16: usize = 2;
 const LINE32: usize = 3;
 const SLOW: usize = 4;
 
-/// Ranks `x` among a line node's starts: how the CPU at hand counts the starts
-/// `<=` the key (one vector compare, or a scalar count).
-pub(super) trait Rank {
-    /// The next hop for `x` (the key's next 16 bits) in the node of entry `e`.
-    fn rank16<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop;
-    /// The same for a node of 32-bit starts.
-    fn rank32<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop;
-}
-
-/// Without SIMD: the lines module's branch-free count.
-pub(super) struct Portable;
-
-impl Rank for Portable {
-    #[inline(always)]
-    fn rank16<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
-        dxr.lines.find(e, x)
-    }
-    #[inline(always)]
-    fn rank32<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
-        dxr.lines.find(e, x)
-    }
-}
-
 impl<K: Key> Dxr<K> {
     /// `out[i] = lookup(keys[i])` for an IPv6 table (`K` is `u128`), `keys` as
     /// their first 64 bits and the full keys (for the scalar walk).
     #[inline(always)]
-    pub(super) fn lookup_v6_rounds<R: Rank>(&self, keys: &[K], out: &mut [NextHop]) {
+    pub(super) fn lookup_v6_rounds(&self, keys: &[K], out: &mut [NextHop]) {
         debug_assert!(K::BITS == 128 && self.s < 64);
         let s = self.s;
         for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
@@ -91,12 +68,12 @@ impl<K: Key> Dxr<K> {
                 for &l in &lists[LINE16][..cnt[LINE16]] {
                     let l = usize::from(l);
                     let x = ((hi[l] << o[l]) >> 48) as u32;
-                    os[l] = R::rank16(self, e[l], x);
+                    os[l] = self.lines.find(e[l], x);
                 }
                 for &l in &lists[LINE32][..cnt[LINE32]] {
                     let l = usize::from(l);
                     let x = ((hi[l] << o[l]) >> 32) as u32;
-                    os[l] = R::rank32(self, e[l], x);
+                    os[l] = self.lines.find(e[l], x);
                 }
                 for &l in &lists[SUBS][..cnt[SUBS]] {
                     let l = usize::from(l);
@@ -115,55 +92,13 @@ impl<K: Key> Dxr<K> {
     }
 }
 
-/// The line compare with AVX-512 (BW for 16-bit lanes): one aligned load of the
-/// node's first line, one masked compare, a POPCNT.
-#[cfg(target_arch = "x86_64")]
-pub(super) struct Avx512;
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-impl Rank for Avx512 {
-    #[inline(always)]
-    fn rank16<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
-        use std::arch::x86_64::*;
-        let (at, n, _) = decode(e);
-        let line = &dxr.lines.v[at];
-        let live = (u64::MAX >> (64 - n)) as u32;
-        // SAFETY: only reached from `lookup_v6_avx512` (the CPU has AVX-512F and
-        // BW); `line` is a whole aligned 64-byte line.
-        let rank = unsafe {
-            let v = _mm512_load_si512(line.0.as_ptr().cast());
-            _mm512_mask_cmple_epu16_mask(live, v, _mm512_set1_epi16(x as u16 as i16))
-        }
-        .count_ones() as usize;
-        let w = hop_word(n, false) + rank - 1;
-        dxr.lines.v[at + w / 16].0[w % 16]
-    }
-
-    #[inline(always)]
-    fn rank32<K: Key>(dxr: &Dxr<K>, e: u32, x: u32) -> NextHop {
-        use std::arch::x86_64::*;
-        let (at, n, _) = decode(e);
-        let line = &dxr.lines.v[at];
-        let live = (u32::MAX >> (32 - n)) as u16;
-        // SAFETY: as `rank16`.
-        let rank = unsafe {
-            let v = _mm512_load_si512(line.0.as_ptr().cast());
-            _mm512_mask_cmple_epu32_mask(live, v, _mm512_set1_epi32(x as i32))
-        }
-        .count_ones() as usize;
-        let w = hop_word(n, true) + rank - 1;
-        dxr.lines.v[at + w / 16].0[w % 16]
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 impl<K: Key> Dxr<K> {
     /// The IPv6 batch lookup with AVX-512, 16 lanes a vector, two vectors a group:
     /// the top level and the sub-direct steps by gathers, rounds until no lane
     /// stands on a sub-direct table, the leaves' answers by a masked store, then
-    /// each lane on a line chunk ranked on its own (`Avx512::rank16/32`), and the
+    /// each lane on a line chunk ranked on its own (one load, one compare), and the
     /// rare lanes left (prefixes past /64, other chunks) on the scalar walk. The
     /// key's bits at depth `o` come from its first 64 bits held as two 32-bit
     /// halves: variable shifts by 32 or more give 0, so three shifts assemble
@@ -279,13 +214,30 @@ impl<K: Key> Dxr<K> {
                     pend[v] = sub[v];
                 }
             }
+            // Each line lane's key bits at its depth (16 for a chunk of 16-bit
+            // starts, 32 else), by the same shifts as the sub-direct step; lanes
+            // whose bits lie past the first 64 (rare) get theirs from the full key.
             let mut ea = [0u32; LANES];
             let mut oa = [0u32; LANES];
+            let mut xa = [0u32; LANES];
+            let mut far = 0u32;
             for v in 0..2 {
+                let x = _mm512_or_si512(
+                    _mm512_or_si512(
+                        _mm512_sllv_epi32(hv[v], o[v]),
+                        _mm512_srlv_epi32(lv[v], _mm512_sub_epi32(c32, o[v])),
+                    ),
+                    _mm512_sllv_epi32(lv[v], _mm512_sub_epi32(o[v], c32)),
+                );
+                let x = _mm512_mask_srli_epi32::<16>(x, l16[v], x);
+                let near = _mm512_mask_cmple_epu32_mask(l16[v], o[v], _mm512_set1_epi32(48))
+                    | _mm512_mask_cmple_epu32_mask(l32[v], o[v], c32);
+                far |= u32::from((l16[v] | l32[v]) & !near) << (16 * v);
                 // SAFETY: 16 lanes from 16 * v < LANES; leaf lanes are live, within `os`.
                 unsafe {
                     _mm512_storeu_si512(ea.as_mut_ptr().add(16 * v).cast(), e[v]);
                     _mm512_storeu_si512(oa.as_mut_ptr().add(16 * v).cast(), o[v]);
+                    _mm512_storeu_si512(xa.as_mut_ptr().add(16 * v).cast(), x);
                     _mm512_mask_storeu_epi32(
                         os.as_mut_ptr().add(16 * v).cast(),
                         leaf[v],
@@ -293,20 +245,46 @@ impl<K: Key> Dxr<K> {
                     );
                 }
             }
+            while far != 0 {
+                let l = far.trailing_zeros() as usize;
+                far &= far - 1;
+                // Line chunks come after at least the top level: o < 128.
+                let x = ks[l].to_wide() << oa[l];
+                xa[l] = if ea[l] & LINE_WIDE != 0 {
+                    (x >> 96) as u32
+                } else {
+                    (x >> 112) as u32
+                };
+            }
             let join = |m: [u16; 2]| u32::from(m[0]) | (u32::from(m[1]) << 16);
             let (mut m16, mut m32, mut ms) = (join(l16), join(l32), join(slow));
+            let words = self.lines.v.as_ptr().cast::<u32>();
+            // One aligned load of a node's starts, one compare, its hop by rank.
+            // SAFETY (both loops): a line chunk's entry names a node of `lines`,
+            // whose first line holds its starts and whose hops follow them.
             while m16 != 0 {
                 let l = m16.trailing_zeros() as usize;
                 m16 &= m16 - 1;
-                // Line chunks come after at least the top level: o < 128.
-                let x = ks[l].to_wide() << oa[l];
-                os[l] = Avx512::rank16(self, ea[l], (x >> 112) as u32);
+                let (at, n, _) = decode(ea[l]);
+                let rank = unsafe {
+                    let v = _mm512_load_si512(words.add(16 * at).cast());
+                    let live = u32::MAX >> (32 - n);
+                    _mm512_mask_cmple_epu16_mask(live, v, _mm512_set1_epi16(xa[l] as u16 as i16))
+                }
+                .count_ones() as usize;
+                os[l] = unsafe { *words.add(16 * at + n.div_ceil(2) + rank - 1) };
             }
             while m32 != 0 {
                 let l = m32.trailing_zeros() as usize;
                 m32 &= m32 - 1;
-                let x = ks[l].to_wide() << oa[l];
-                os[l] = Avx512::rank32(self, ea[l], (x >> 96) as u32);
+                let (at, n, _) = decode(ea[l]);
+                let rank = unsafe {
+                    let v = _mm512_load_si512(words.add(16 * at).cast());
+                    let live = (u32::MAX >> (32 - n)) as u16;
+                    _mm512_mask_cmple_epu32_mask(live, v, _mm512_set1_epi32(xa[l] as i32))
+                }
+                .count_ones() as usize;
+                os[l] = unsafe { *words.add(16 * at + n + rank - 1) };
             }
             while ms != 0 {
                 let l = ms.trailing_zeros() as usize;
