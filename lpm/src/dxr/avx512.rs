@@ -92,45 +92,48 @@ impl<K: Key> Dxr<K> {
                 // next hops are u32s from 2m + 9.
                 m5[v] = m;
             }
+            // The counts before each word (the node's ninth u32), one 16-lane gather
+            // per vector, byte w of it.
+            let mut before32 = [zero; 2];
+            for v in 0..2 {
+                let bidx = _mm512_add_epi32(_mm512_add_epi32(m5[v], m5[v]), _mm512_set1_epi32(8));
+                // SAFETY: live map lanes index the ninth u32 of a node in `nodes`.
+                let cw = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], bidx, hops) };
+                let bsh = _mm512_slli_epi32::<3>(_mm512_srli_epi32::<6>(x[v]));
+                before32[v] = _mm512_and_si512(_mm512_srlv_epi32(cw, bsh), _mm512_set1_epi32(0xff));
+            }
             let mut hidx = [zero; 4];
             for q in 0..4 {
                 let (v, half) = (q / 2, q % 2);
                 let lanes = (is_map[v] >> (8 * half)) as __mmask8;
                 let w = _mm512_srli_epi32::<6>(x[v]);
                 let widx = _mm512_add_epi32(m5[v], w);
-                let bidx = _mm512_add_epi32(m5[v], _mm512_set1_epi32(4));
-                let hb = _mm512_add_epi32(_mm512_add_epi32(m5[v], m5[v]), _mm512_set1_epi32(8));
-                let (wi, bi, xi, wv, hbi) = if half == 0 {
+                // 2m + 8 + before[w]: the hop index but for the rank.
+                let hb = _mm512_add_epi32(
+                    _mm512_add_epi32(_mm512_add_epi32(m5[v], m5[v]), _mm512_set1_epi32(8)),
+                    before32[v],
+                );
+                let (wi, xi, hbi) = if half == 0 {
                     (
                         _mm512_castsi512_si256(widx),
-                        _mm512_castsi512_si256(bidx),
                         _mm512_castsi512_si256(x[v]),
-                        _mm512_castsi512_si256(w),
                         _mm512_castsi512_si256(hb),
                     )
                 } else {
                     (
                         _mm512_extracti64x4_epi64::<1>(widx),
-                        _mm512_extracti64x4_epi64::<1>(bidx),
                         _mm512_extracti64x4_epi64::<1>(x[v]),
-                        _mm512_extracti64x4_epi64::<1>(w),
                         _mm512_extracti64x4_epi64::<1>(hb),
                     )
                 };
                 // SAFETY: live map lanes index the first words of a node in `nodes`.
                 let word = unsafe { _mm512_mask_i32gather_epi64::<8>(zero, lanes, wi, maps) };
-                // SAFETY: as above, the node's fifth word.
-                let bw = unsafe { _mm512_mask_i32gather_epi64::<8>(zero, lanes, bi, maps) };
                 // Bits 0..=x % 64 of the word, shifted to the top, counted.
                 let x64 = _mm512_cvtepu32_epi64(xi);
                 let cnt = _mm512_andnot_si512(x64, _mm512_set1_epi64(63));
                 let pop = _mm512_popcnt_epi64(_mm512_sllv_epi64(word, cnt));
-                // before[w]: byte w of the fifth word.
-                let bsh = _mm512_slli_epi64::<3>(_mm512_cvtepu32_epi64(wv));
-                let before = _mm512_and_si512(_mm512_srlv_epi64(bw, bsh), _mm512_set1_epi64(0xff));
                 // Hop rank - 1 from 2m + 9: 2m + 8 + before + pop.
-                hidx[q] =
-                    _mm512_add_epi64(_mm512_add_epi64(_mm512_cvtepu32_epi64(hbi), before), pop);
+                hidx[q] = _mm512_add_epi64(_mm512_cvtepu32_epi64(hbi), pop);
             }
             for v in 0..2 {
                 if live[v] == 0 {
