@@ -1,12 +1,13 @@
 //! The IPv4 batch lookup with AVX-512 gathers, 16 lanes at a time: the top-level
 //! entries, the bitmap words, the counts before them and the next hops are each
-//! read for 16 keys by one gather (the words by two of 8 64-bit lanes), so the lanes' cache misses overlap without a branch;
-//! slots that are range chunks of 32-bit starts (tables under 4096 routes) get a
-//! branch-free binary search, a gather per step. Lanes left over (a deep bucket,
-//! a rarer chunk) finish on the scalar walk. (IPv6: `v6.rs`.) Used when the CPU
-//! has AVX-512F, BW and VPOPCNTDQ (checked at run time); otherwise the portable
-//! batch lookup runs. Measured here (AMD EPYC): a gather
-//! costs about a cycle per lane, masked-off lanes included, much as scalar loads.
+//! read for 16 keys by one gather (the words by two of 8 64-bit lanes), so the
+//! lanes' cache misses overlap without a branch; slots that are range chunks of
+//! 32-bit starts (tables under 4096 routes) get a branch-free binary search, a
+//! gather per step. Lanes left over (a deep bucket, a rarer chunk) finish on the
+//! scalar walk. (IPv6: `v6.rs`.) Used when the CPU has AVX-512F, BW and VPOPCNTDQ
+//! (checked at run time); otherwise the portable batch lookup runs. Measured here
+//! (AMD EPYC): a gather costs about a cycle per lane, masked-off lanes included,
+//! much as scalar loads.
 
 #![allow(unsafe_code)]
 
