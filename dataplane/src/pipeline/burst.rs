@@ -181,8 +181,7 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             };
             // What the L2 rewrite reads of the egress interface.
             if let Some(i) = vnet.fwd.interfaces.get(usize::from(iface)) {
-                ingress::prefetch(&i.mac);
-                ingress::prefetch(&i.vlan);
+                ingress::prefetch(i);
             }
         }
     }
@@ -290,7 +289,11 @@ fn run_one<F: Frame, O: Output<F>>(
     clock.lap(Stage::Demux);
 
     // Stage 2: route lookups, batched.
-    let compact4 = v4.lookup_compact();
+    // Many tenants in one burst: their small tables through one `lookup_each4`.
+    // (A burst of one or two tenants finds its table hot after the first frame;
+    // the per-vnet batch serves it as before.)
+    let (runs4, runs6) = (v4.runs(), v6.runs());
+    let compact4 = if runs4 > 2 { v4.lookup_compact() } else { 0 };
     v4.lookup(
         compact4,
         |vnet, keys, hops| vnet.fwd.fib4.lookup_batch(keys, hops),
@@ -301,7 +304,6 @@ fn run_one<F: Frame, O: Output<F>>(
         |vnet, keys, hops| vnet.fwd.fib6.lookup_batch(keys, hops),
         |vnet, key| vnet.fwd.fib6.lookup_u128(key),
     );
-    let (runs4, runs6) = (v4.runs(), v6.runs());
     // Many tenants in one burst: their next hops and gateway MACs are cold (a
     // burst of one tenant finds them hot after its first frame).
     if runs4 > 2 {

@@ -50,8 +50,13 @@ impl VnetWorkerCounters {
 /// A vnet's counters: one padded slot per worker. Lives as long as the vnet
 /// (carried over when its tables are republished).
 pub struct VnetCounters {
-    slots: Box<[CachePadded<VnetWorkerCounters>]>,
+    slots: VnetSlots,
 }
+
+/// A vnet's per-worker counter slots. Shared (an `Arc`) so that the packet path
+/// can hold them one load from its `Vnet` (`Vnet::counters`), not through the
+/// forwarding part and this struct.
+pub type VnetSlots = Arc<[CachePadded<VnetWorkerCounters>]>;
 
 /// Sums of a vnet's counters over all workers.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -91,6 +96,11 @@ impl VnetCounters {
     #[inline(always)]
     pub fn worker(&self, w: usize) -> &VnetWorkerCounters {
         &self.slots[w]
+    }
+
+    /// The slots themselves, shared.
+    pub fn slots(&self) -> VnetSlots {
+        self.slots.clone()
     }
 
     pub fn totals(&self) -> VnetTotals {

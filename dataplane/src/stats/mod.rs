@@ -8,6 +8,6 @@ mod drop_reason;
 pub mod stage_cycles;
 
 pub use counters::{
-    bump, PortCounters, PortWorkerCounters, VnetCounters, VnetTotals, VnetWorkerCounters,
+    bump, PortCounters, PortWorkerCounters, VnetCounters, VnetSlots, VnetTotals, VnetWorkerCounters,
 };
 pub use drop_reason::{DropReason, PortDropReason};
