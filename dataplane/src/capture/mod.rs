@@ -14,7 +14,7 @@
 //! capture goes on across reloads and ends when the vnet is destroyed.
 use arc_swap::ArcSwapOption;
 use crossbeam_queue::ArrayQueue;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Which way a frame was going, relative to the router.
@@ -178,6 +178,12 @@ fn copy_frame(dst: &mut [u8], frame: &[u8], vlan: Option<u16>) -> usize {
     }
 }
 
+/// Taps capturing now, all vnets together. `record` reads this before its own
+/// tap: the counter is one line every worker keeps in cache, while the tap is
+/// another cold line per frame when a burst spreads over many tenants (most of
+/// the time no capture runs anywhere).
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
 /// A vnet's capture point.
 #[derive(Default)]
 pub struct Tap {
@@ -201,7 +207,7 @@ impl Tap {
         frame: &[u8],
         stripped: Option<u16>,
     ) {
-        if self.active.load(Ordering::Relaxed) {
+        if RUNNING.load(Ordering::Relaxed) != 0 && self.active.load(Ordering::Relaxed) {
             self.record_slow(worker, dir, at, frame, stripped);
         }
     }
@@ -229,6 +235,7 @@ impl Tap {
         if prev.is_some() {
             return Err(TapBusy);
         }
+        RUNNING.fetch_add(1, Ordering::Release);
         self.active.store(true, Ordering::Release);
         Ok(())
     }
@@ -239,13 +246,24 @@ impl Tap {
     pub fn stop(&self, s: &Arc<Session>) {
         let cur = self.session.load_full();
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
-            self.active.store(false, Ordering::Release);
+            if self.active.swap(false, Ordering::AcqRel) {
+                RUNNING.fetch_sub(1, Ordering::Release);
+            }
             self.session.store(None);
         }
     }
 
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Tap {
+    /// A vnet removed while capturing: its capture no longer counts as running.
+    fn drop(&mut self) {
+        if *self.active.get_mut() {
+            RUNNING.fetch_sub(1, Ordering::Release);
+        }
     }
 }
 
