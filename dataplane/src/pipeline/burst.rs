@@ -37,6 +37,9 @@ struct Lanes<'t, F, P, K> {
     /// only for vnets that have a firewall.
     tags: [Tags; BURST_MAX],
     keys: [K; BURST_MAX],
+    /// IPv4, a burst over many tenants: where each frame's lookup in its vnet's
+    /// compact table goes on after the root (`locate_compact`).
+    leaves: [lpm::CompactLeaf; BURST_MAX],
     hops: [lpm::NextHop; BURST_MAX],
     len: usize,
 }
@@ -54,6 +57,7 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             prepared: [P::default(); BURST_MAX],
             tags: [Tags::EMPTY; BURST_MAX],
             keys: [K::default(); BURST_MAX],
+            leaves: [lpm::CompactLeaf::default(); BURST_MAX],
             hops: [lpm::NO_ROUTE; BURST_MAX],
             len: 0,
         }
@@ -188,37 +192,33 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
 }
 
 impl<F, P> Lanes<'_, F, P, u32> {
-    /// The IPv4 lookups of frames whose vnet has a compact table (a small one:
-    /// `VnetFwd::fib4_compact`), all in one `lpm::lookup_each4` call whatever vnet
-    /// they belong to: with many tenants in a burst, the tables' misses overlap
-    /// and no search branch depends on a key (the per-vnet path did one scalar,
-    /// branchy walk per frame there). Returns the frames done, a bit per lane.
+    /// The first level of the last pushed frame's lookup, when its vnet has a
+    /// compact table (a small one, `VnetFwd::fib4_compact`): which leaf, whose
+    /// lines are then prefetched. Called as each frame passes the header checks
+    /// in a burst over many tenants: the root came in with the tenant state
+    /// (`ingress::warm`), and the leaf has the rest of the demux stage to arrive.
+    #[inline(always)]
+    fn locate_compact(&mut self) {
+        let i = self.len - 1;
+        if let Some(c) = self.vnet[i].and_then(|v| v.compact4.as_ref()) {
+            self.leaves[i] = c.leaf(self.keys[i]);
+        }
+    }
+
+    /// The IPv4 lookups of frames whose vnet has a compact table, from the leaf
+    /// `locate_compact` found: one compare of a cached line per frame, no branch
+    /// on the key, whatever vnet each frame belongs to (the per-vnet path did one
+    /// scalar, branchy walk per frame through cold tables there). Returns the
+    /// frames done, a bit per lane.
     #[inline(always)]
     fn lookup_compact(&mut self) -> u32 {
         const _: () = assert!(BURST_MAX <= 32, "a lane mask is a u32");
-        let n = self.len;
-        let first = (0..n).find_map(|i| self.vnet[i].and_then(|v| v.compact4.as_ref()));
-        let Some(first) = first else {
-            return 0;
-        };
-        let mut tables = [first; BURST_MAX];
-        let mut keys = [0u32; BURST_MAX];
-        let mut lane = [0u8; BURST_MAX];
-        let mut m = 0;
         let mut done = 0u32;
-        for i in 0..n {
+        for i in 0..self.len {
             if let Some(c) = self.vnet[i].and_then(|v| v.compact4.as_ref()) {
-                tables[m] = c;
-                keys[m] = self.keys[i];
-                lane[m] = i as u8;
-                m += 1;
+                self.hops[i] = c.lookup_leaf(self.leaves[i], self.keys[i]);
                 done |= 1 << i;
             }
-        }
-        let mut hops = [lpm::NO_ROUTE; BURST_MAX];
-        lpm::lookup_each4(&tables[..m], &keys[..m], &mut hops[..m]);
-        for (&l, &h) in lane[..m].iter().zip(&hops[..m]) {
-            self.hops[usize::from(l)] = h;
         }
         done
     }
@@ -267,7 +267,9 @@ fn run_one<F: Frame, O: Output<F>>(
             }
         }
     }
-    ingress::warm(ctx, &classified[..frames.len()]);
+    // Frames of many tenants: each IPv4 lookup in a small table starts as its
+    // frame passes the header checks (`locate_compact`).
+    let spread = ingress::warm(ctx, &classified[..frames.len()]) > 2;
     let mut tenant = None;
     for (slot, c) in frames.iter_mut().zip(classified) {
         let (Some(frame), Some(c)) = (slot.take(), c) else {
@@ -280,6 +282,9 @@ fn run_one<F: Frame, O: Output<F>>(
             EtherType::IPV4 => {
                 if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, frame, v4.next_tags()) {
                     v4.push(frame, &ing, p, p.dst);
+                    if spread {
+                        v4.locate_compact();
+                    }
                 }
             }
             EtherType::IPV6 => {
@@ -294,11 +299,10 @@ fn run_one<F: Frame, O: Output<F>>(
     clock.lap(Stage::Demux);
 
     // Stage 2: route lookups, batched.
-    // Many tenants in one burst: their small tables through one `lookup_each4`.
-    // (A burst of one or two tenants finds its table hot after the first frame;
-    // the per-vnet batch serves it as before.)
-    let (runs4, runs6) = (v4.runs(), v6.runs());
-    let compact4 = if runs4 > 2 { v4.lookup_compact() } else { 0 };
+    // Many tenants in one burst: their small tables' second level. (A burst of
+    // one or two tenants finds its table hot after the first frame; the per-vnet
+    // batch serves it as before.)
+    let compact4 = if spread { v4.lookup_compact() } else { 0 };
     v4.lookup(
         compact4,
         |vnet, keys, hops| vnet.fwd.fib4.lookup_batch(keys, hops),
@@ -309,6 +313,7 @@ fn run_one<F: Frame, O: Output<F>>(
         |vnet, keys, hops| vnet.fwd.fib6.lookup_batch(keys, hops),
         |vnet, key| vnet.fwd.fib6.lookup_u128(key),
     );
+    let (runs4, runs6) = (v4.runs(), v6.runs());
     // Many tenants in one burst: their next hops and gateway MACs are cold (a
     // burst of one tenant finds them hot after its first frame).
     if runs4 > 2 {

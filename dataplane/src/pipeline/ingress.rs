@@ -62,8 +62,11 @@ pub(super) fn classify<F: Frame>(
 /// Two levels, not four: `Vnet`, `VnetFwd` and `Interface` are laid out so that
 /// what a frame reads is in the first line of each (see their definitions), and
 /// the counter slots hang off the `Vnet` itself.
+///
+/// Returns the number of owner runs in the burst (consecutive frames of one vnet
+/// are one run); 0 or 1 means nothing was fetched.
 #[inline(always)]
-pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
+pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) -> usize {
     let t = ctx.tables;
     let mut owners = [DemuxEntry::NONE; BURST_MAX];
     let mut n = 0;
@@ -78,7 +81,7 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
         n += 1;
     }
     if n <= 1 {
-        return;
+        return n;
     }
     let owners = &owners[..n];
     let vnet = |e: &DemuxEntry| t.vnets.get(e.vnet());
@@ -105,6 +108,7 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
             prefetch(nh.wrapping_add(3));
         }
     }
+    n
 }
 
 /// A hint to load the cache line at `p`; never faults, whatever `p` is.

@@ -124,6 +124,27 @@ impl Compact4 {
         hop_in(&self.lines[leaf], &self.lines[leaf + 1], key)
     }
 
+    /// The first level of `lookup_u32(key)` alone: the leaf holding `key`, whose
+    /// two lines it prefetches. A caller that knows the key well before it needs
+    /// the answer (the dataplane, at header checks) starts here, and
+    /// [`Self::lookup_leaf`] later finds the leaf in cache.
+    #[inline(always)]
+    pub fn leaf(&self, key: u32) -> CompactLeaf {
+        let leaf = leaf_of(&self.lines[0], key);
+        prefetch(&self.lines[leaf]);
+        prefetch(&self.lines[leaf + 1]);
+        CompactLeaf(leaf as u8)
+    }
+
+    /// The second level: `lookup_u32(key)` given `self.leaf(key)`. (A leaf of
+    /// another key or table gives some next hop of that leaf, or panics when this
+    /// table has no such leaf.)
+    #[inline(always)]
+    pub fn lookup_leaf(&self, leaf: CompactLeaf, key: u32) -> NextHop {
+        let leaf = usize::from(leaf.0);
+        hop_in(&self.lines[leaf], &self.lines[leaf + 1], key)
+    }
+
     /// Where the root is: prefetch it early (when the table is first known) and
     /// the batch lookup's first level finds it in cache.
     #[inline(always)]
@@ -131,6 +152,10 @@ impl Compact4 {
         self.lines.as_ptr().cast()
     }
 }
+
+/// Where a key's lookup goes on after the root ([`Compact4::leaf`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactLeaf(u8);
 
 /// Index in `lines` of the starts line of the leaf holding `key`: separators
 /// (words 1..) `<= key`, capped at the last leaf (word 0); padding separators are

@@ -44,9 +44,17 @@ fn probe_keys(fib: &Fib4, extra: &[u32]) -> Vec<u32> {
     keys
 }
 
+/// `lookup_u32`, and the same in two steps (`leaf`, then `lookup_leaf`).
 fn check_single(fib: &Fib4, c: &Compact4, keys: &[u32]) -> Result<(), TestCaseError> {
     for &k in keys {
-        prop_assert_eq!(c.lookup_u32(k), fib.lookup_u32(k), "key {:#010x}", k);
+        let want = fib.lookup_u32(k);
+        prop_assert_eq!(c.lookup_u32(k), want, "key {:#010x}", k);
+        prop_assert_eq!(
+            c.lookup_leaf(c.leaf(k), k),
+            want,
+            "key {:#010x} in two steps",
+            k
+        );
     }
     Ok(())
 }
