@@ -50,6 +50,40 @@ pub(super) fn pass<F: Frame, O: Output<F>>(
     }
 }
 
+/// The "out" pass of a forwarded packet: [`pass`], but where the rule set
+/// decides alike on both passes (`RuleSet::same_both_passes`) and the "in"
+/// pass allowed the packet, the allowing rule counts it again and it goes
+/// on: the verdict and counts of the walk, without the walk, the metadata
+/// or the call.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pass_forwarded<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    out: &mut O,
+    ing: &Ingress<'_>,
+    frame: F,
+    v6: bool,
+    which: impl FnOnce() -> Pass,
+    tags: &mut Tags,
+) -> Option<F> {
+    match ing.vnet.fwd.firewall.as_deref() {
+        None => Some(frame),
+        Some(fw) => {
+            if fw.rules.same_both_passes() {
+                let fctx = Ctx {
+                    states: &fw.states,
+                    now_ms: now_ms(ctx.now, ctx.hz),
+                    worker: ctx.worker,
+                };
+                if fw.rules.replay(tags, &fctx).is_some() {
+                    return Some(frame);
+                }
+            }
+            run(fw, ctx, out, ing, frame, v6, which(), tags)
+        }
+    }
+}
+
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn run<F: Frame, O: Output<F>>(
@@ -70,19 +104,6 @@ fn run<F: Frame, O: Output<F>>(
     // after the pipe rule; vnetd always behaves as one_pass.)
     if ing.from_pipe && matches!(which, Pass::In) {
         return Some(frame);
-    }
-    // The "out" pass of a rule set that decides alike both ways: the "in"
-    // pass's allowing rule counts the packet again, without a walk (the same
-    // verdict and counts as the walk; see `RuleSet::same_both_passes`).
-    if let Pass::Out { .. } = which {
-        let fctx = Ctx {
-            states: &fw.states,
-            now_ms: now_ms(ctx.now, ctx.hz),
-            worker: ctx.worker,
-        };
-        if fw.rules.replay(tags, &fctx).is_some() {
-            return Some(frame);
-        }
     }
     let l3 = ing.l3_off;
     let (mut m, l4_off) = if v6 {

@@ -114,7 +114,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     }
     // `prepare` checked the header: the TTL and checksum fields are there.
     Ipv4Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_ttl();
-    let Some(frame) = filter::pass(
+    let Some(frame) = filter::pass_forwarded(
         ctx,
         out,
         ing,

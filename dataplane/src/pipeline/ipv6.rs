@@ -131,7 +131,7 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     }
     // `prepare` checked the header: the hop-limit field is there.
     Ipv6Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_hop_limit();
-    let Some(frame) = filter::pass(
+    let Some(frame) = filter::pass_forwarded(
         ctx,
         out,
         ing,
