@@ -522,7 +522,7 @@ impl RuleSet {
     fn first_holding<'a>(&'a self, links: &Links, p: &PacketMeta) -> &'a Quick4 {
         let mut best = &self.default4;
         for (tree, &l) in self.trees[0].trees().iter().zip(links) {
-            for q in tree.leaf(l).quick {
+            for q in tree.quick_of(l) {
                 if q.rule() >= best.rule() {
                     break;
                 }

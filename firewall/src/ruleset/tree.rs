@@ -303,6 +303,15 @@ impl Tree {
         }
     }
 
+    /// The packed regions of leaf `l`'s candidates (IPv4 trees), without
+    /// its rule list.
+    #[inline]
+    pub fn quick_of(&self, l: Link) -> &[Quick4] {
+        debug_assert!(l.is_leaf());
+        let (s, n) = (l.a as usize, (l.b & !LEAF) as usize);
+        self.quick.get(s..s + n).unwrap_or(&[])
+    }
+
     /// One step of the walk from inner node `l`: the child the packet goes
     /// to. Lets a burst walk level by level (see `RuleSet::leaves`), so that
     /// the packets' loads overlap.
