@@ -38,7 +38,7 @@ fn main() {
     let tenants: usize = args.next().map_or(10_000, |a| a.parse().expect("tenants"));
     let per: usize = args.next().map_or(100, |a| a.parse().expect("routes"));
     let all = common::table(false);
-    let mut rng = Rng(0x7e4a_47);
+    let mut rng = Rng(0x007e_4a47);
     let mut fibs = Vec::with_capacity(tenants);
     let mut routes = Vec::with_capacity(tenants);
     for _ in 0..tenants {
