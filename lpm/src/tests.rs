@@ -640,6 +640,12 @@ fn deep_maps_match_reference_v6() {
         }
         let mut out = vec![0; keys.len()];
         fib.lookup_batch(&keys, &mut out);
+        // Batches of every length up to past a full group (vector tails).
+        for n in 1..=40 {
+            let mut part = vec![0; n];
+            fib.lookup_batch(&keys[7..7 + n], &mut part);
+            assert_eq!(part, out[7..7 + n], "round {round}: batch of {n}");
+        }
         let mut portable = vec![0; keys.len()];
         fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
         for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {

@@ -115,16 +115,6 @@ impl<K: Key> Dxr<K> {
         let zero = _mm512_setzero_si512();
         let c32 = _mm512_set1_epi32(32);
         for (ks, os) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            // The top level by scalar loads (its few hundred used entries stay in
-            // cache, where a load takes a few cycles and a gather tens).
-            let mut kw = [[0u32; LANES]; 2];
-            let mut top = [0u32; LANES];
-            for (l, &k) in ks.iter().enumerate() {
-                let w = k.to_wide();
-                kw[0][l] = (w >> 96) as u32;
-                kw[1][l] = (w >> 64) as u32;
-                top[l] = self.direct[(kw[0][l] >> (32 - self.s)) as usize];
-            }
             let mut e = [zero; 2];
             let mut o = [zero; 2];
             let mut hv = [zero; 2];
@@ -132,16 +122,36 @@ impl<K: Key> Dxr<K> {
             let mut pend = [0u16; 2];
             let (mut leaf, mut l16, mut l32, mut slow) =
                 ([0u16; 2], [0u16; 2], [0u16; 2], [0u16; 2]);
+            let words = ks.as_ptr().cast::<i32>();
             for v in 0..2 {
                 let n = ks.len().saturating_sub(16 * v).min(16);
                 pend[v] = ((1u32 << n) - 1) as u16;
-                // SAFETY: 16 lanes from 16 * v < LANES.
-                unsafe {
-                    hv[v] = _mm512_loadu_si512(kw[0].as_ptr().add(16 * v).cast());
-                    lv[v] = _mm512_loadu_si512(kw[1].as_ptr().add(16 * v).cast());
+                // The keys' two high 32-bit words (3 and 2 of each little-endian
+                // u128), 4 keys a load, sorted into lanes by permutes.
+                let mut q = [zero; 4];
+                for (j, q) in q.iter_mut().enumerate() {
+                    let keys_here = n.saturating_sub(4 * j).min(4);
+                    let m = ((1u32 << (4 * keys_here)) - 1) as u16;
+                    // SAFETY: `m` covers the words of keys 16v + 4j.. that exist.
+                    *q = unsafe { _mm512_maskz_loadu_epi32(m, words.add(64 * v + 16 * j)) };
                 }
-                // SAFETY: 16 lanes from 16 * v < LANES.
-                e[v] = unsafe { _mm512_loadu_si512(top.as_ptr().add(16 * v).cast()) };
+                let pick =
+                    _mm512_set_epi32(30, 26, 22, 18, 14, 10, 6, 2, 31, 27, 23, 19, 15, 11, 7, 3);
+                let p0 = _mm512_permutex2var_epi32(q[0], pick, q[1]);
+                let p1 = _mm512_permutex2var_epi32(q[2], pick, q[3]);
+                hv[v] = _mm512_permutex2var_epi32(
+                    p0,
+                    _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0),
+                    p1,
+                );
+                lv[v] = _mm512_permutex2var_epi32(
+                    p0,
+                    _mm512_set_epi32(31, 30, 29, 28, 27, 26, 25, 24, 15, 14, 13, 12, 11, 10, 9, 8),
+                    p1,
+                );
+                let idx = _mm512_srlv_epi32(hv[v], _mm512_set1_epi32(32 - self.s as i32));
+                // SAFETY: every index is below 2^s <= direct.len().
+                e[v] = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, pend[v], idx, direct) };
                 o[v] = _mm512_set1_epi32(self.s as i32);
             }
             loop {
