@@ -551,12 +551,13 @@ impl<K: Key> Dxr<K> {
             let off = self.r128.push(iv, o, |r| r);
             return Some(self.range_entry(K_R128, off, n));
         }
-        // A sub-direct table of at most 2^10 entries per interval right under the
-        // top level (a crowded /16 gets all 16 bits: its /32s in one step), 2^6
-        // deeper (2^16 at most): its slots then hold a few intervals each, mostly
-        // leaves or one line chunk. Measured on the real table: 2^6 under the top
-        // level too gives 6 MiB instead of 9.5 and ~10% fewer lookups per second.
-        let per = if o < 32 { 10 } else { 6 };
+        // A sub-direct table of at most 2^10 entries per interval right under a
+        // big table's 16-bit top level (a crowded /16 gets all 16 bits: its /32s
+        // in one step), 2^6 elsewhere (2^16 at most): its slots then hold a few
+        // intervals each, mostly leaves or one line chunk. Measured on the real
+        // table: 2^6 under the top level too gives 6 MiB instead of 9.5 and
+        // somewhat fewer lookups per second (within this machine's noise).
+        let per = if o < 32 && self.s >= 16 { 10 } else { 6 };
         let t = (usize::BITS - 1 - (n << per).leading_zeros())
             .min(16)
             .min(used)
