@@ -96,14 +96,19 @@ impl Lines {
     }
 
     /// The next hop for `x` (the key's next 16 or 32 bits, as the node's starts)
-    /// in the node of entry `e`: the portable rank, a count without branches.
+    /// in the node of entry `e`: the portable rank, a binary search without
+    /// branches (as `super::search`; the first start is 0, so there is one).
     #[inline(always)]
     pub(super) fn find(&self, e: u32, x: u32) -> NextHop {
         let (at, n, wide) = decode(e);
-        let rank: usize = (0..n)
-            .map(|i| usize::from(self.start(at, i, wide) <= x))
-            .sum();
-        self.word(at, hop_word(n, wide) + rank - 1)
+        let mut base = 0;
+        let mut len = n;
+        while len > 1 {
+            let half = len / 2;
+            base += half * usize::from(self.start(at, base + half, wide) <= x);
+            len -= half;
+        }
+        self.word(at, hop_word(n, wide) + base)
     }
 
     /// The lines of the node of entry `e` (copying and accounting).
