@@ -96,13 +96,11 @@ fn run<F: Frame, O: Output<F>>(
     which: Pass,
     tags: &mut Tags,
 ) -> Option<F> {
-    if matches!(which, Pass::In) {
-        *tags = Tags::EMPTY;
-    }
     // ipfw's one_pass: a packet coming back from a pipe on input is not
     // checked by the input rules again. (With one_pass off ipfw would resume
     // after the pipe rule; vnetd always behaves as one_pass.)
     if ing.from_pipe && matches!(which, Pass::In) {
+        *tags = Tags::EMPTY;
         return Some(frame);
     }
     let l3 = ing.l3_off;
@@ -111,7 +109,11 @@ fn run<F: Frame, O: Output<F>>(
     } else {
         (meta::meta4(&frame.data()[l3..]), 0)
     };
-    m.tags = *tags;
+    // The "in" pass starts from no tags (the slot holds another frame's).
+    m.tags = match which {
+        Pass::In => Tags::EMPTY,
+        _ => *tags,
+    };
     // `prob` rules draw from this: the TSC's low bits mixed with the flow.
     m.entropy = (ctx.now as u32).wrapping_mul(0x9e37_79b9)
         ^ (m.src as u32)
