@@ -25,8 +25,8 @@ const LINE32: usize = 3;
 const SLOW: usize = 4;
 
 impl<K: Key> Dxr<K> {
-    /// `out[i] = lookup(keys[i])` for an IPv6 table (`K` is `u128`), `keys` as
-    /// their first 64 bits and the full keys (for the scalar walk).
+    /// `out[i] = lookup(keys[i])` for an IPv6 table (`K` is `u128`): the steps
+    /// within the keys' first 64 bits here, the rest on the scalar walk.
     #[inline(always)]
     pub(super) fn lookup_v6_rounds(&self, keys: &[K], out: &mut [NextHop]) {
         debug_assert!(K::BITS == 128 && self.s < 64);
