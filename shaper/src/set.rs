@@ -23,7 +23,7 @@ use crate::prefetch::{prefetch, prefetch_at};
 use crate::queue::{FlowQueue, QueueId, Queues, SlotMeta, ECN_CAPABLE, ECN_MARKED, NIL};
 use crate::red::Red;
 use crate::rng::Rng;
-use crate::sched::{new_scheduler, Scheduler};
+use crate::sched::{new_scheduler, AnyScheduler, Scheduler};
 use crate::wheel::TimerWheel;
 
 /// Where a firewall rule sends a packet.
@@ -117,7 +117,7 @@ struct Instance {
     key: FlowKey,
     hash_next: u32,
     in_use: bool,
-    sched: Box<dyn Scheduler>,
+    sched: AnyScheduler,
     /// First of the scheduler's own hashed queues (FQ-CoDel), NIL otherwise.
     hashed_base: u32,
     hashed_n: u32,
@@ -413,6 +413,17 @@ impl<P> ShaperSet<P> {
     pub fn prefetch_tail(&self, h: &Hint) {
         if let Some(fq) = self.hinted_queue(h).and_then(|q| self.qs.q.get(q as usize)) {
             prefetch_at(&self.qs.slots, fq.tail as usize);
+            // A parked queue comes off the idle list: its neighbours there were
+            // parked about when it was, a round of all flows ago, so they are
+            // cold (a miss per returning flow with fair schedulers, which drain
+            // and refill most flows every round).
+            if fq.parked {
+                for n in [fq.idle_prev, fq.idle_next] {
+                    if let Some(nq) = self.qs.q.get(n as usize) {
+                        prefetch(&nq.bytes);
+                    }
+                }
+            }
         }
     }
 
@@ -480,6 +491,7 @@ impl<P> ShaperSet<P> {
                 self.qs.slots[slot as usize] = SlotMeta {
                     next: NIL,
                     len,
+                    next_len: 0,
                     queue: q,
                     time: now,
                     reason: DropReason::QueueFull,
@@ -521,6 +533,7 @@ impl<P> ShaperSet<P> {
         self.qs.slots[slot as usize] = SlotMeta {
             next: NIL,
             len,
+            next_len: 0,
             queue: p as u32,
             time: now,
             reason: DropReason::QueueFull,
@@ -1145,6 +1158,7 @@ impl<P> ShaperSet<P> {
         for q in &mut self.qs.q {
             q.head = NIL;
             q.tail = NIL;
+            q.head_len = 0;
             q.pkts = 0;
             q.bytes = 0;
             q.sched = Default::default();

@@ -33,7 +33,7 @@ impl Scheduler for Fifo {
 
     fn dequeue(&mut self, qs: &mut Queues, _now: u64) -> Option<SlotId> {
         let q = self.order.pop_front()?;
-        super::prefetch_ahead(qs, &self.order);
+        super::prefetch_ahead_lists(qs, &self.order);
         qs.pop(q)
     }
 }

@@ -5,13 +5,18 @@
 //! weighted share at any time (B-WFI of about one packet).
 //!
 //! Two 4-ary heaps (`heap4.rs`) keyed by F (eligible) and S (not yet eligible):
-//! O(log n) per packet. Virtual times are u128 fixed point (40 fraction bits), so they never wrap.
+//! O(log n) per packet. Virtual times are u64 fixed point (40 fraction bits) that
+//! wrap, compared as signed differences: every live S and F lies within two packet
+//! costs of V (a packet's cost is at most 2^20 bytes << 40 = 2^60), far inside the
+//! 2^63 that wrapping comparison needs; a queue neither backlogged nor idle has
+//! F <= V by construction, so its stale F is never compared (it restarts at V).
+//! 64-bit times make a heap entry 16 bytes (see `heap4.rs` for why that matters).
 //! A queue that empties while ahead of V (F > V) keeps its weight in the sum until V
 //! reaches F (dummynet's idle heap), so V does not run ahead of the fluid system.
 //!
 //! Fields: `start` = S, `finish` = F, `flags` (BACKLOGGED, IDLE).
 
-use super::heap4::Heap4;
+use super::heap4::{after, Heap4};
 use super::Scheduler;
 use crate::queue::{QueueId, Queues, SlotId};
 
@@ -19,20 +24,24 @@ const FRAC: u32 = 40;
 const BACKLOGGED: u32 = 1;
 const IDLE: u32 = 2;
 
-type Heap = Heap4<u128>;
+type Heap = Heap4;
 
 #[derive(Debug, Default)]
 pub struct Wf2q {
-    v: u128,
+    v: u64,
     wsum: u64,
     eligible: Heap,
     waiting: Heap,
     idle: Heap,
 }
 
+/// Bytes a cost is computed for at most (keeps every cost below 2^60; no packet
+/// is near it).
+const MAX_COST_LEN: u64 = 1 << 20;
+
 #[inline]
-fn cost(len: u32, w: u64) -> u128 {
-    (u128::from(len) << FRAC) / u128::from(w.max(1))
+fn cost(len: u32, w: u64) -> u64 {
+    (u64::from(len).min(MAX_COST_LEN) << FRAC) / w.max(1)
 }
 
 impl Wf2q {
@@ -40,8 +49,8 @@ impl Wf2q {
         Self::default()
     }
 
-    fn place(&mut self, q: QueueId, s: u128, f: u128) {
-        if s <= self.v {
+    fn place(&mut self, q: QueueId, s: u64, f: u64) {
+        if !after(s, self.v) {
             self.eligible.push(f, q);
         } else {
             self.waiting.push(s, q);
@@ -50,15 +59,19 @@ impl Wf2q {
 
     fn release_idle(&mut self, qs: &mut Queues) {
         while let Some((f, q)) = self.idle.peek() {
-            if f > self.v {
+            if after(f, self.v) {
                 break;
             }
             self.idle.pop();
             let fl = qs.fields(q);
-            if fl.flags & IDLE != 0 && fl.finish == f {
+            if fl.flags & IDLE != 0 && fl.finish as u64 == f {
                 qs.fields_mut(q).flags &= !IDLE;
                 self.wsum -= u64::from(qs.weight(q));
             }
+        }
+        // The next queue to leave the idle heap is read in a later call.
+        if let Some((_, next)) = self.idle.peek() {
+            qs.prefetch(next);
         }
     }
 }
@@ -82,40 +95,61 @@ impl Scheduler for Wf2q {
             self.wsum += w;
         }
         let len = qs.head_len(q).unwrap_or(0);
-        let s = fl.finish.max(self.v);
-        let f = s + cost(len, w);
+        // Only an idle queue can be ahead of V (see the module docs).
+        let finish = fl.finish as u64;
+        let s = if fl.flags & IDLE != 0 && after(finish, self.v) {
+            finish
+        } else {
+            self.v
+        };
+        let f = s.wrapping_add(cost(len, w));
         let m = qs.fields_mut(q);
         m.flags = BACKLOGGED;
-        m.start = s;
-        m.finish = f;
+        m.start = u128::from(s);
+        m.finish = u128::from(f);
         self.place(q, s, f);
     }
 
     fn dequeue(&mut self, qs: &mut Queues, _now: u64) -> Option<SlotId> {
         if self.eligible.is_empty() {
             let (s, _) = self.waiting.peek()?;
-            self.v = self.v.max(s);
+            if after(s, self.v) {
+                self.v = s;
+            }
         }
         while let Some((s, q)) = self.waiting.peek() {
-            if s > self.v {
+            if after(s, self.v) {
                 break;
             }
             self.waiting.pop();
-            self.eligible.push(qs.fields(q).finish, q);
+            self.eligible.push(qs.fields(q).finish as u64, q);
+            if let Some((_, next)) = self.waiting.peek() {
+                qs.prefetch(next);
+            }
         }
         let (f, q) = self.eligible.pop()?;
+        // With many queues every line of the next ones served is cold. The new
+        // smallest finish time is most likely served next: its lines were hinted
+        // a call ago (as a runner-up), so its head packet can be hinted now; the
+        // runners-up (the root's children) are hinted for the call after.
+        if let Some((_, next)) = self.eligible.peek() {
+            qs.prefetch_head(next);
+        }
+        for r in self.eligible.runners_up() {
+            qs.prefetch(r);
+        }
         let slot = qs.pop(q)?;
         let len = qs.slot_len(slot);
-        self.v += cost(len, self.wsum);
+        self.v = self.v.wrapping_add(cost(len, self.wsum));
         let w = u64::from(qs.weight(q));
         if let Some(next) = qs.head_len(q) {
             let s = f;
-            let nf = s + cost(next, w);
+            let nf = s.wrapping_add(cost(next, w));
             let m = qs.fields_mut(q);
-            m.start = s;
-            m.finish = nf;
+            m.start = u128::from(s);
+            m.finish = u128::from(nf);
             self.place(q, s, nf);
-        } else if f > self.v {
+        } else if after(f, self.v) {
             qs.fields_mut(q).flags = IDLE;
             self.idle.push(f, q);
         } else {
