@@ -190,7 +190,9 @@ mod tests {
                     ours.push(base.wrapping_add(key), q);
                     theirs.push(Reverse((key, q)));
                 } else {
-                    let want = theirs.pop().map(|Reverse((k, q))| (base.wrapping_add(k), q));
+                    let want = theirs
+                        .pop()
+                        .map(|Reverse((k, q))| (base.wrapping_add(k), q));
                     assert_eq!(ours.pop(), want);
                 }
                 assert_eq!(ours.len(), theirs.len());

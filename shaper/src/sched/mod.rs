@@ -95,7 +95,7 @@ pub fn new_scheduler(cfg: &SchedulerConfig, hz: u64) -> AnyScheduler {
         SchedulerConfig::Fifo => AnyScheduler::Fifo(Fifo::new()),
         SchedulerConfig::Wf2q => AnyScheduler::Wf2q(Wf2q::new()),
         SchedulerConfig::Drr { quantum } => AnyScheduler::Drr(Drr::new(quantum)),
-        SchedulerConfig::Prio => AnyScheduler::Prio(Box::new(Prio::new())),
+        SchedulerConfig::Prio => AnyScheduler::Prio(Box::default()),
         SchedulerConfig::Qfq { lmax } => AnyScheduler::Qfq(Box::new(Qfq::new(lmax))),
         SchedulerConfig::FqCodel(c) => AnyScheduler::FqCodel(Box::new(FqCodel::new(c, hz))),
     }
