@@ -174,7 +174,9 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             let nh = self.hops[i];
             let iface = match vnet.fwd.nexthops.get(nh as usize) {
                 Some(&NextHop::Gateway { iface, .. }) => {
-                    ingress::prefetch(vnet.gateway_mac_slot(nh));
+                    // A resolved gateway's entry is all the L2 rewrite reads;
+                    // the interface only for one not resolved yet.
+                    ingress::prefetch(vnet.gateway_slot(nh));
                     iface
                 }
                 Some(&NextHop::Connected { iface }) => {

@@ -88,7 +88,7 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) -> usize {
     for v in owners.iter().filter_map(vnet) {
         // Addresses: computing them reads only the `Vnet` line.
         prefetch(Arc::as_ptr(&v.fwd));
-        prefetch(v.gateway_mac_slot(0));
+        prefetch(v.gateway_slot(0));
         prefetch(v.counters(ctx.worker));
         // The root of a small IPv4 table, the lookup stage's first level.
         if let Some(c) = &v.compact4 {

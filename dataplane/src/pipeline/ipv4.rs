@@ -129,14 +129,13 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         return;
     };
     bump(&c.forwarded, 1);
+    if let Some(g) = ing.vnet.gateway(nh_index) {
+        return egress::send_via(out, c, frame, l3, g, EtherType::IPV4);
+    }
+    // A connected destination, or a gateway not resolved yet (which the
+    // neighbor table does not know either: the frame is held).
     let egress_iface = &fwd.interfaces[iface_index as usize];
-    let mac = match ing.vnet.gateway_mac(nh_index) {
-        Some(mac) => Some(mac),
-        // A connected destination, or a gateway not resolved yet (which the
-        // neighbor table does not know either: the frame is held).
-        None => memo.get(ing.vnet, neighbor),
-    };
-    match mac {
+    match memo.get(ing.vnet, neighbor) {
         Some(mac) => egress::send(out, c, frame, l3, egress_iface, mac, EtherType::IPV4),
         None => solicit::hold(
             ctx,

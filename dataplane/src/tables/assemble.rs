@@ -265,18 +265,29 @@ mod tests {
         assert!(m.table(1).is_some() && m.table(2).is_none());
     }
 
-    /// Every next hop's resolved MAC, checked against the neighbor table itself.
+    /// Every next hop's resolved MAC, checked against the neighbor table itself,
+    /// and a resolved gateway's whole L2 rewrite against its egress interface.
     fn gateway_macs_agree(v: &Vnet) -> usize {
         let mut gateways = 0;
         for (nh, hop) in v.fwd.nexthops.iter().enumerate() {
             let want = match *hop {
-                crate::tables::NextHop::Gateway { via, .. } => {
+                crate::tables::NextHop::Gateway { via, iface } => {
                     gateways += 1;
-                    v.neighbors.get(via).map(|e| e.mac)
+                    let mac = v.neighbors.get(via).map(|e| e.mac);
+                    if let (Some(_), Some(g)) = (mac, v.gateway(nh as u32)) {
+                        let i = &v.fwd.interfaces[usize::from(iface)];
+                        assert_eq!(
+                            (g.src_mac, g.port, g.vlan()),
+                            (i.mac, i.port, i.vlan),
+                            "next hop {nh}: {hop:?}"
+                        );
+                    }
+                    mac
                 }
                 _ => None,
             };
             assert_eq!(v.gateway_mac(nh as u32), want, "next hop {nh}: {hop:?}");
+            assert_eq!(v.gateway(nh as u32).is_some(), want.is_some());
         }
         assert_eq!(v.gateway_mac(lpm::NO_ROUTE), None);
         gateways

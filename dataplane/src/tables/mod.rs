@@ -4,6 +4,7 @@
 mod assemble;
 mod build;
 mod demux;
+mod gateway;
 mod interface;
 mod neighbor;
 mod nexthop;
@@ -13,6 +14,7 @@ mod update;
 pub use assemble::{assemble, AssembleSummary};
 pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
 pub use demux::{Demux, DemuxEntry, PortDemux};
+pub use gateway::GatewayEgress;
 pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
 pub use neighbor::{FastHash, NeighborEntry, NeighborEvent, NeighborTable};
 pub use nexthop::NextHop;
@@ -77,11 +79,12 @@ pub struct PortEntry {
 pub struct Vnet {
     pub fwd: Arc<VnetFwd>,
     pub neighbors: Arc<NeighborTable>,
-    /// The MAC of each gateway next hop, indexed like `fwd.nexthops`: `None` for
-    /// other kinds and for gateways not resolved yet. The packet path reads a
-    /// gateway's MAC with one load instead of a hash lookup per frame (with many
-    /// tenants, a few cache misses per frame).
-    gateway_macs: Arc<[Option<[u8; 6]>]>,
+    /// The L2 rewrite of each gateway next hop, indexed like `fwd.nexthops`:
+    /// `NONE` for other kinds and for gateways not resolved yet. The packet path
+    /// reads a gateway's MAC, source MAC, VLAN and port with one load instead of a
+    /// hash lookup and the egress interface per frame (with many tenants, a few
+    /// cache misses per frame).
+    gateways: Arc<[GatewayEgress]>,
     /// `fwd.fib4_compact`, here in the vnets array itself: a burst spread over
     /// many tenants finds the table's root one load from the `Vnet` it already
     /// read for the demux (not through `fwd` and the `Fib4`).
@@ -92,28 +95,32 @@ pub struct Vnet {
 
 impl Vnet {
     pub fn new(fwd: Arc<VnetFwd>, neighbors: Arc<NeighborTable>) -> Self {
-        let gateway_macs = fwd
+        let gateways = fwd
             .nexthops
             .iter()
-            .map(|nh| match *nh {
-                NextHop::Gateway { via, .. } => neighbors.get(via).map(|e| e.mac),
-                NextHop::Local | NextHop::Connected { .. } => None,
-            })
+            .map(|nh| GatewayEgress::of(nh, &fwd.interfaces, &neighbors))
             .collect();
         Vnet {
             compact4: fwd.fib4_compact.clone(),
             slots: fwd.counters.slots(),
             fwd,
             neighbors,
-            gateway_macs,
+            gateways,
         }
+    }
+
+    /// Next hop `nh`'s L2 rewrite when it is a gateway whose MAC `neighbors`
+    /// knows; `None` otherwise.
+    #[inline(always)]
+    pub fn gateway(&self, nh: lpm::NextHop) -> Option<&GatewayEgress> {
+        self.gateways.get(nh as usize).filter(|g| g.is_some())
     }
 
     /// What `neighbors` says about the gateway of next hop `nh`; `None` when it is
     /// unknown there or `nh` is no gateway.
     #[inline(always)]
     pub fn gateway_mac(&self, nh: lpm::NextHop) -> Option<[u8; 6]> {
-        self.gateway_macs.get(nh as usize).copied().flatten()
+        self.gateway(nh).map(|g| g.dst_mac)
     }
 
     /// Worker `w`'s counters of this vnet (`fwd.counters.worker(w)`, one load nearer).
@@ -122,10 +129,10 @@ impl Vnet {
         &self.slots[w]
     }
 
-    /// The slot `gateway_mac(nh)` reads, to prefetch it (any pointer is fine).
+    /// The entry `gateway(nh)` reads, to prefetch it (any pointer is fine).
     #[inline(always)]
-    pub fn gateway_mac_slot(&self, nh: lpm::NextHop) -> *const Option<[u8; 6]> {
-        self.gateway_macs.as_ptr().wrapping_add(nh as usize)
+    pub fn gateway_slot(&self, nh: lpm::NextHop) -> *const GatewayEgress {
+        self.gateways.as_ptr().wrapping_add(nh as usize)
     }
 }
 
