@@ -1,10 +1,11 @@
 //! Time for the shaper: ticks of a monotonic counter with a known rate.
 //!
 //! The shaper itself never reads a clock: every call takes `now` in ticks, and the set
-//! is built with the tick rate. The dataplane passes `rte_rdtsc()` with
-//! `rte_get_tsc_hz()` (invariant TSC); tests drive a [`SimClock`]. All rate and delay
-//! arithmetic is exact integer math in ticks (see `pipe.rs`), so the rate is as exact
-//! as the tick source.
+//! is built with the tick rate. The dataplane passes `rte_rdtsc()` with the TSC rate
+//! it measured itself at start-up (`dataplane::dpdk::tsc_hz`: EAL's own figure is
+//! rounded to 10 MHz); tests drive a [`SimClock`]. All rate and delay arithmetic is
+//! exact integer math in ticks (see `pipe.rs`), so the rate is as exact as the tick
+//! source and its stated rate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

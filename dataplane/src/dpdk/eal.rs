@@ -45,6 +45,8 @@ impl Eal {
         // DPDK keeps pointers into argv for its lifetime (e.g. for telemetry); leak them on purpose.
         std::mem::forget(cargs);
         std::mem::forget(argv);
+        // Measure the TSC's rate now (~100 ms), not on a worker's first use.
+        super::tsc_hz();
         Ok(Eal { _private: () })
     }
 }
