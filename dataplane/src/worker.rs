@@ -52,7 +52,9 @@ struct WorkerOutput<'a> {
 }
 
 impl Output<Mbuf> for WorkerOutput<'_> {
-    #[inline]
+    /// Every forwarded frame's last step: inlined (as a call it was ~3% of
+    /// scenario 1's worker).
+    #[inline(always)]
     fn tx(&mut self, port: PortId, frame: Mbuf) {
         if let Some(Some(buf)) = self.tx.get_mut(port.0 as usize) {
             let refused = buf.push(frame);
