@@ -238,18 +238,28 @@ fn env() -> Env {
     }
 }
 
-fn check(seed: u64, n_rules: usize, n_packets: usize) {
-    let mut r = Rng(seed | 1);
-    let text = rules_text(&mut r, n_rules);
-    let default = if r.chance(50) {
+/// The default rule's policy: allow when `allow`.
+fn policy(allow: bool) -> DefaultPolicy {
+    if allow {
         DefaultPolicy::Allow
     } else {
         DefaultPolicy::Deny
-    };
-    let a = Chain::from_text(&text, default, 1).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let b = Chain::from_text(&text, default, 1).unwrap();
-    let compiled = RuleSet::compile(&a, &env()).unwrap();
-    let linear = RuleSet::compile(&b, &env()).unwrap();
+    }
+}
+
+/// `text` compiled twice: one set for the compiled classifier, one walked by the
+/// linear evaluator (each keeps its own counters). A parse error names the text.
+fn compile_twice(text: &str, default: DefaultPolicy) -> (RuleSet, RuleSet) {
+    let chain = || Chain::from_text(text, default, 1).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let compile = |c: Chain| RuleSet::compile(&c, &env()).unwrap();
+    (compile(chain()), compile(chain()))
+}
+
+fn check(seed: u64, n_rules: usize, n_packets: usize) {
+    let mut r = Rng(seed | 1);
+    let text = rules_text(&mut r, n_rules);
+    let default = policy(r.chance(50));
+    let (compiled, linear) = compile_twice(&text, default);
     let cfg = StateConfig {
         max_states: 64,
         hash_seed: seed | 1,
@@ -463,15 +473,8 @@ fn check_wide(seed: u64, n_rules: usize, n_packets: usize) {
         text.push_str(&line);
         text.push('\n');
     }
-    let default = if r.chance(50) {
-        DefaultPolicy::Allow
-    } else {
-        DefaultPolicy::Deny
-    };
-    let a = Chain::from_text(&text, default, 1).unwrap_or_else(|e| panic!("{e}"));
-    let b = Chain::from_text(&text, default, 1).unwrap();
-    let compiled = RuleSet::compile(&a, &env()).unwrap();
-    let linear = RuleSet::compile(&b, &env()).unwrap();
+    let default = policy(r.chance(50));
+    let (compiled, linear) = compile_twice(&text, default);
     let cfg = StateConfig {
         max_states: 4096,
         hash_seed: seed | 1,
@@ -627,15 +630,8 @@ fn wildcards_in_different_fields() {
                 text.push('\n');
             }
         }
-        let default = if seed % 2 == 0 {
-            DefaultPolicy::Allow
-        } else {
-            DefaultPolicy::Deny
-        };
-        let a = Chain::from_text(&text, default, 1).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let b = Chain::from_text(&text, default, 1).unwrap();
-        let compiled = RuleSet::compile(&a, &env()).unwrap();
-        let linear = RuleSet::compile(&b, &env()).unwrap();
+        let default = policy(seed % 2 == 0);
+        let (compiled, linear) = compile_twice(&text, default);
         let cfg = StateConfig {
             max_states: 64,
             hash_seed: seed,
@@ -723,15 +719,8 @@ fn out_pass_replay_equals_the_out_walk() {
             text.push_str(&alike_rule(&mut r, 10 + 10 * k));
             text.push('\n');
         }
-        let default = if seed % 2 == 0 {
-            DefaultPolicy::Allow
-        } else {
-            DefaultPolicy::Deny
-        };
-        let a = Chain::from_text(&text, default, 1).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let b = Chain::from_text(&text, default, 1).unwrap();
-        let compiled = RuleSet::compile(&a, &env()).unwrap();
-        let linear = RuleSet::compile(&b, &env()).unwrap();
+        let default = policy(seed % 2 == 0);
+        let (compiled, linear) = compile_twice(&text, default);
         assert!(compiled.same_both_passes(), "seed {seed}");
         let cfg = StateConfig::default();
         let (sa, sb) = (StateTable::new(cfg), StateTable::new(cfg));
