@@ -21,6 +21,16 @@ fn fib4(routes: &[(&str, u8, NextHop)]) -> Fib4 {
     fib
 }
 
+/// A xorshift64 generator from `seed` (nonzero): the random tests' keys and tables.
+fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}
+
 #[test]
 fn types_are_send_sync_clone() {
     fn assert_traits<T: Send + Sync + Clone + Default + 'static>() {}
@@ -390,13 +400,7 @@ proptest! {
 /// it) must agree with the scalar one and with the route set.
 #[test]
 fn batches_rewrite_and_compact() {
-    let mut rng = 0x1234_5678_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x1234_5678_u64);
     // 6,000 /24s in 300 /16s, under their /16s and a default route.
     let mut routes = Vec::new();
     for b in 0..300u32 {
@@ -499,13 +503,7 @@ fn naive4(routes: &std::collections::HashMap<(u32, u8), NextHop>, k: u32) -> Nex
 /// scalar lookups agree with a naive reference on every route's edges.
 #[test]
 fn deep_maps_match_reference() {
-    let mut rng = 0x9e37_79b9_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x9e37_79b9_u64);
     let hops = [
         1,
         2,
@@ -573,7 +571,7 @@ fn deep_maps_match_reference() {
         let mut batch = Vec::new();
         for _ in 0..(50 << (round % 5)) {
             let (p, l) = pick(&mut next);
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 routes.remove(&(p, l));
                 batch.push(Update4::Remove(Ipv4Addr::from(p), l));
             } else {
@@ -592,13 +590,7 @@ fn deep_maps_match_reference() {
 /// batch lookup, the portable one and the scalar one on every route's edges.
 #[test]
 fn deep_maps_match_reference_v6() {
-    let mut rng = 0x51_7cc1_b727_220a_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x51_7cc1_b727_220a_u64);
     let hops = [3, 4, 0x7fff_ffff, 0x8000_0000, NO_ROUTE];
     let pick = |next: &mut dyn FnMut() -> u64| -> (u128, u8) {
         // Crowded /16s (2001::, 2a00::) and a sparse spread, lengths mostly /32
@@ -672,7 +664,7 @@ fn deep_maps_match_reference_v6() {
         let mut batch = Vec::new();
         for _ in 0..(40 << round) {
             let (p, l) = pick(&mut next);
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 routes.remove(&(p, l));
                 batch.push(Update6::Remove(Ipv6Addr::from(p), l));
             } else {
@@ -691,13 +683,7 @@ fn deep_maps_match_reference_v6() {
 /// every route's edges, next hops with the top bit set included.
 #[test]
 fn small_tables_match_reference() {
-    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d_u64);
     let hops = [5, 6, 7, 0x8000_0001, NO_ROUTE];
     for n in [1, 10, 100, 1000, 3000] {
         let mut routes = std::collections::HashMap::new();

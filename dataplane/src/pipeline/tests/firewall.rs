@@ -112,14 +112,7 @@ fn the_out_pass_replays_the_in_pass_only_when_it_must_agree() {
         "add 100 allow tcp from any to any 22\nadd 200 deny tcp from 10.0.1.0/24 to any",
         DefaultPolicy::Deny,
     );
-    assert!(r
-        .vnet("red")
-        .fwd
-        .firewall
-        .as_ref()
-        .unwrap()
-        .rules
-        .same_both_passes());
+    assert!(replays_out_pass(&r));
     for _ in 0..3 {
         assert_eq!(r.rx(TRUNK, from_lan1(10, RED1_HOST, &ssh)).len(), 1);
     }
@@ -132,14 +125,7 @@ fn the_out_pass_replays_the_in_pass_only_when_it_must_agree() {
         "add 50 deny tcp from any to any 22 out\nadd 100 allow tcp from any to any 22",
         DefaultPolicy::Deny,
     );
-    assert!(!r
-        .vnet("red")
-        .fwd
-        .firewall
-        .as_ref()
-        .unwrap()
-        .rules
-        .same_both_passes());
+    assert!(!replays_out_pass(&r));
     assert!(r.rx(TRUNK, from_lan1(10, RED1_HOST, &ssh)).is_empty());
     assert_eq!(fw_figures(&r).0, [(50, 1, n), (100, 1, n), (65535, 0, 0)]);
     assert_eq!(fw_figures(&r).1, [1, 0]);
@@ -455,6 +441,13 @@ fn a_burst_is_filtered_as_its_frames_one_by_one() {
 }
 
 /// Red's rule counters (number, packets, bytes) and firewall drops.
+/// Whether red's rule set lets the "out" pass replay the "in" pass's rule.
+fn replays_out_pass(r: &Router) -> bool {
+    let red = r.vnet("red");
+    let fw = red.fwd.firewall.as_ref().unwrap();
+    fw.rules.same_both_passes()
+}
+
 fn fw_figures(r: &Router) -> (Vec<(u16, u64, u64)>, [u64; 2], usize) {
     let fw = r.vnet("red").fwd.firewall.clone().unwrap();
     let rules = fw
