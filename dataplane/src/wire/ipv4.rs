@@ -169,8 +169,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Whether the header checksum verifies.
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
-        checksum::sum(self.header()) == 0xffff
+        let h = self.header();
+        match <&[u8; HEADER_LEN]>::try_from(h) {
+            Ok(h) => checksum::verifies_ipv4_header(h),
+            Err(_) => checksum::sum(h) == 0xffff,
+        }
     }
 }
 
