@@ -111,18 +111,6 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         ))
     }
 
-    /// Runs of consecutive frames of one vnet: 1 for a burst of one tenant, about
-    /// the burst's size when frames come from many.
-    #[inline(always)]
-    fn runs(&self) -> usize {
-        let v = &self.vnet[..self.len];
-        let changes = v
-            .windows(2)
-            .filter(|w| !matches!((w[0], w[1]), (Some(a), Some(b)) if std::ptr::eq(a, b)))
-            .count();
-        usize::from(self.len > 0) + changes
-    }
-
     /// Looks every key up but the frames in `done` (a bit per lane), one `lookup`
     /// call per run of frames of the same vnet (one call for the whole burst when
     /// a single tenant sent it), `one` for a run of one frame (a batch's set-up
@@ -278,8 +266,9 @@ fn run_one<F: Frame, O: Output<F>>(
     let mut v6: Option<Lanes<'_, F, ipv6::Prepared6, u128>> =
         holds(EtherType::IPV6).then(Lanes::new);
     let mut tenant = None;
-    for (slot, c) in frames.iter_mut().zip(classified) {
-        let (Some(frame), Some(c)) = (slot.take(), c) else {
+    // By reference: iterating the array by value copied all of it first.
+    for (slot, c) in frames.iter_mut().zip(&classified) {
+        let (Some(frame), Some(c)) = (slot.take(), *c) else {
             continue;
         };
         let Some((ing, ethertype)) = ingress::demux(ctx, &mut tenant, port, &frame, c) else {
@@ -317,8 +306,9 @@ fn run_one<F: Frame, O: Output<F>>(
             |vnet, key| vnet.fwd.fib4.lookup_u32(key),
         );
         // Many tenants in one burst: their next hops and gateway MACs are cold
-        // (a burst of one tenant finds them hot after its first frame).
-        if v4.runs() > 2 {
+        // (a burst of one tenant finds them hot after its first frame). A
+        // family's lanes have at most as many vnet runs as the burst.
+        if spread {
             v4.warm_neighbors(|dst| IpAddr::V4(dst.into()));
         }
     }
@@ -328,7 +318,7 @@ fn run_one<F: Frame, O: Output<F>>(
             |vnet, keys, hops| vnet.fwd.fib6.lookup_batch(keys, hops),
             |vnet, key| vnet.fwd.fib6.lookup_u128(key),
         );
-        if v6.runs() > 2 {
+        if spread {
             v6.warm_neighbors(|dst| IpAddr::V6(dst.into()));
         }
     }

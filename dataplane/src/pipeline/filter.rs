@@ -11,6 +11,7 @@ use crate::shaping::{Resume, Target};
 use crate::stats::DropReason;
 use crate::wire::{icmpv4, icmpv6, EtherType, Ipv4Packet, Ipv6Packet};
 use ::firewall::{Ctx, DenyCause, Reject, Tags, Verdict, NO_IFACE};
+use std::net::IpAddr;
 
 /// Which pass.
 #[derive(Clone, Copy)]
@@ -82,6 +83,18 @@ pub(super) fn pass_forwarded<F: Frame, O: Output<F>>(
             run(fw, ctx, out, ing, frame, v6, which(), tags)
         }
     }
+}
+
+/// The "out" pass of a frame to `dst` that next hop `nh` of `ing`'s vnet
+/// forwards: for the fast path of a resolved gateway, which reads the next hop
+/// only when the firewall walks its rules.
+#[cold]
+pub(super) fn out_pass(ing: &Ingress<'_>, nh: lpm::NextHop, dst: IpAddr) -> Pass {
+    let (tx, neighbor) = (ing.vnet.fwd.nexthops.get(nh as usize))
+        .and_then(|n| n.egress(dst))
+        // Not taken: a gateway entry exists only for a gateway next hop.
+        .unwrap_or((ing.iface_index, dst));
+    Pass::Out { tx, neighbor }
 }
 
 #[inline(never)]

@@ -83,6 +83,20 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     let fwd = &ing.vnet.fwd;
     let c = ing.counters;
     let l3 = ing.l3_off;
+    let dst = Ipv4Addr::from(p.dst);
+    // A resolved gateway and TTL to spare, nearly every forwarded frame: the
+    // gateway's entry holds all the rewrite needs, so the next hop itself is
+    // read only if the firewall's "out" pass walks its rules.
+    if let Some(g) = ing.vnet.gateway(nh_index).filter(|_| p.ttl > 1) {
+        Ipv4Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_ttl();
+        let out_pass = || filter::out_pass(ing, nh_index, IpAddr::V4(dst));
+        let Some(frame) = filter::pass_forwarded(ctx, out, ing, frame, false, out_pass, tags)
+        else {
+            return;
+        };
+        bump(&c.forwarded, 1);
+        return egress::send_via(out, c, frame, l3, g, EtherType::IPV4);
+    }
     let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
         // NO_ROUTE (u32::MAX) is never an index.
         c.drop(DropReason::NoRoute);
@@ -95,7 +109,6 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
             icmpv4::unreachable::NET,
         );
     };
-    let dst = Ipv4Addr::from(p.dst);
     let (iface_index, neighbor) = match nh {
         NextHop::Local => return local(ctx, out, ing, frame, p.proto),
         NextHop::Connected { iface } => (iface, IpAddr::V4(dst)),
@@ -129,9 +142,6 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         return;
     };
     bump(&c.forwarded, 1);
-    if let Some(g) = ing.vnet.gateway(nh_index) {
-        return egress::send_via(out, c, frame, l3, g, EtherType::IPV4);
-    }
     // A connected destination, or a gateway not resolved yet (which the
     // neighbor table does not know either: the frame is held).
     let egress_iface = &fwd.interfaces[iface_index as usize];

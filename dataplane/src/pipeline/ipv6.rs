@@ -101,6 +101,17 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
     let fwd = &ing.vnet.fwd;
     let c = ing.counters;
     let l3 = ing.l3_off;
+    // A resolved gateway and hops to spare: as for IPv4 (`ipv4::finish`).
+    if let Some(g) = ing.vnet.gateway(nh_index).filter(|_| p.hop_limit > 1) {
+        Ipv6Packet::new_unchecked(&mut frame.data_mut()[l3..]).decrement_hop_limit();
+        let dst = IpAddr::V6(Ipv6Addr::from(p.dst));
+        let out_pass = || filter::out_pass(ing, nh_index, dst);
+        let Some(frame) = filter::pass_forwarded(ctx, out, ing, frame, true, out_pass, tags) else {
+            return;
+        };
+        bump(&c.forwarded, 1);
+        return egress::send_via(out, c, frame, l3, g, EtherType::IPV6);
+    }
     let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
         // NO_ROUTE (u32::MAX) is never an index.
         c.drop(DropReason::NoRoute);
@@ -146,9 +157,6 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         return;
     };
     bump(&c.forwarded, 1);
-    if let Some(g) = ing.vnet.gateway(nh_index) {
-        return egress::send_via(out, c, frame, l3, g, EtherType::IPV6);
-    }
     // A connected destination, or a gateway not resolved yet (which the
     // neighbor table does not know either: the frame is held).
     let egress_iface = &fwd.interfaces[iface_index as usize];

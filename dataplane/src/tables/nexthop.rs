@@ -10,3 +10,17 @@ pub enum NextHop {
     /// A static route: send to `via` (on a connected subnet of `iface`).
     Gateway { iface: u16, via: IpAddr },
 }
+
+impl NextHop {
+    /// Where a packet to `dst` sent by this next hop leaves: the egress interface
+    /// and the neighbor it is handed to (the destination itself on a connected
+    /// subnet); `None` for the router's own addresses.
+    #[inline(always)]
+    pub fn egress(&self, dst: IpAddr) -> Option<(u16, IpAddr)> {
+        match *self {
+            NextHop::Local => None,
+            NextHop::Connected { iface } => Some((iface, dst)),
+            NextHop::Gateway { iface, via } => Some((iface, via)),
+        }
+    }
+}

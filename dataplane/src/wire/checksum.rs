@@ -118,6 +118,16 @@ pub const fn update16(csum: u16, old: u16, new: u16) -> u16 {
     !fold(!csum as u64 + !old as u64 + new as u64)
 }
 
+/// [`update16`] for the IPv4 TTL/protocol word losing 0x0100 (a TTL decrement),
+/// whatever the word was: ~old + new is then always 0xfeff, so the update is one
+/// addition and one end-around carry (~6 instructions instead of ~17 on every
+/// forwarded IPv4 packet). The sum is below 0x1fffe, so one fold step suffices.
+#[inline(always)]
+pub const fn update_ttl_decrement(csum: u16) -> u16 {
+    let acc = (!csum) as u32 + 0xfeff;
+    !(((acc & 0xffff) + (acc >> 16)) as u16)
+}
+
 /// Incremental update for a 32-bit field (an IPv4 address), as two word updates.
 #[inline]
 pub const fn update32(csum: u16, old: u32, new: u32) -> u16 {
@@ -274,6 +284,21 @@ mod tests {
                 r => r as u16,
             };
             assert_eq!(fold(acc), want, "fold({acc:#x})");
+        }
+    }
+
+    #[test]
+    fn ttl_decrement_update_equals_update16() {
+        // Every checksum, against the general update with TTL/protocol words
+        // spread over the range (the result must not depend on the word).
+        for csum in 0..=u16::MAX {
+            for old in [0x0100, 0x0111, 0x4006, 0x8001, 0xff11, 0xffff] {
+                assert_eq!(
+                    update_ttl_decrement(csum),
+                    update16(csum, old, old - 0x0100),
+                    "csum {csum:#06x} word {old:#06x}"
+                );
+            }
         }
     }
 

@@ -251,9 +251,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         if old < 0x0100 {
             return;
         }
-        let new = old - 0x0100;
-        put_u16(b, field::TTL, new);
-        let csum = checksum::update16(get_u16(b, field::CHECKSUM), old, new);
+        put_u16(b, field::TTL, old - 0x0100);
+        let csum = checksum::update_ttl_decrement(get_u16(b, field::CHECKSUM));
         put_u16(b, field::CHECKSUM, csum);
     }
 

@@ -3,6 +3,7 @@
 //! reasons, and a rule set in red never touching blue.
 use super::*;
 use crate::firewall::FirewallSpec;
+use crate::tables::NextHop;
 use ::firewall::DefaultPolicy;
 
 const RED1_SRV: &str = "10.0.2.20";
@@ -99,6 +100,41 @@ fn deny_telnet_passes_ssh_and_counts_the_rule() {
     let out = r.rx(TRUNK, from_lan1(20, BLUE1_HOST, &telnet));
     assert_eq!(out.len(), 1, "red's rule touched blue");
     assert_eq!(r.dropped("blue", DropReason::FirewallDeny), 0);
+}
+
+/// A frame routed to a resolved gateway takes the fast path (`ipv4::finish`
+/// reads the gateway's egress entry, not the next hop); its "out" pass must
+/// still see the interface it leaves by.
+#[test]
+fn the_out_pass_of_a_resolved_gateway_sees_its_egress_interface() {
+    let routed = l4_packet("10.0.1.10", "192.168.7.7", IpProtocol::UDP, 5353, 53, 0);
+    for (rules, passes) in [
+        ("add 100 deny ip from any to any out xmit lan2", false),
+        ("add 100 deny ip from any to any out xmit lan1", true),
+        ("add 100 deny ip from any to any in recv lan2", true),
+    ] {
+        let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
+        // The route 192.168.0.0/16 goes via 10.0.2.10 on lan2, known here.
+        red.static_neighbors = vec![(v4("10.0.2.10").into(), RED2_HOST)];
+        red.firewall = FirewallSpec {
+            default: DefaultPolicy::Allow,
+            rules: rules.into(),
+            max_states: None,
+        };
+        let mut r = Router::with(&[red]);
+        let red = r.vnet("red");
+        let gw = (red.fwd.nexthops.iter())
+            .position(|n| matches!(n, NextHop::Gateway { .. }))
+            .unwrap();
+        assert_eq!(red.gateway_mac(gw as u32), Some(RED2_HOST), "resolved");
+        let out = r.rx(TRUNK, from_lan1(10, RED1_HOST, &routed));
+        assert_eq!(out.len(), usize::from(passes), "{rules}");
+        if passes {
+            assert_eq!((out[0].0, parse(&out[0].1).1), (RED2, RED2_HOST), "{rules}");
+        } else {
+            assert_eq!(r.dropped("red", DropReason::FirewallDeny), 1, "{rules}");
+        }
+    }
 }
 
 /// A rule set that decides alike on both passes (no rule reads the
