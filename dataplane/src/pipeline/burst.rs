@@ -31,7 +31,6 @@ struct Lanes<'t, F, P, K> {
     counters: [Option<&'t VnetWorkerCounters>; BURST_MAX],
     iface_index: [u16; BURST_MAX],
     l3_off: [u16; BURST_MAX],
-    src_mac: [[u8; 6]; BURST_MAX],
     prepared: [P; BURST_MAX],
     /// ipfw tags from the firewall's "in" pass for its "out" pass: written and read
     /// only for vnets that have a firewall.
@@ -53,7 +52,6 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             counters: [None; BURST_MAX],
             iface_index: [0; BURST_MAX],
             l3_off: [0; BURST_MAX],
-            src_mac: [[0; 6]; BURST_MAX],
             prepared: [P::default(); BURST_MAX],
             tags: [Tags::EMPTY; BURST_MAX],
             keys: [K::default(); BURST_MAX],
@@ -82,7 +80,6 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         self.iface_index[i] = ing.iface_index;
         // Frames are at most a few KB: an L3 offset always fits.
         self.l3_off[i] = ing.l3_off as u16;
-        self.src_mac[i] = ing.src_mac;
         self.prepared[i] = p;
         self.keys[i] = key;
         self.len = i + 1;
@@ -99,7 +96,6 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
             counters,
             iface_index: self.iface_index[i],
             l3_off: usize::from(self.l3_off[i]),
-            src_mac: self.src_mac[i],
             from_pipe: false,
         };
         Some((

@@ -4,7 +4,7 @@
 //! forwarded and local traffic. ARP and neighbor discovery are not filtered
 //! (a default-deny vnet must still resolve its neighbors); ICMP errors the
 //! router itself sends are not filtered either.
-use super::{egress, icmp_error, shaped, Ingress, Output, PathCtx};
+use super::{egress, icmp_error, sender_mac, shaped, Ingress, Output, PathCtx};
 use crate::firewall::{meta, now_ms, reset, VnetFirewall};
 use crate::frame::Frame;
 use crate::shaping::{Resume, Target};
@@ -200,7 +200,6 @@ fn run<F: Frame, O: Output<F>>(
                 Pass::In => Resume::Route {
                     iface: ing.iface_index,
                     l3_off,
-                    src_mac: ing.src_mac,
                 },
                 Pass::Out { tx, neighbor } => Resume::Transmit {
                     iface: tx,
@@ -210,7 +209,7 @@ fn run<F: Frame, O: Output<F>>(
                 },
                 Pass::LocalOut { tx } => Resume::Reply {
                     iface: tx,
-                    mac: ing.src_mac,
+                    mac: sender_mac(frame.data()),
                     l3_off,
                     ethertype,
                 },
@@ -245,5 +244,6 @@ fn send_reset<F: Frame, O: Output<F>>(
     }
     frame.data_mut()[l3..l3 + pkt.len()].copy_from_slice(pkt);
     let et = if v6 { EtherType::IPV6 } else { EtherType::IPV4 };
-    egress::send(out, c, frame, l3, ing.iface, ing.src_mac, et);
+    let mac = sender_mac(frame.data());
+    egress::send(out, c, frame, l3, ing.iface, mac, et);
 }

@@ -1,7 +1,7 @@
 //! ICMP / ICMPv6 errors (time exceeded, unreachable), built in place of the
 //! offending packet and sent back where it came from, under a per-vnet,
 //! per-worker token bucket.
-use super::{egress, Ingress, Output, PathCtx};
+use super::{egress, sender_mac, Ingress, Output, PathCtx};
 use crate::frame::Frame;
 use crate::stats::{bump, VnetWorkerCounters};
 use crate::wire::{self, EtherType};
@@ -66,7 +66,8 @@ pub(super) fn send4<F: Frame, O: Output<F>>(
     }
     frame.data_mut()[l3..l3 + n].copy_from_slice(&buf[..n]);
     bump(&c.icmp_errors_sent, 1);
-    egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV4);
+    let mac = sender_mac(frame.data());
+    egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV4);
 }
 
 /// The IPv6 counterpart (RFC 4443): quotes as much as fits in 1280 bytes.
@@ -97,5 +98,6 @@ pub(super) fn send6<F: Frame, O: Output<F>>(
     }
     frame.data_mut()[l3..l3 + n].copy_from_slice(&buf[..n]);
     bump(&c.icmp_errors_sent, 1);
-    egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV6);
+    let mac = sender_mac(frame.data());
+    egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV6);
 }

@@ -189,8 +189,6 @@ pub(super) fn demux<'t, F: Frame>(
     // parse_l2 checked the Ethernet header is there.
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&data[0..6]);
-    let mut src_mac = [0u8; 6];
-    src_mac.copy_from_slice(&data[6..12]);
     // Ports are promiscuous: unicast frames for other stations are not ours.
     if dst != iface.mac && dst[0] & 1 == 0 {
         c.drop(DropReason::NotForUs);
@@ -202,7 +200,6 @@ pub(super) fn demux<'t, F: Frame>(
         counters: c,
         iface_index: e.iface() as u16,
         l3_off: l2.l3_offset,
-        src_mac,
         from_pipe: false,
     };
     Some((ing, l2.ethertype))

@@ -3,7 +3,9 @@
 //! the next hop: the router's own addresses (echo), TTL with an incremental
 //! checksum update, next-hop resolution, L2 rewrite.
 use super::filter::{self, Pass};
-use super::{egress, icmp_error, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
+use super::{
+    egress, icmp_error, sender_mac, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending,
+};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::NextHop;
@@ -181,7 +183,8 @@ fn local<F: Frame, O: Output<F>>(
             tx: ing.iface_index,
         };
         if let Some(frame) = filter::pass(ctx, out, ing, frame, false, || out_pass, &mut tags) {
-            egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV4);
+            let mac = sender_mac(frame.data());
+            egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV4);
         }
         return;
     }

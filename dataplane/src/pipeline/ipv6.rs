@@ -3,7 +3,9 @@
 //! what is not routed; `finish` forwards with a hop-limit decrement (no header
 //! checksum in IPv6).
 use super::filter::{self, Pass};
-use super::{egress, icmp_error, nd, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
+use super::{
+    egress, icmp_error, nd, sender_mac, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending,
+};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::is_link_local6;
@@ -194,7 +196,8 @@ fn local<F: Frame, O: Output<F>>(
             tx: ing.iface_index,
         };
         if let Some(frame) = filter::pass(ctx, out, ing, frame, true, || out_pass, &mut tags) {
-            egress::send(out, c, frame, l3, ing.iface, ing.src_mac, EtherType::IPV6);
+            let mac = sender_mac(frame.data());
+            egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV6);
         }
         return;
     }

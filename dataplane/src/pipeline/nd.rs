@@ -1,6 +1,6 @@
 //! IPv6 neighbor discovery (RFC 4861): answer solicitations for our addresses,
 //! learn from solicitations and advertisements.
-use super::{egress, Ingress, Output, PathCtx};
+use super::{egress, sender_mac, Ingress, Output, PathCtx};
 use crate::frame::Frame;
 use crate::stats::{bump, DropReason};
 use crate::tables::NeighborEvent;
@@ -44,7 +44,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
                 let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
                 (all_nodes, ipv6::multicast_mac(all_nodes).0)
             } else {
-                (src, slla.map(|m| m.0).unwrap_or(ing.src_mac))
+                (src, slla.map(|m| m.0).unwrap_or(sender_mac(frame.data())))
             };
             let mut buf = [0u8; icmpv6::ND_PACKET_LEN];
             let n = icmpv6::emit_na(
@@ -63,7 +63,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
         }
         icmpv6::NA => match icmpv6::parse_na(&frame.data()[l3..]) {
             Ok(na) => {
-                let mac = na.target_mac.map(|m| m.0).unwrap_or(ing.src_mac);
+                let mac = (na.target_mac.map(|m| m.0)).unwrap_or(sender_mac(frame.data()));
                 out.learned(NeighborEvent {
                     vnet_id,
                     addr: IpAddr::V6(na.target),

@@ -97,11 +97,7 @@ pub fn release<F: Frame, O: Output<F>>(
             Some(i) => egress::send(out, c, pkt.frame, usize::from(l3_off), i, mac, ethertype),
             None => c.drop(DropReason::NoRoute),
         },
-        Resume::Route {
-            iface,
-            l3_off,
-            src_mac,
-        } => {
+        Resume::Route { iface, l3_off } => {
             let Some(in_iface) = fwd.interfaces.get(usize::from(iface)) else {
                 return c.drop(DropReason::NoRoute);
             };
@@ -111,7 +107,6 @@ pub fn release<F: Frame, O: Output<F>>(
                 counters: c,
                 iface_index: iface,
                 l3_off: usize::from(l3_off),
-                src_mac,
                 from_pipe: true,
             };
             // The routing half of the path for one frame: header checks, lookup,

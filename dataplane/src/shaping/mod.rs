@@ -35,7 +35,6 @@ pub enum Resume {
         /// Interface it arrived on, in its vnet.
         iface: u16,
         l3_off: u16,
-        src_mac: [u8; 6],
     },
     /// Sent by a rule checked on output (`out`): resolve the next hop, transmit.
     Transmit {

@@ -224,7 +224,6 @@ fn a_packet_diverted_on_input_is_routed_when_it_leaves() {
     let resume = Resume::Route {
         iface: 0,
         l3_off: 14,
-        src_mac: [2, 0xaa, 0, 0, 0, 5],
     };
     r.send(Target::Pipe(1), resume, frame(64), 0);
     r.run_to(5_000);
