@@ -238,22 +238,32 @@ fn run_one<F: Frame, O: Output<F>>(
     // the rest of the demux and the header checks frame by frame.
     let mut classified: [Option<ingress::Classified>; BURST_MAX] = [None; BURST_MAX];
     let owners = ctx.tables.demux.port(port);
+    // Runs of frames of one vnet: 1 for a burst of one tenant, about the
+    // burst's size when frames come from many.
+    let (mut runs, mut last) = (0usize, usize::MAX);
     for (slot, c) in frames.iter_mut().zip(classified.iter_mut()) {
         if let Some(frame) = slot {
             *c = ingress::classify(ctx, port, owners, frame);
             match c {
-                // The owner's `Vnet` line, the first of `warm`'s levels, on its
-                // way while the other frames are classified.
-                Some(c) => {
-                    ingress::prefetch(ctx.tables.vnets.as_ptr().wrapping_add(c.owner.vnet()))
+                Some(c) if c.owner.vnet() != last => {
+                    last = c.owner.vnet();
+                    runs += 1;
+                    // The owner's `Vnet` line, the first of `warm`'s levels, on
+                    // its way while the other frames are classified.
+                    ingress::prefetch(ctx.tables.vnets.as_ptr().wrapping_add(last));
                 }
+                Some(_) => {}
                 None => drop(slot.take()),
             }
         }
     }
+    // A burst of one tenant finds its state hot after the first frame.
+    if runs > 1 {
+        ingress::warm(ctx, &classified[..frames.len()]);
+    }
     // Frames of many tenants: each IPv4 lookup in a small table starts as its
     // frame passes the header checks (`locate_compact`).
-    let spread = ingress::warm(ctx, &classified[..frames.len()]) > 2;
+    let spread = runs > 2;
     // Each family's lanes are ~3 KB to zero: only the families the burst holds
     // get theirs (zeroing both was 2.5% of scenario 1's worker).
     let holds = |t: u16| classified.iter().flatten().any(|c| c.l2.ethertype == t);
@@ -303,7 +313,7 @@ fn run_one<F: Frame, O: Output<F>>(
         );
         // Many tenants in one burst: their next hops and gateway MACs are cold
         // (a burst of one tenant finds them hot after its first frame). A
-        // family's lanes have at most as many vnet runs as the burst.
+        // family's lanes have at most as many vnet runs as the burst has.
         if spread {
             v4.warm_neighbors(|dst| IpAddr::V4(dst.into()));
         }

@@ -63,10 +63,10 @@ pub(super) fn classify<F: Frame>(
 /// what a frame reads is in the first line of each (see their definitions), and
 /// the counter slots hang off the `Vnet` itself.
 ///
-/// Returns the number of owner runs in the burst (consecutive frames of one vnet
-/// are one run); 0 or 1 means nothing was fetched.
+/// The caller skips it for a burst of one tenant (`burst` counts the runs of
+/// frames of one vnet as it classifies them).
 #[inline(always)]
-pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) -> usize {
+pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
     let t = ctx.tables;
     let mut owners = [DemuxEntry::NONE; BURST_MAX];
     let mut n = 0;
@@ -79,9 +79,6 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) -> usize {
         }
         owners[n] = c.owner;
         n += 1;
-    }
-    if n <= 1 {
-        return n;
     }
     let owners = &owners[..n];
     let vnet = |e: &DemuxEntry| t.vnets.get(e.vnet());
@@ -108,7 +105,6 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) -> usize {
             prefetch(nh.wrapping_add(3));
         }
     }
-    n
 }
 
 /// A hint to load the cache line at `p`; never faults, whatever `p` is.

@@ -245,7 +245,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// of scenario 1's worker, and the function was not inlined).
     #[inline(always)]
     pub fn decrement_ttl(&mut self) {
-        let b = self.buffer.as_mut();
+        // Within a fixed-size header the field offsets need no bounds checks.
+        let Some(b) = self.buffer.as_mut().first_chunk_mut::<HEADER_LEN>() else {
+            return;
+        };
         let old = get_u16(b, field::TTL);
         // TTL is the word's high byte (network order: TTL, then protocol).
         if old < 0x0100 {
