@@ -373,13 +373,16 @@ fn wide_rule(r: &mut Rng, number: u32) -> String {
         let a = Ipv4Addr::from(r.next() as u32 & !((1u64 << (32 - len)) - 1) as u32);
         format!("{a}/{len}")
     };
-    let port = |r: &mut Rng| match r.below(4) {
+    let port = |r: &mut Rng| match r.below(5) {
         0 => String::new(),
         1 => format!(" {}", [22, 53, 80, 443][r.below(4) as usize]),
         2 => {
             let lo = r.below(60000);
             format!(" {lo}-{}", lo + r.below(5000))
         }
+        // From port 0: a packet without ports (later fragments, ICMP) has
+        // 0 there, and still must not match.
+        3 => format!(" 0-{}", r.below(2000)),
         _ => format!(" {},{}", r.below(1024), r.below(1024)),
     };
     let action = match r.below(20) {
@@ -443,6 +446,11 @@ fn wide_packet(r: &mut Rng, rules: &[(u32, u8, u32, u8)]) -> PacketMeta {
         };
         m = m.with_ports(port(r), port(r));
         m.tcp_flags = if r.chance(50) { tcp::SYN } else { tcp::ACK };
+    }
+    if r.chance(5) {
+        // A later fragment: no L4 header, so no ports.
+        m.frag = firewall::packet::frag::OFFSET;
+        m = m.with_ports(0, 0);
     }
     m.ip_len = 40 + r.below(1460) as u16;
     m.entropy = r.next() as u32;

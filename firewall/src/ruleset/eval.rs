@@ -18,6 +18,7 @@
 //! - every matched rule counts the packet (packets, bytes, time).
 
 use super::forest::{Cands, Cursor, DEFAULT};
+use super::region::key4;
 use super::{CRule, RAction, RState, RuleSet};
 use crate::ast::{limit_fields, Arg};
 use crate::packet::{proto, Family, PacketMeta};
@@ -195,6 +196,8 @@ impl RuleSet {
     ) -> Outcome {
         let mut cur = Cursor::new(c, self.rules.len() - 1);
         let v4 = p.family == Family::V4;
+        // What the packed regions test (no rule changes these fields).
+        let key4 = key4(p);
         let mut stack = [0u32; CALL_DEPTH];
         let mut depth = 0usize;
         let mut pos = 0usize;
@@ -210,15 +213,15 @@ impl RuleSet {
                 } else {
                     cur.quick(list, k)
                 };
-                if !q.contains(p) {
+                if !q.holds(&key4) {
                     pos = i + 1;
                     continue;
                 }
-                exact = q.exact_for(p);
+                exact = q.exact();
                 // A plain allow/deny that matched: done, the rule itself unread.
-                if exact && q.terminal() != 0 {
+                if q.decides() {
                     tally.hit(self, i, p.ip_len, ctx);
-                    return q.outcome();
+                    return q.outcome(self.numbers[i]);
                 }
             }
             let mut r = &self.rules[i];
@@ -346,55 +349,5 @@ impl Tally for AtOnce {
     #[inline]
     fn hit(&mut self, rs: &RuleSet, i: usize, bytes: u16, ctx: &Ctx) {
         rs.count(i, bytes, ctx);
-    }
-}
-
-/// Matches of a burst, counted together at its end: with many rules each
-/// rule's counter line is a cache miss, and a loop of independent updates
-/// lets the CPU overlap those misses instead of stalling inside each walk.
-/// Counts stay exact; they only land a burst later.
-pub(crate) struct PerBurst {
-    /// Counter places ((bank, slot), see `RuleSet::places`) and bytes.
-    places: [(u32, u32); PER_BURST],
-    bytes: [u16; PER_BURST],
-    n: usize,
-}
-
-const PER_BURST: usize = 64;
-
-impl PerBurst {
-    pub fn new() -> Self {
-        PerBurst {
-            places: [(0, 0); PER_BURST],
-            bytes: [0; PER_BURST],
-            n: 0,
-        }
-    }
-
-    /// Applies the pending matches.
-    #[inline]
-    pub fn flush(&mut self, rs: &RuleSet, ctx: &Ctx) {
-        for (&(b, slot), &bytes) in self.places[..self.n].iter().zip(&self.bytes[..self.n]) {
-            rs.banks[b as usize].add(ctx.worker, slot, bytes as u64, ctx.now_ms);
-        }
-        self.n = 0;
-    }
-
-    /// A match of the rule whose counters are at `place`.
-    #[inline]
-    pub fn push(&mut self, rs: &RuleSet, place: (u32, u32), bytes: u16, ctx: &Ctx) {
-        if self.n == PER_BURST {
-            self.flush(rs, ctx);
-        }
-        self.places[self.n] = place;
-        self.bytes[self.n] = bytes;
-        self.n += 1;
-    }
-}
-
-impl Tally for PerBurst {
-    #[inline]
-    fn hit(&mut self, rs: &RuleSet, i: usize, bytes: u16, ctx: &Ctx) {
-        self.push(rs, rs.places[i], bytes, ctx);
     }
 }

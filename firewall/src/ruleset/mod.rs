@@ -2,6 +2,7 @@
 //! vnet (interface ids, own addresses, table contents) and compiled into a
 //! classifier. Immutable once built; the dataplane swaps whole rule sets.
 
+mod burst;
 mod eval;
 mod forest;
 mod matcher;
@@ -12,18 +13,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use eval::{AtOnce, PerBurst};
+use eval::AtOnce;
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
-use forest::{Cands, Forest, Links, MAX_TREES};
+use forest::{Cands, Forest, Links};
 use matcher::{Body, IfSide, RCond, RTerm};
-use region::{Quick4, Region};
-use tree::Link;
+use region::{key4, Key4, Quick4, Region, FAST_BANKS};
 
 use crate::ast::{
     Action, AddrSpec, Arg, Cond, FlowSel, IfaceRef, IfaceSpec, Prefix, Rule, StateOpt, Term,
 };
 use crate::chain::{Chain, ChainRule};
-use crate::counters::{Bank, CounterSnapshot, RuleCounters};
+use crate::counters::{Bank, CounterSnapshot, RuleCounters, WorkerCells};
 use crate::error::ParseError;
 use crate::packet::{Family, IfaceId, PacketMeta, Tags};
 use crate::state::FlowMatch;
@@ -485,11 +485,10 @@ impl RuleSet {
                 };
                 Quick4::new(
                     &r.regions[0],
-                    r.exact.0,
-                    r.exact.1,
+                    r.exact,
                     terminal,
                     matches!(r.action, RAction::CheckState),
-                    (r.number, i as u32, place),
+                    (i as u32, place),
                 )
             })
             .collect();
@@ -515,24 +514,34 @@ impl RuleSet {
     }
 
     /// The packed region of the first IPv4 candidate (in rule order, over
-    /// every tree's list) whose region holds `p`; the default rule's when no
-    /// other does (it holds every packet, and is in no list). Each list is
-    /// read only up to the best found so far.
-    #[inline]
-    fn first_holding<'a>(&'a self, links: &Links, p: &PacketMeta) -> &'a Quick4 {
+    /// every tree's list) whose region holds `k`; the default rule's when no
+    /// other does (it holds every packet, and is in no list). The lists'
+    /// firsts are compared without a branch (see `Tree::first_holding`).
+    #[inline(always)]
+    fn first_holding<'a>(&'a self, links: &Links, k: &Key4) -> &'a Quick4 {
         let mut best = &self.default4;
         for (tree, &l) in self.trees[0].trees().iter().zip(links) {
-            for q in tree.quick_of(l) {
-                if q.rule() >= best.rule() {
-                    break;
-                }
-                if q.contains(p) {
-                    best = q;
-                    break;
-                }
-            }
+            let q = tree.first_holding(l, k, &self.default4);
+            best = if q.rule() < best.rule() { q } else { best };
         }
         best
+    }
+
+    /// The outcome of a [`Quick4::decides`] candidate.
+    #[inline]
+    fn quick_outcome(&self, q: &Quick4) -> Outcome {
+        q.outcome(self.numbers[q.rule() as usize])
+    }
+
+    /// The calling worker's cells of the first [`FAST_BANKS`] counter
+    /// banks, for the fast path to count a burst with one load per packet.
+    #[inline]
+    fn worker_cells(&self, worker: usize) -> [WorkerCells<'_>; FAST_BANKS] {
+        let mut v = [WorkerCells::default(); FAST_BANKS];
+        for (c, b) in v.iter_mut().zip(self.banks.iter()) {
+            *c = b.worker_cells(worker);
+        }
+        v
     }
 
     /// Counts a match of rule index `i` for the calling worker.
@@ -665,11 +674,12 @@ impl RuleSet {
         // matches it (the walk would decide the same: no candidate before it
         // can match). IPv4 only: IPv6 lists carry no packed regions.
         if p.family == Family::V4 {
-            let q = self.first_holding(&links, p);
-            if q.decides(p) {
+            let k = key4(p);
+            let q = self.first_holding(&links, &k);
+            if q.decides() {
                 let (b, slot) = q.place();
                 self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
-                return q.outcome();
+                return self.quick_outcome(q);
             }
         }
         self.walk(forest.cands_of(&links), true, p, ctx, &mut AtOnce)
@@ -678,69 +688,6 @@ impl RuleSet {
     /// The reference: the same walk asking every rule in turn.
     pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
         self.walk(Cands::one(&self.all), false, p, ctx, &mut AtOnce)
-    }
-
-    /// The first rule whose *patterns* match each packet, as an index (no
-    /// state lookup, no counting, actions ignored): what DPDK's rte_acl
-    /// computes, for comparisons. `check-state` rules do not match here.
-    pub fn first_match_batch(&self, pkts: &[PacketMeta], out: &mut [u32]) {
-        const CHUNK: usize = 32;
-        for (ps, os) in pkts.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut leaves = [[Link::default(); MAX_TREES]; CHUNK];
-            self.leaves(ps, &mut leaves);
-            for ((p, o), l) in ps.iter().zip(os.iter_mut()).zip(&leaves) {
-                *o = self.first_match(p, l);
-            }
-        }
-    }
-
-    /// The leaves of up to 32 packets in each tree of their family, walking
-    /// the trees level by level: each level's loads of the whole burst are
-    /// independent, so their cache misses overlap instead of queueing one
-    /// packet after another.
-    fn leaves(&self, ps: &[PacketMeta], out: &mut [[Link; MAX_TREES]; 32]) {
-        let n = ps.len().min(32);
-        let forests = [self.trees[0].trees(), self.trees[1].trees()];
-        let most = forests[0].len().max(forests[1].len());
-        let mut keys = [[0u64; 7]; 32];
-        let mut fam = [0u8; 32];
-        for i in 0..n {
-            keys[i] = tree::key(&ps[i]);
-            fam[i] = ps[i].family as u8;
-        }
-        // One tree at a time; its walks still open, packet by packet, each
-        // pass one level further.
-        for t in 0..most {
-            let mut open = [0u8; 32];
-            let mut m = 0;
-            // The first level directly (every packet starts at the root):
-            // a shallow tree is then done in this one loop.
-            for i in 0..n {
-                if let Some(tree) = forests[fam[i] as usize].get(t) {
-                    let mut l = tree.root();
-                    if !l.is_leaf() {
-                        l = tree.step(l, &keys[i]);
-                    }
-                    out[i][t] = l;
-                    open[m] = i as u8;
-                    m += !l.is_leaf() as usize;
-                }
-            }
-            while m > 0 {
-                let mut j = 0;
-                while j < m {
-                    let i = open[j] as usize;
-                    let child = forests[fam[i] as usize][t].step(out[i][t], &keys[i]);
-                    out[i][t] = child;
-                    if child.is_leaf() {
-                        m -= 1;
-                        open[j] = open[m];
-                    } else {
-                        j += 1;
-                    }
-                }
-            }
-        }
     }
 
     /// The reference for [`Self::first_match_batch`]: every rule asked in
@@ -753,82 +700,5 @@ impl RuleSet {
                     && r.body.matches(p, &self.tables).is_some()
             })
             .unwrap_or(self.rules.len() - 1) as u32
-    }
-
-    /// The first candidate whose patterns match `p` (the default rule's
-    /// index if none): each list read only up to the best found so far.
-    fn first_match(&self, p: &PacketMeta, links: &Links) -> u32 {
-        let mut best = (self.rules.len() - 1) as u32;
-        for (tree, &l) in self.trees[p.family as usize].trees().iter().zip(links) {
-            let part = tree.leaf(l);
-            for (k, &i) in part.rules.iter().enumerate() {
-                if i >= best {
-                    break;
-                }
-                let hit = if p.family == Family::V4 {
-                    // From the leaf's packed copy; the rule is read only when
-                    // its region is not its whole pattern.
-                    let q = &part.quick[k];
-                    !q.check_state()
-                        && q.contains(p)
-                        && (q.exact_for(p)
-                            || self.rules[i as usize]
-                                .body
-                                .matches(p, &self.tables)
-                                .is_some())
-                } else {
-                    let r = &self.rules[i as usize];
-                    !matches!(r.action, RAction::CheckState)
-                        && r.regions[1].contains(&region::key(p))
-                        && r.body.matches(p, &self.tables).is_some()
-                };
-                if hit {
-                    best = i;
-                    break;
-                }
-            }
-        }
-        best
-    }
-
-    /// Classifies a burst in passes over it, each a short loop whose packets
-    /// are independent, so that their cache misses overlap instead of
-    /// queueing one packet after another: every packet's leaf; then, for
-    /// IPv4, the first candidate whose region holds the packet and, if that
-    /// is a plain allow/deny matched exactly, the rule and its counter place
-    /// (the verdict is then decided: what the walk would do, candidates
-    /// before it cannot match); then the verdicts, any packet not decided
-    /// taking the walk. Counters are updated at the end of each 32 packets.
-    /// `out[i]` is for `pkts[i]`.
-    pub fn classify_batch(&self, pkts: &mut [PacketMeta], out: &mut [Outcome], ctx: &Ctx) {
-        const CHUNK: usize = 32;
-        let mut tally = PerBurst::new();
-        for (ps, os) in pkts.chunks_mut(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let mut leaves = [[Link::default(); MAX_TREES]; CHUNK];
-            self.leaves(ps, &mut leaves);
-            // None: not decided by the first pass.
-            let mut decided: [Option<&Quick4>; CHUNK] = [None; CHUNK];
-            for ((p, l), d) in ps.iter().zip(&leaves).zip(&mut decided) {
-                if p.family == Family::V4 {
-                    let q = self.first_holding(l, p);
-                    if q.decides(p) {
-                        *d = Some(q);
-                    }
-                }
-            }
-            for (((p, o), l), d) in ps.iter_mut().zip(os.iter_mut()).zip(&leaves).zip(decided) {
-                match d {
-                    Some(q) => {
-                        tally.push(self, q.place(), p.ip_len, ctx);
-                        *o = q.outcome();
-                    }
-                    None => {
-                        let c = self.trees[p.family as usize].cands_of(l);
-                        *o = self.walk(c, true, p, ctx, &mut tally);
-                    }
-                }
-            }
-            tally.flush(self, ctx);
-        }
     }
 }

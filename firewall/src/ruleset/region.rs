@@ -144,143 +144,234 @@ fn interval(c: &RCond, f: Family, tables: &[TableIndex]) -> Option<(usize, Optio
     }
 }
 
-/// A rule's IPv4 region packed in 40 bytes with what a plain allow/deny
-/// needs to decide a packet (its number, index and counter place), copied
-/// into the classifier's leaves, so that rejecting a candidate, or deciding
-/// with it, touches nothing else. `exact`: the
-/// region test *is* the rule's body (plain prefixes, one port range, a
-/// protocol), so a candidate that passes needs no further matching.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Quick4 {
-    src: (u32, u32),
-    dst: (u32, u32),
-    sport: (u16, u16),
-    dport: (u16, u16),
-    proto: (u8, u8),
-    flags: u8,
-    /// The rule's number (for the verdict of a terminal rule).
-    number: u16,
-    /// Its counters' bank (see `RuleSet::places`).
-    bank: u16,
-    /// Its index in the rule set.
-    rule: u32,
-    /// Its counters' slot in the bank.
-    slot: u32,
+/// An IPv4 packet's classified fields, built once per packet, as
+/// [`Quick4::holds`] and the IPv4 trees' cuts read them: the source and
+/// destination addresses, then the ports, protocol and whether the packet
+/// has ports as lanes of one word ([`l4_word`]), plain (the cuts read it)
+/// and with every lane's guard bit set (the region tests subtract from it).
+pub(crate) type Key4 = [u64; 4];
+
+/// Protocols whose packets have ports (as `proto::has_ports`), as a table:
+/// the protocol varies from packet to packet, and a branch on it would
+/// mispredict.
+static HAS_PORTS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = proto::has_ports(i as u8) as u8;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+pub(crate) fn key4(p: &PacketMeta) -> Key4 {
+    let ports = HAS_PORTS[p.proto as usize] & !p.frag & crate::packet::frag::OFFSET;
+    let l4 = l4_word(p.dport, p.sport, p.proto, ports);
+    [p.src as u32 as u64, p.dst as u32 as u64, l4, l4 | GUARDS]
 }
 
-const POSSIBLE: u8 = 1;
-const EXACT: u8 = 2;
-/// An exact rule with a port pattern: the packet must have ports.
-const NEEDS_PORTS: u8 = 4;
+/// Where field `d` of an IPv4 packet sits in a [`Key4`]: (word, lowest bit).
+pub(crate) const fn word4(d: usize) -> (usize, u32) {
+    match d {
+        D_SRC => (0, 0),
+        D_DST => (1, 0),
+        D_DPORT => (2, 0),
+        D_SPORT => (2, SPORT_AT),
+        _ => (2, PROTO_AT),
+    }
+}
+
+/// Lanes of [`l4_word`]: destination port at bit 0, source port at 17,
+/// protocol at 34, "has ports" at 43, each followed by a guard bit (below).
+const SPORT_AT: u32 = 17;
+const PROTO_AT: u32 = 34;
+const PORTS_AT: u32 = 43;
+/// The guard bit above each lane: set in the minuend of a lane-wise
+/// subtraction, it absorbs the lane's borrow (lanes never borrow from each
+/// other) and stays set iff the lane's difference is not negative.
+const GUARDS: u64 = 1 << 16 | 1 << 33 | 1 << 42 | 1 << 44;
+
+#[inline(always)]
+const fn l4_word(dport: u16, sport: u16, proto: u8, ports: u8) -> u64 {
+    dport as u64
+        | (sport as u64) << SPORT_AT
+        | (proto as u64) << PROTO_AT
+        | (ports as u64) << PORTS_AT
+}
+
+/// A rule's IPv4 region packed in 40 bytes with what a plain allow/deny
+/// needs to decide a packet (its index, counter place and verdict), copied
+/// into the classifier's leaves, so that rejecting a candidate, or deciding
+/// with it, touches nothing else. An address lies in `[lo, lo + w]` iff
+/// `x - lo <= w` in wrapping arithmetic (one compare instead of two); the
+/// ports, protocol and "has ports" are tested together, as lanes of one
+/// word, with two subtractions: `x - lo` and `hi - x` lane by lane, both
+/// not negative. A rule whose region test is exact and that names ports
+/// asks for "has ports" (only TCP, UDP and SCTP first fragments match a
+/// port pattern); any other leaves that lane open. `exact`: the region test
+/// *is* the rule's body (plain prefixes, one port range, a protocol), so a
+/// candidate that passes needs no further matching.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quick4 {
+    src: u32,
+    src_w: u32,
+    dst: u32,
+    dst_w: u32,
+    /// Low bounds of the lanes of [`l4_word`].
+    l4_lo: u64,
+    /// High bounds, guard bits set.
+    l4_hi: u64,
+    /// Its index in the rule set.
+    rule: u32,
+    /// Its counters' slot (bits 0..21) and bank (21..25, see
+    /// [`FAST_BANKS`]), then the flags below (25..32).
+    place: u32,
+}
+
+/// Holds nothing: an empty "has ports" lane (low 1, high 0).
+impl Default for Quick4 {
+    fn default() -> Self {
+        Quick4 {
+            src: 0,
+            src_w: 0,
+            dst: 0,
+            dst_w: 0,
+            l4_lo: 1 << PORTS_AT,
+            l4_hi: GUARDS,
+            rule: u32::MAX,
+            place: 0,
+        }
+    }
+}
+
+/// Counter banks whose rules the fast paths count directly (the bank index
+/// fits [`Quick4`]'s 4 bits; a chain's banks double from 64 slots, so the
+/// first 16 hold over 4 million rules and each fewer than 2^21 slots). A
+/// rule counted in a later bank is decided by the walk instead.
+pub(crate) const FAST_BANKS: usize = 16;
+const SLOT_BITS: u32 = 21;
+const BANK_AT: u32 = SLOT_BITS;
+const FLAGS_AT: u32 = 25;
+
+const EXACT: u32 = 1 << FLAGS_AT;
 /// A `check-state` rule: it matches no pattern (`first_match_batch`).
-const CHECK_STATE: u8 = 8;
+const CHECK_STATE: u32 = 2 << FLAGS_AT;
+/// A plain allow/deny (below) whose region test is exact: the first
+/// candidate holding a packet with this flag decides it.
+const DECIDES: u32 = 4 << FLAGS_AT;
 /// A plain `allow` (1) or `deny` (2) rule without prob, states or tags, in
 /// these two bits: when it matches exactly, the walk ends here without
 /// reading the rule.
-const TERMINAL_SHIFT: u8 = 4;
+const TERMINAL_AT: u32 = FLAGS_AT + 3;
 
 impl Quick4 {
     pub fn new(
         r: &Region,
-        exact: bool,
-        needs_ports: bool,
+        (exact, needs_ports): (bool, bool),
         terminal: u8,
         check_state: bool,
-        (number, rule, (bank, slot)): (u16, u32, (u32, u32)),
+        (rule, (bank, slot)): (u32, (u32, u32)),
     ) -> Self {
-        // A bank index beyond 16 bits (not seen in practice: a chain's banks
-        // double in size) only costs the shortcut: the walk counts instead.
-        let (terminal, bank) = match u16::try_from(bank) {
-            Ok(b) => (terminal, b),
-            Err(_) => (0, 0),
+        // A bank beyond the fast paths' (not seen in practice) only costs
+        // the shortcut: the walk counts instead.
+        let (terminal, bank, slot) = if (bank as usize) < FAST_BANKS && slot < 1 << SLOT_BITS {
+            (terminal, bank, slot)
+        } else {
+            (0, 0, 0)
         };
-        match &r.bounds {
-            None => Quick4::default(),
-            Some(b) => Quick4 {
-                src: (b[D_SRC].0 as u32, b[D_SRC].1 as u32),
-                dst: (b[D_DST].0 as u32, b[D_DST].1 as u32),
-                sport: (b[D_SPORT].0 as u16, b[D_SPORT].1 as u16),
-                dport: (b[D_DPORT].0 as u16, b[D_DPORT].1 as u16),
-                proto: (b[D_PROTO].0 as u8, b[D_PROTO].1 as u8),
-                flags: POSSIBLE
-                    | if exact { EXACT } else { 0 }
-                    | if needs_ports { NEEDS_PORTS } else { 0 }
-                    | if check_state { CHECK_STATE } else { 0 }
-                    | (terminal & 3) << TERMINAL_SHIFT,
-                number,
-                bank,
+        let Some(b) = &r.bounds else {
+            return Quick4 {
                 rule,
-                slot,
-            },
+                ..Quick4::default()
+            };
+        };
+        let lo = |d: usize| b[d].0;
+        let hi = |d: usize| b[d].1;
+        let ports = (exact && needs_ports) as u8;
+        Quick4 {
+            src: lo(D_SRC) as u32,
+            src_w: (hi(D_SRC) - lo(D_SRC)) as u32,
+            dst: lo(D_DST) as u32,
+            dst_w: (hi(D_DST) - lo(D_DST)) as u32,
+            l4_lo: l4_word(
+                lo(D_DPORT) as u16,
+                lo(D_SPORT) as u16,
+                lo(D_PROTO) as u8,
+                ports,
+            ),
+            l4_hi: l4_word(hi(D_DPORT) as u16, hi(D_SPORT) as u16, hi(D_PROTO) as u8, 1) | GUARDS,
+            rule,
+            place: slot
+                | bank << BANK_AT
+                | if exact { EXACT } else { 0 }
+                | if check_state { CHECK_STATE } else { 0 }
+                | if exact && terminal != 0 { DECIDES } else { 0 }
+                | (terminal as u32 & 3) << TERMINAL_AT,
         }
     }
 
-    /// Whether an IPv4 packet lies in the region.
-    #[inline]
-    pub fn contains(&self, p: &PacketMeta) -> bool {
-        let (s, d) = (p.src as u32, p.dst as u32);
-        (self.flags & POSSIBLE != 0)
-            & (self.src.0 <= s)
-            & (s <= self.src.1)
-            & (self.dst.0 <= d)
-            & (d <= self.dst.1)
-            & (self.dport.0 <= p.dport)
-            & (p.dport <= self.dport.1)
-            & (self.sport.0 <= p.sport)
-            & (p.sport <= self.sport.1)
-            & (self.proto.0 <= p.proto)
-            & (p.proto <= self.proto.1)
+    /// Whether an IPv4 packet lies in the region: no branch.
+    #[inline(always)]
+    pub fn holds(&self, k: &Key4) -> bool {
+        let l4 = (k[3] - self.l4_lo) & (self.l4_hi - k[2]);
+        ((k[0] as u32).wrapping_sub(self.src) <= self.src_w)
+            & ((k[1] as u32).wrapping_sub(self.dst) <= self.dst_w)
+            & (l4 & GUARDS == GUARDS)
     }
 
-    /// The region test decides the rule's patterns for this packet.
+    /// The region test decides the rule's patterns for a packet it holds.
     #[inline]
-    pub fn exact_for(&self, p: &PacketMeta) -> bool {
-        self.flags & EXACT != 0 && (self.flags & NEEDS_PORTS == 0 || p.has_ports())
+    pub fn exact(&self) -> bool {
+        self.place & EXACT != 0
     }
 
     /// 1: a plain allow, 2: a plain deny, 0: anything else.
     #[inline]
     pub fn terminal(&self) -> u8 {
-        self.flags >> TERMINAL_SHIFT & 3
+        (self.place >> TERMINAL_AT & 3) as u8
     }
 
-    /// A plain allow/deny whose patterns this packet matches: when it is the
-    /// first candidate whose region holds the packet, it decides.
-    #[inline]
-    pub fn decides(&self, p: &PacketMeta) -> bool {
-        self.terminal() != 0 && self.exact_for(p)
+    /// A plain allow/deny matched exactly by every packet it holds: when it
+    /// is the first candidate holding a packet, it decides.
+    #[inline(always)]
+    pub fn decides(&self) -> bool {
+        self.place & DECIDES != 0
     }
 
-    /// The outcome of a [`Self::decides`] rule.
-    #[inline]
-    pub fn outcome(&self) -> Outcome {
+    /// The outcome of a [`Self::decides`] rule numbered `number`.
+    #[inline(always)]
+    pub fn outcome(&self, number: u16) -> Outcome {
         Outcome {
             verdict: if self.terminal() == 1 {
                 Verdict::Allow
             } else {
                 Verdict::Deny
             },
-            rule: self.number,
+            rule: number,
             index: self.rule,
             cause: DenyCause::Rule,
         }
     }
 
-    /// Where its counters are: (bank, slot).
-    #[inline]
+    /// Where its counters are: (bank, slot), for a [`Self::terminal`] rule.
+    #[inline(always)]
     pub fn place(&self) -> (u32, u32) {
-        (self.bank as u32, self.slot)
+        (
+            self.place >> BANK_AT & (FAST_BANKS as u32 - 1),
+            self.place & ((1 << SLOT_BITS) - 1),
+        )
     }
 
     /// The rule's index in the rule set.
-    #[inline]
+    #[inline(always)]
     pub fn rule(&self) -> u32 {
         self.rule
     }
 
     #[inline]
     pub fn check_state(&self) -> bool {
-        self.flags & CHECK_STATE != 0
+        self.place & CHECK_STATE != 0
     }
 }
 
@@ -300,4 +391,90 @@ pub(crate) fn exactness(body: &Body) -> (bool, bool) {
         }
     }
     (true, ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::frag;
+
+    /// xorshift64: the same draws every run.
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// A value of a field `bits` wide, often at an edge (0, the top, or
+    /// next to `near`).
+    fn value(s: &mut u64, bits: u32, near: u128) -> u128 {
+        let top = (1u128 << bits) - 1;
+        match next(s) % 6 {
+            0 => 0,
+            1 => top,
+            2 => near,
+            3 => near.saturating_sub(1),
+            4 => (near + 1).min(top),
+            _ => next(s) as u128 & top,
+        }
+    }
+
+    /// `holds` (guarded lanes, wrapping address compares, the "has ports"
+    /// lane) agrees with the plain interval test on every field, and rules
+    /// whose exact region names ports hold no packet without ports.
+    #[test]
+    fn holds_is_the_interval_test() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let bits = widths(Family::V4);
+        for _ in 0..200_000 {
+            let mut b = [(0u128, 0u128); DIMS];
+            for (d, f) in b.iter_mut().enumerate() {
+                let x = value(&mut s, bits[d], 0);
+                let y = value(&mut s, bits[d], x);
+                *f = (x.min(y), x.max(y));
+            }
+            let r = Region { bounds: Some(b) };
+            let needs_ports = next(&mut s).is_multiple_of(2);
+            let q = Quick4::new(&r, (true, needs_ports), 1, false, (7, (0, 3)));
+            let pick = |s: &mut u64, d: usize| {
+                let edge = if next(s).is_multiple_of(2) { b[d].0 } else { b[d].1 };
+                value(s, bits[d], edge)
+            };
+            let (src, dst) = (pick(&mut s, D_SRC) as u32, pick(&mut s, D_DST) as u32);
+            let (sport, dport) = (pick(&mut s, D_SPORT) as u16, pick(&mut s, D_DPORT) as u16);
+            let proto =
+                [proto::TCP, proto::UDP, proto::ICMP, 47, 0, 255][(next(&mut s) % 6) as usize];
+            let mut p = PacketMeta::v4(src.into(), dst.into(), proto);
+            p.sport = sport;
+            p.dport = dport;
+            if next(&mut s).is_multiple_of(4) {
+                p.frag = frag::OFFSET;
+            }
+            let want = r.contains(&key(&p)) && (!needs_ports || p.has_ports());
+            assert_eq!(q.holds(&key4(&p)), want, "{b:?} ports {needs_ports}: {p:?}");
+        }
+        // Nothing is held by an impossible region, nor by the padding.
+        let p = PacketMeta::v4(0.into(), 0.into(), 0);
+        let none = Quick4::new(
+            &Region { bounds: None },
+            (false, false),
+            0,
+            false,
+            (1, (0, 0)),
+        );
+        assert!(!none.holds(&key4(&p)) && !Quick4::default().holds(&key4(&p)));
+    }
+
+    /// A rule counted beyond the fast paths' banks never decides (the walk
+    /// counts it); within them, a plain exact rule does.
+    #[test]
+    fn only_fast_banks_decide() {
+        let r = Region::full(Family::V4);
+        let q = |bank, slot| Quick4::new(&r, (true, false), 2, false, (5, (bank, slot)));
+        assert!(q(0, 0).decides() && q(FAST_BANKS as u32 - 1, (1 << SLOT_BITS) - 1).decides());
+        assert_eq!(q(3, 9).place(), (3, 9));
+        assert!(!q(FAST_BANKS as u32, 0).decides());
+        assert!(!q(0, 1 << SLOT_BITS).decides());
+    }
 }

@@ -23,8 +23,12 @@
 
 use std::collections::HashMap;
 
-use super::region::{widths, Quick4, Region, DIMS};
+use super::region::{key4, widths, word4, Key4, Quick4, Region, DIMS};
 use crate::packet::{Family, PacketMeta};
+use crate::prefetch::prefetch;
+
+/// Entries after the last IPv4 leaf (see `Tree::first_holding`).
+const PAD: usize = 1;
 
 /// A leaf may hold this many rules without being cut further.
 const LEAF_RULES: usize = 4;
@@ -37,30 +41,55 @@ const SLICES_PER_RULE: usize = 16;
 const SPACE_FACTOR: usize = 4;
 const MAX_DEPTH: u32 = 24;
 
-/// The packet's classified fields as 64-bit words: an address is two words
-/// (high, low; IPv4 lives in the low word), so a cut reads one word.
+/// The packet's classified fields as 64-bit words, as the cuts read them.
+/// IPv6: an address is two words (high, low), then the source port, the
+/// destination port and the protocol. IPv4: the [`Key4`] layout (source,
+/// destination, ports and protocol in one word), so that the burst path
+/// builds one key per packet for the walk and the leaf tests alike.
 pub(crate) type Key = [u64; WORDS];
-const WORDS: usize = 7;
+const WORDS: usize = 8;
 
 #[inline]
 pub(crate) fn key(p: &PacketMeta) -> Key {
-    [
-        (p.src >> 64) as u64,
-        p.src as u64,
-        (p.dst >> 64) as u64,
-        p.dst as u64,
-        p.sport as u64,
-        p.dport as u64,
-        p.proto as u64,
-    ]
+    match p.family {
+        Family::V4 => {
+            let k = key4(p);
+            [k[0], k[1], k[2], k[3], 0, 0, 0, 0]
+        }
+        Family::V6 => [
+            (p.src >> 64) as u64,
+            p.src as u64,
+            (p.dst >> 64) as u64,
+            p.dst as u64,
+            p.sport as u64,
+            p.dport as u64,
+            p.proto as u64,
+            0,
+        ],
+    }
 }
 
-/// Word of `Key` holding the low bits of field `d`.
-const fn low_word(d: usize) -> usize {
-    match d {
-        0 => 1,
-        1 => 3,
-        _ => d + 2,
+/// The word and shift a cut of field `d` at bit `shift` (of the field)
+/// reads, for family `f` (see [`Key`]). An IPv6 cut reads one word: above
+/// bit 64 of an address it stays above it.
+fn cut_word(f: Family, d: usize, shift: u32) -> (usize, u32) {
+    match f {
+        Family::V4 => {
+            let (w, at) = word4(d);
+            (w, shift + at)
+        }
+        Family::V6 => {
+            let low = match d {
+                0 => 1,
+                1 => 3,
+                _ => d + 2,
+            };
+            if shift >= 64 {
+                (low - 1, shift - 64)
+            } else {
+                (low, shift)
+            }
+        }
     }
 }
 
@@ -124,6 +153,7 @@ pub(crate) struct Tree {
 }
 
 struct Builder<'a> {
+    family: Family,
     regions: &'a [Region],
     quick: &'a [Quick4],
     tree: Tree,
@@ -241,11 +271,7 @@ impl Builder<'_> {
             }
         }
         drop(rules);
-        let (word, wshift) = if shift >= 64 {
-            (low_word(d) - 1, shift - 64)
-        } else {
-            (low_word(d), shift)
-        };
+        let (word, wshift) = cut_word(self.family, d, shift);
         let first_child = self.tree.children.len() as u32;
         self.tree.cuts += 1;
         self.tree
@@ -273,6 +299,7 @@ impl Tree {
         let spans = w.map(|rem| Span { base: 0, rem });
         let budget = (rules.len() * 16).max(1 << 16);
         let mut b = Builder {
+            family: f,
             regions,
             quick,
             tree: Tree::default(),
@@ -281,6 +308,11 @@ impl Tree {
         };
         let root = b.build(rules, spans, 0);
         b.tree.root = root;
+        // A first candidate to read at any leaf's start (see `first_holding`).
+        if !b.tree.quick.is_empty() {
+            let n = b.tree.quick.len() + PAD;
+            b.tree.quick.resize(n, Quick4::default());
+        }
         b.tree
     }
 
@@ -303,25 +335,45 @@ impl Tree {
         }
     }
 
-    /// The packed regions of leaf `l`'s candidates (IPv4 trees), without
-    /// its rule list.
-    #[inline]
-    pub fn quick_of(&self, l: Link) -> &[Quick4] {
+    /// The first of leaf `l`'s candidates (IPv4 trees) whose region holds
+    /// `k`, else `none`. The first candidate is tested whether the leaf has
+    /// one or not (the array is padded: the read stays inside it) and
+    /// chosen without a branch on the test: which leaf a packet reaches and
+    /// whether its candidate holds it vary from packet to packet, and a
+    /// mispredicted branch there cost more than the test. Only leaves of
+    /// several candidates whose first does not hold take a loop.
+    #[inline(always)]
+    pub fn first_holding<'a>(&'a self, l: Link, k: &Key4, none: &'a Quick4) -> &'a Quick4 {
         debug_assert!(l.is_leaf());
         let (s, n) = (l.a as usize, (l.b & !LEAF) as usize);
-        self.quick.get(s..s + n).unwrap_or(&[])
+        let first = &self.quick[s];
+        let hit = (n != 0) & first.holds(k);
+        let mut best = if hit { first } else { none };
+        if !hit & (n > 1) {
+            if let Some(q) = self.quick[s + 1..s + n].iter().find(|q| q.holds(k)) {
+                best = q;
+            }
+        }
+        best
+    }
+
+    /// Hints the CPU to load the first line of leaf `l`'s packed regions,
+    /// which a later pass over the burst reads.
+    #[inline(always)]
+    pub fn prefetch_leaf(&self, l: Link) {
+        prefetch(self.quick.as_ptr().wrapping_add(l.a as usize));
     }
 
     /// One step of the walk from inner node `l`: the child the packet goes
     /// to. Lets a burst walk level by level (see `RuleSet::leaves`), so that
     /// the packets' loads overlap.
     #[inline]
-    pub fn step(&self, l: Link, k: &Key) -> Link {
-        debug_assert!(!l.is_leaf());
+    pub fn step<const N: usize>(&self, l: Link, k: &[u64; N]) -> Link {
+        debug_assert!(!l.is_leaf() && N.is_power_of_two());
         let word = (l.b & 7) as usize;
         let shift = (l.b >> 3) & 63;
         let bits = (l.b >> 9) & 31;
-        let c = (k[word] >> shift) as usize & ((1usize << bits) - 1);
+        let c = (k[word & (N - 1)] >> shift) as usize & ((1usize << bits) - 1);
         self.children[l.a as usize + c]
     }
 
