@@ -143,7 +143,7 @@ impl Forest {
 
     /// The leaf a packet's fields reach in each tree.
     #[inline]
-    pub fn leaves(&self, k: &Key) -> Links {
+    pub fn leaves<const N: usize>(&self, k: &[u64; N]) -> Links {
         let mut links = [Link::default(); MAX_TREES];
         for (l, tree) in links.iter_mut().zip(self.trees()) {
             *l = tree.leaf_link(k);

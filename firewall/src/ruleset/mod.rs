@@ -667,21 +667,24 @@ impl RuleSet {
     /// (tags, DSCP) as the rules say.
     #[inline]
     pub fn evaluate(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        let forest = &self.trees[p.family as usize];
-        let links = forest.leaves(&tree::key(p));
         // The common case first, without the walk's setup: the first
         // candidate whose region holds the packet is a plain allow/deny that
         // matches it (the walk would decide the same: no candidate before it
-        // can match). IPv4 only: IPv6 lists carry no packed regions.
+        // can match). IPv4 only: IPv6 lists carry no packed regions. One key
+        // serves the trees and the region tests.
         if p.family == Family::V4 {
             let k = key4(p);
+            let links = self.trees[0].leaves(&k);
             let q = self.first_holding(&links, &k);
             if q.decides() {
                 let (b, slot) = q.place();
                 self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
                 return self.quick_outcome(q);
             }
+            return self.walk(self.trees[0].cands_of(&links), true, p, ctx, &mut AtOnce);
         }
+        let forest = &self.trees[1];
+        let links = forest.leaves(&tree::key(p));
         self.walk(forest.cands_of(&links), true, p, ctx, &mut AtOnce)
     }
 

@@ -438,7 +438,11 @@ mod tests {
             let needs_ports = next(&mut s).is_multiple_of(2);
             let q = Quick4::new(&r, (true, needs_ports), 1, false, (7, (0, 3)));
             let pick = |s: &mut u64, d: usize| {
-                let edge = if next(s).is_multiple_of(2) { b[d].0 } else { b[d].1 };
+                let edge = if next(s).is_multiple_of(2) {
+                    b[d].0
+                } else {
+                    b[d].1
+                };
                 value(s, bits[d], edge)
             };
             let (src, dst) = (pick(&mut s, D_SRC) as u32, pick(&mut s, D_DST) as u32);

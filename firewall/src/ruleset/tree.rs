@@ -379,7 +379,7 @@ impl Tree {
 
     /// The leaf a packet's fields reach.
     #[inline]
-    pub fn leaf_link(&self, k: &Key) -> Link {
+    pub fn leaf_link<const N: usize>(&self, k: &[u64; N]) -> Link {
         let mut l = self.root;
         while !l.is_leaf() {
             l = self.step(l, k);
