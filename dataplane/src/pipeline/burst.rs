@@ -8,10 +8,9 @@ use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
 use crate::stats::stage_cycles::{Stage, StageClock};
 use crate::stats::VnetWorkerCounters;
-use crate::tables::{Interface, NextHop, Vnet};
+use crate::tables::{Interface, Vnet};
 use crate::wire::EtherType;
 use ::firewall::Tags;
-use std::net::IpAddr;
 
 /// Frames waiting for their route lookup, one array per field (the frame, where it
 /// came in, its prepared header facts, the lookup key, the answer) rather than one
@@ -143,35 +142,18 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         }
     }
 
-    /// Touches the next hop, the MAC each frame will ask for (the gateway's
-    /// resolved MAC, or for a connected destination its neighbor entry) and the
-    /// egress interface, in a pass of its own whose iterations do not depend on
-    /// each other, so the misses of a burst spread over many tenants overlap (the
-    /// frame-by-frame stage is too long per frame for the CPU to look ahead into
-    /// the next frame's lookup).
+    /// Prefetches the egress entry of each frame's next hop (for a resolved
+    /// gateway, all `finish` reads after the lookup; see `ipv4::finish`) in a
+    /// pass of its own, so that the misses of a burst spread over many tenants
+    /// overlap (the frame-by-frame stage is too long per frame for the CPU to
+    /// look ahead into the next frame's). The next hop itself is not read here:
+    /// reading it waited on a miss per frame, for what only frames to connected
+    /// destinations and unresolved gateways need (they read it in `finish`).
     #[inline(always)]
-    fn warm_neighbors(&self, connected: impl Fn(K) -> IpAddr) {
-        for i in 0..self.len {
-            let Some(vnet) = self.vnet[i] else {
-                continue;
-            };
-            let nh = self.hops[i];
-            let iface = match vnet.fwd.nexthops.get(nh as usize) {
-                Some(&NextHop::Gateway { iface, .. }) => {
-                    // A resolved gateway's entry is all the L2 rewrite reads;
-                    // the interface only for one not resolved yet.
-                    ingress::prefetch(vnet.gateway_slot(nh));
-                    iface
-                }
-                Some(&NextHop::Connected { iface }) => {
-                    std::hint::black_box(vnet.neighbors.get(connected(self.keys[i])));
-                    iface
-                }
-                Some(NextHop::Local) | None => continue,
-            };
-            // What the L2 rewrite reads of the egress interface.
-            if let Some(i) = vnet.fwd.interfaces.get(usize::from(iface)) {
-                ingress::prefetch(i);
+    fn warm_gateways(&self) {
+        for (vnet, &nh) in self.vnet[..self.len].iter().zip(&self.hops) {
+            if let Some(vnet) = vnet {
+                ingress::prefetch(vnet.gateway_slot(nh));
             }
         }
     }
@@ -311,11 +293,11 @@ fn run_one<F: Frame, O: Output<F>>(
             |vnet, keys, hops| vnet.fwd.fib4.lookup_batch(keys, hops),
             |vnet, key| vnet.fwd.fib4.lookup_u32(key),
         );
-        // Many tenants in one burst: their next hops and gateway MACs are cold
-        // (a burst of one tenant finds them hot after its first frame). A
-        // family's lanes have at most as many vnet runs as the burst has.
+        // Many tenants in one burst: their gateways' egress entries are cold (a
+        // burst of one tenant finds them hot after its first frame). A family's
+        // lanes have at most as many vnet runs as the burst.
         if spread {
-            v4.warm_neighbors(|dst| IpAddr::V4(dst.into()));
+            v4.warm_gateways();
         }
     }
     if let Some(v6) = &mut v6 {
@@ -325,7 +307,7 @@ fn run_one<F: Frame, O: Output<F>>(
             |vnet, key| vnet.fwd.fib6.lookup_u128(key),
         );
         if spread {
-            v6.warm_neighbors(|dst| IpAddr::V6(dst.into()));
+            v6.warm_gateways();
         }
     }
     clock.lap(Stage::Lookup);

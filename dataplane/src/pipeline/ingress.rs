@@ -18,6 +18,8 @@ pub(super) struct Classified {
     /// The VID the frame carried, in its header or in the NIC's metadata.
     pub vlan: Option<u16>,
     pub owner: DemuxEntry,
+    /// The MAC of the interface that owns (port, VLAN), from its demux slot.
+    pub iface_mac: [u8; 6],
 }
 
 /// L2 parse and the (port, VLAN) demux of one frame that came in on `port`, whose
@@ -42,26 +44,32 @@ pub(super) fn classify<F: Frame>(
         .vlan
         .or_else(|| frame.stripped_vlan())
         .filter(|v| *v != 0);
-    let owner = owners.lookup(vlan);
-    if owner.is_none() {
+    let slot = owners.lookup(vlan);
+    if slot.owner.is_none() {
         port_drop(ctx, port, PortDropReason::UnknownVlan);
         return None;
     }
-    Some(Classified { l2, vlan, owner })
+    Some(Classified {
+        l2,
+        vlan,
+        owner: slot.owner,
+        iface_mac: slot.mac,
+    })
 }
 
-/// Brings the tenant state the burst's frames will touch into cache, one pointer
-/// level per pass over the burst's owners, so that the cache misses of all frames
-/// overlap instead of queueing one behind the other: the `Vnet` line names the
-/// forwarding part's hot line, the gateway MACs, the compact IPv4 table's root and
-/// this worker's counter slot; the forwarding part names the receiving interface
-/// and the next hops. With 10,000 tenants nearly every frame belongs to another
-/// vnet and each level is a miss; a burst of one tenant skips this (its state is
-/// hot after the first frame).
+/// Brings the tenant state the burst's frames will touch into cache in a pass
+/// over the burst's owners, so that the cache misses of all frames overlap
+/// instead of queueing one behind the other: the `Vnet` line (prefetched as each
+/// frame is classified) names the forwarding part's hot line (the firewall, the
+/// interfaces), the gateways' egress entries, the compact IPv4 table's root and
+/// this worker's counter slot. With 10,000 tenants nearly every frame belongs to
+/// another vnet and each of these is a miss; a burst of one tenant skips this (its
+/// state is hot after the first frame).
 ///
-/// Two levels, not four: `Vnet`, `VnetFwd` and `Interface` are laid out so that
-/// what a frame reads is in the first line of each (see their definitions), and
-/// the counter slots hang off the `Vnet` itself.
+/// One level after the `Vnet`: what the forwarding path reads of the receiving
+/// interface (its MAC) is in the demux slot, and of the next hop (a resolved
+/// gateway's egress entry) in the `Vnet`'s gateways, so neither the interface's
+/// line nor the next hops are read (a second level, two lines per frame).
 ///
 /// The caller skips it for a burst of one tenant (`burst` counts the runs of
 /// frames of one vnet as it classifies them).
@@ -90,19 +98,6 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
         // The root of a small IPv4 table, the lookup stage's first level.
         if let Some(c) = &v.compact4 {
             prefetch(c.root_ptr());
-        }
-    }
-    for (e, v) in owners.iter().filter_map(|e| Some((e, vnet(e)?))) {
-        if let Some(i) = v.fwd.interfaces.get(e.iface()) {
-            prefetch(i);
-        }
-        // Most tenants have a few next hops (20 bytes each): the lookup stage's
-        // next read. The capture tap is not fetched: `Tap::record` looks at it
-        // only while some capture runs.
-        let nh = v.fwd.nexthops.as_ptr();
-        prefetch(nh);
-        if v.fwd.nexthops.len() > 3 {
-            prefetch(nh.wrapping_add(3));
         }
     }
 }
@@ -165,7 +160,7 @@ pub(super) fn demux<'t, F: Frame>(
     c: Classified,
 ) -> Option<(Ingress<'t>, u16)> {
     let data = frame.data();
-    let (l2, vlan, e) = (c.l2, c.vlan, c.owner);
+    let (l2, vlan, e, iface_mac) = (c.l2, c.vlan, c.owner, c.iface_mac);
     let TenantMemo {
         vnet,
         iface,
@@ -174,10 +169,9 @@ pub(super) fn demux<'t, F: Frame>(
     } = TenantMemo::get(memo, ctx, e);
     bump(&c.rx_packets, 1);
     bump(&c.rx_bytes, data.len() as u64);
-    let at = Attachment {
-        port: port.0,
-        vlan: iface.vlan,
-    };
+    // The frame's VID is its interface's (that is how it was demuxed): the
+    // interface's own line is not read.
+    let at = Attachment { port: port.0, vlan };
     let stripped = if l2.vlan.is_none() { vlan } else { None };
     c.tap
         .record(ctx.worker, Direction::Received, at, data, stripped);
@@ -186,7 +180,7 @@ pub(super) fn demux<'t, F: Frame>(
     let mut dst = [0u8; 6];
     dst.copy_from_slice(&data[0..6]);
     // Ports are promiscuous: unicast frames for other stations are not ours.
-    if dst != iface.mac && dst[0] & 1 == 0 {
+    if dst != iface_mac && dst[0] & 1 == 0 {
         c.drop(DropReason::NotForUs);
         return None;
     }

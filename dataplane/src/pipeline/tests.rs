@@ -116,7 +116,7 @@ impl Router {
             let (fwd, neigh) = build_vnet(s, 1, None, None).unwrap();
             for (ii, i) in fwd.interfaces.iter().enumerate() {
                 demux
-                    .insert(i.port, i.vlan, DemuxEntry::new(vi, ii))
+                    .insert(i.port, i.vlan, DemuxEntry::new(vi, ii), i.mac)
                     .unwrap();
             }
             vnets.push(Vnet::new(Arc::new(fwd), Arc::new(neigh)));
@@ -515,10 +515,26 @@ fn static_route_goes_to_its_gateway() {
     assert_eq!(out.len(), 1);
     let (_, dst, _, _, l3) = parse(&out[0].1);
     assert_eq!((out[0].0, dst), (RED2, RED2_HOST));
-    assert_eq!(
-        Ipv4Packet::new_checked(&l3[..]).unwrap().dst_addr(),
-        v4("192.168.7.7")
+    let ip = Ipv4Packet::new_checked(&l3[..]).unwrap();
+    assert_eq!((ip.dst_addr(), ip.ttl()), (v4("192.168.7.7"), 63));
+    // TTL 1 towards the resolved gateway (`finish` reads only its egress entry
+    // there): Time Exceeded back to the sender, counted.
+    let out = r.rx(
+        TRUNK,
+        eth(
+            TRUNK_MAC,
+            RED1_HOST,
+            Some(10),
+            EtherType::IPV4,
+            &echo4("10.0.1.10", "192.168.7.7", 1, b"gw"),
+        ),
     );
+    assert_eq!(out.len(), 1);
+    let (tag, dst, _, _, l3) = parse(&out[0].1);
+    assert_eq!((out[0].0, tag, dst), (TRUNK, Some(10), RED1_HOST));
+    let ip = Ipv4Packet::new_checked(&l3[..]).unwrap();
+    assert_eq!(ip.payload()[0], icmpv4::TIME_EXCEEDED);
+    assert_eq!(r.dropped("red", DropReason::TtlExpired), 1);
 }
 
 #[test]

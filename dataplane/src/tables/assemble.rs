@@ -70,7 +70,7 @@ pub fn assemble(
     for (vi, (fwd, _)) in fwds.iter().enumerate() {
         for (ii, ifc) in fwd.interfaces.iter().enumerate() {
             demux
-                .insert(ifc.port, ifc.vlan, DemuxEntry::new(vi, ii))
+                .insert(ifc.port, ifc.vlan, DemuxEntry::new(vi, ii), ifc.mac)
                 .map_err(|owner| {
                     BuildError(format!(
                     "vnet {:?} interface {:?}: (port {}, vlan {:?}) already belongs to vnet {:?}",

@@ -32,55 +32,79 @@ impl DemuxEntry {
     }
 }
 
+/// One (port, VLAN) slot: its owner and the owning interface's MAC, the one
+/// thing the demux checks of the interface (that a unicast frame is addressed
+/// to it). With the MAC here, a frame's first tenant line is its `Vnet`: the
+/// interface's own line (a miss per frame with many tenants in a burst) is not
+/// read on the forwarding path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(16))]
+pub struct DemuxSlot {
+    pub owner: DemuxEntry,
+    pub mac: [u8; 6],
+}
+
+const _: () = assert!(std::mem::size_of::<DemuxSlot>() == 16);
+
+impl DemuxSlot {
+    pub const NONE: DemuxSlot = DemuxSlot {
+        owner: DemuxEntry::NONE,
+        mac: [0; 6],
+    };
+}
+
 /// Slot 0 of each port's array is "untagged" (VID 0, priority-tagged frames, are untagged too).
 #[derive(Default, Clone)]
 pub struct Demux {
-    ports: Vec<Box<[DemuxEntry]>>,
+    ports: Vec<Box<[DemuxSlot]>>,
 }
 
 const SLOTS: usize = 4096;
 
 /// The VLAN slots of one port (`None`: no vnet is attached to it).
 #[derive(Clone, Copy)]
-pub struct PortDemux<'a>(Option<&'a [DemuxEntry; SLOTS]>);
+pub struct PortDemux<'a>(Option<&'a [DemuxSlot; SLOTS]>);
 
 impl PortDemux<'_> {
-    /// The owner of `vlan` on this port (`None`: untagged).
+    /// The slot of `vlan` on this port (`None`: untagged); its owner is
+    /// `DemuxEntry::NONE` when nobody has it.
     #[inline(always)]
-    pub fn lookup(self, vlan: Option<u16>) -> DemuxEntry {
+    pub fn lookup(self, vlan: Option<u16>) -> DemuxSlot {
         match self.0 {
             // The mask keeps the index in the array: no bounds check per frame.
             Some(slots) => slots[vlan.unwrap_or(0) as usize & (SLOTS - 1)],
-            None => DemuxEntry::NONE,
+            None => DemuxSlot::NONE,
         }
     }
 }
 
 impl Demux {
-    /// Claims (port, vlan). Returns the entry already there if the slot was taken.
+    /// Claims (port, vlan) for `e`, whose interface has MAC `mac`. Returns the
+    /// entry already there if the slot was taken.
     pub fn insert(
         &mut self,
         port: PortId,
         vlan: Option<u16>,
         e: DemuxEntry,
+        mac: [u8; 6],
     ) -> Result<(), DemuxEntry> {
         let p = port.0 as usize;
         while self.ports.len() <= p {
             self.ports
-                .push(vec![DemuxEntry::NONE; SLOTS].into_boxed_slice());
+                .push(vec![DemuxSlot::NONE; SLOTS].into_boxed_slice());
         }
         let slot = &mut self.ports[p][vlan.unwrap_or(0) as usize & (SLOTS - 1)];
-        if !slot.is_none() {
-            return Err(*slot);
+        if !slot.owner.is_none() {
+            return Err(slot.owner);
         }
-        *slot = e;
+        *slot = DemuxSlot { owner: e, mac };
         Ok(())
     }
 
     /// The owner of (port, vlan) — `vlan` being the VID from the tag or the NIC's metadata.
     #[inline(always)]
     pub fn lookup(&self, port: PortId, vlan: Option<u16>) -> DemuxEntry {
-        self.port(port).lookup(vlan)
+        self.port(port).lookup(vlan).owner
     }
 
     /// One port's owners: a burst's frames all came in on one port, so the packet
@@ -90,12 +114,12 @@ impl Demux {
         PortDemux(
             self.ports
                 .get(port.0 as usize)
-                .and_then(|s| <&[DemuxEntry; SLOTS]>::try_from(&s[..]).ok()),
+                .and_then(|s| <&[DemuxSlot; SLOTS]>::try_from(&s[..]).ok()),
         )
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.ports.len() * SLOTS * std::mem::size_of::<DemuxEntry>()
+        self.ports.len() * SLOTS * std::mem::size_of::<DemuxSlot>()
     }
 }
 
@@ -106,12 +130,20 @@ mod tests {
     #[test]
     fn demux_maps_each_port_vlan_pair_to_one_owner() {
         let mut d = Demux::default();
-        d.insert(PortId(0), Some(10), DemuxEntry::new(0, 0))
+        let mac = [2, 0, 0, 0, 0, 1];
+        d.insert(PortId(0), Some(10), DemuxEntry::new(0, 0), mac)
             .unwrap();
-        d.insert(PortId(0), Some(20), DemuxEntry::new(1, 0))
+        d.insert(
+            PortId(0),
+            Some(20),
+            DemuxEntry::new(1, 0),
+            [2, 0, 0, 0, 0, 2],
+        )
+        .unwrap();
+        d.insert(PortId(0), None, DemuxEntry::new(1, 1), mac)
             .unwrap();
-        d.insert(PortId(0), None, DemuxEntry::new(1, 1)).unwrap();
-        d.insert(PortId(2), None, DemuxEntry::new(0, 3)).unwrap();
+        d.insert(PortId(2), None, DemuxEntry::new(0, 3), mac)
+            .unwrap();
         assert_eq!(d.lookup(PortId(0), Some(10)), DemuxEntry::new(0, 0));
         assert_eq!(d.lookup(PortId(0), Some(20)).vnet(), 1);
         assert_eq!(d.lookup(PortId(0), None).iface(), 1);
@@ -121,10 +153,21 @@ mod tests {
         assert!(d.lookup(PortId(0), Some(30)).is_none());
         assert!(d.lookup(PortId(1), None).is_none());
         assert!(d.lookup(PortId(9), Some(10)).is_none());
-        // A second claim on the same pair is refused and names the owner.
+        // A slot carries its interface's MAC.
+        assert_eq!(d.port(PortId(0)).lookup(Some(20)).mac, [2, 0, 0, 0, 0, 2]);
+        assert_eq!(d.port(PortId(1)).lookup(None), DemuxSlot::NONE);
+        // A second claim on the same pair is refused, names the owner and
+        // leaves the slot as it was.
         assert_eq!(
-            d.insert(PortId(0), Some(10), DemuxEntry::new(5, 5)),
+            d.insert(PortId(0), Some(10), DemuxEntry::new(5, 5), [9; 6]),
             Err(DemuxEntry::new(0, 0))
+        );
+        assert_eq!(
+            d.port(PortId(0)).lookup(Some(10)),
+            DemuxSlot {
+                owner: DemuxEntry::new(0, 0),
+                mac
+            }
         );
     }
 

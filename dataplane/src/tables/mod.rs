@@ -13,7 +13,7 @@ mod update;
 
 pub use assemble::{assemble, AssembleSummary};
 pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
-pub use demux::{Demux, DemuxEntry, PortDemux};
+pub use demux::{Demux, DemuxEntry, DemuxSlot, PortDemux};
 pub use gateway::GatewayEgress;
 pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
 pub use neighbor::{FastHash, NeighborEntry, NeighborEvent, NeighborTable};
