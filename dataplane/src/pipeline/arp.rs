@@ -19,7 +19,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
             Err(_) => return c.drop(DropReason::Malformed),
         };
     let sender_known = ing.vnet.neighbors.get4(sender_ip).is_some();
-    let for_us = ing.iface.owns4(target_ip);
+    let for_us = ing.iface().owns4(target_ip);
     // RFC 826: learn from packets aimed at us, refresh what we already know.
     // 0.0.0.0 is an address probe (RFC 5227), not a binding to learn.
     if (for_us || sender_known) && sender_ip != Ipv4Addr::UNSPECIFIED && !sender_mac.is_multicast()
@@ -39,9 +39,10 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
         return; // a reply to our request: learned above, nothing to send
     }
     let l3 = ing.l3_off;
-    if wire::arp::reply_in_place(&mut frame.data_mut()[l3..], wire::MacAddr(ing.iface.mac)).is_err()
+    if wire::arp::reply_in_place(&mut frame.data_mut()[l3..], wire::MacAddr(ing.iface().mac))
+        .is_err()
     {
         return c.drop(DropReason::Malformed);
     }
-    egress::send(out, c, frame, l3, ing.iface, sender_mac.0, EtherType::ARP);
+    egress::send(out, c, frame, l3, ing.iface(), sender_mac.0, EtherType::ARP);
 }

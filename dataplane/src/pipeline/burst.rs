@@ -8,7 +8,7 @@ use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
 use crate::stats::stage_cycles::{Stage, StageClock};
 use crate::stats::VnetWorkerCounters;
-use crate::tables::{Interface, Vnet};
+use crate::tables::Vnet;
 use crate::wire::EtherType;
 use ::firewall::Tags;
 
@@ -26,7 +26,6 @@ use ::firewall::Tags;
 struct Lanes<'t, F, P, K> {
     frames: [Option<F>; BURST_MAX],
     vnet: [Option<&'t Vnet>; BURST_MAX],
-    iface: [Option<&'t Interface>; BURST_MAX],
     counters: [Option<&'t VnetWorkerCounters>; BURST_MAX],
     iface_index: [u16; BURST_MAX],
     l3_off: [u16; BURST_MAX],
@@ -47,7 +46,6 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         Lanes {
             frames: [const { None }; BURST_MAX],
             vnet: [None; BURST_MAX],
-            iface: [None; BURST_MAX],
             counters: [None; BURST_MAX],
             iface_index: [0; BURST_MAX],
             l3_off: [0; BURST_MAX],
@@ -74,7 +72,6 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
         let i = self.len;
         self.frames[i] = Some(frame);
         self.vnet[i] = Some(ing.vnet);
-        self.iface[i] = Some(ing.iface);
         self.counters[i] = Some(ing.counters);
         self.iface_index[i] = ing.iface_index;
         // Frames are at most a few KB: an L3 offset always fits.
@@ -88,10 +85,9 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
     #[inline(always)]
     fn take(&mut self, i: usize) -> Option<(F, Ingress<'t>, P, &mut Tags, lpm::NextHop)> {
         let frame = self.frames[i].take()?;
-        let (vnet, iface, counters) = (self.vnet[i]?, self.iface[i]?, self.counters[i]?);
+        let (vnet, counters) = (self.vnet[i]?, self.counters[i]?);
         let ing = Ingress {
             vnet,
-            iface,
             counters,
             iface_index: self.iface_index[i],
             l3_off: usize::from(self.l3_off[i]),

@@ -45,7 +45,7 @@ pub(super) fn pass<F: Frame, O: Output<F>>(
     which: impl FnOnce() -> Pass,
     tags: &mut Tags,
 ) -> Option<F> {
-    match ing.vnet.fwd.firewall.as_deref() {
+    match ing.vnet.firewall() {
         None => Some(frame),
         Some(fw) => run(fw, ctx, out, ing, frame, v6, which(), tags),
     }
@@ -67,7 +67,7 @@ pub(super) fn pass_forwarded<F: Frame, O: Output<F>>(
     which: impl FnOnce() -> Pass,
     tags: &mut Tags,
 ) -> Option<F> {
-    match ing.vnet.fwd.firewall.as_deref() {
+    match ing.vnet.firewall() {
         None => Some(frame),
         Some(fw) => {
             if fw.rules.same_both_passes() {
@@ -245,5 +245,5 @@ fn send_reset<F: Frame, O: Output<F>>(
     frame.data_mut()[l3..l3 + pkt.len()].copy_from_slice(pkt);
     let et = if v6 { EtherType::IPV6 } else { EtherType::IPV4 };
     let mac = sender_mac(frame.data());
-    egress::send(out, c, frame, l3, ing.iface, mac, et);
+    egress::send(out, c, frame, l3, ing.iface(), mac, et);
 }

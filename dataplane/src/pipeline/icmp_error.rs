@@ -54,7 +54,7 @@ pub(super) fn send4<F: Frame, O: Output<F>>(
     let orig_src = wire::Ipv4Packet::new_checked(orig)
         .map(|p| p.src_addr())
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let Some(src) = ing.iface.source4_for(orig_src) else {
+    let Some(src) = ing.iface().source4_for(orig_src) else {
         return;
     };
     let mut buf = [0u8; 576];
@@ -67,7 +67,7 @@ pub(super) fn send4<F: Frame, O: Output<F>>(
     frame.data_mut()[l3..l3 + n].copy_from_slice(&buf[..n]);
     bump(&c.icmp_errors_sent, 1);
     let mac = sender_mac(frame.data());
-    egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV4);
+    egress::send(out, c, frame, l3, ing.iface(), mac, EtherType::IPV4);
 }
 
 /// The IPv6 counterpart (RFC 4443): quotes as much as fits in 1280 bytes.
@@ -88,7 +88,7 @@ pub(super) fn send6<F: Frame, O: Output<F>>(
     let orig_src = wire::Ipv6Packet::new_checked(orig)
         .map(|p| p.src_addr())
         .unwrap_or(Ipv6Addr::UNSPECIFIED);
-    let src = ing.iface.source6_for(orig_src);
+    let src = ing.iface().source6_for(orig_src);
     let mut buf = [0u8; 1280];
     let Ok(n) = wire::icmpv6::emit_error(&mut buf, src, orig, icmp_type, code) else {
         return;
@@ -99,5 +99,5 @@ pub(super) fn send6<F: Frame, O: Output<F>>(
     frame.data_mut()[l3..l3 + n].copy_from_slice(&buf[..n]);
     bump(&c.icmp_errors_sent, 1);
     let mac = sender_mac(frame.data());
-    egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV6);
+    egress::send(out, c, frame, l3, ing.iface(), mac, EtherType::IPV6);
 }

@@ -7,7 +7,7 @@ use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
 use crate::stats::VnetWorkerCounters;
 use crate::stats::{bump, DropReason, PortDropReason};
-use crate::tables::{DemuxEntry, Interface, PortDemux, Vnet};
+use crate::tables::{DemuxEntry, PortDemux, Vnet};
 use crate::wire;
 use std::sync::Arc;
 
@@ -60,16 +60,18 @@ pub(super) fn classify<F: Frame>(
 /// Brings the tenant state the burst's frames will touch into cache in a pass
 /// over the burst's owners, so that the cache misses of all frames overlap
 /// instead of queueing one behind the other: the `Vnet` line (prefetched as each
-/// frame is classified) names the forwarding part's hot line (the firewall, the
-/// interfaces), the gateways' egress entries, the compact IPv4 table's root and
-/// this worker's counter slot. With 10,000 tenants nearly every frame belongs to
+/// frame is classified) names the gateways' egress entries, the compact IPv4
+/// table's root, this worker's counter slot and, when a frame will need it, the
+/// forwarding part's hot line. With 10,000 tenants nearly every frame belongs to
 /// another vnet and each of these is a miss; a burst of one tenant skips this (its
 /// state is hot after the first frame).
 ///
-/// One level after the `Vnet`: what the forwarding path reads of the receiving
-/// interface (its MAC) is in the demux slot, and of the next hop (a resolved
-/// gateway's egress entry) in the `Vnet`'s gateways, so neither the interface's
-/// line nor the next hops are read (a second level, two lines per frame).
+/// One level after the `Vnet`, and the fewest lines: what the forwarding path
+/// reads of the receiving interface (its MAC) is in the demux slot, of the next
+/// hop (a resolved gateway's egress entry) in the `Vnet`'s gateways, and whether
+/// there is a firewall in the `Vnet` itself, so an IPv4 frame of a vnet with a
+/// compact table and no firewall reads neither the forwarding part, nor the
+/// interface, nor the next hops (three lines per frame).
 ///
 /// The caller skips it for a burst of one tenant (`burst` counts the runs of
 /// frames of one vnet as it classifies them).
@@ -77,22 +79,31 @@ pub(super) fn classify<F: Frame>(
 pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
     let t = ctx.tables;
     let mut owners = [DemuxEntry::NONE; BURST_MAX];
+    // A run holding other frames than IPv4 (IPv6 looks up through the
+    // forwarding part; ARP reads the interfaces).
+    let mut not_v4 = [false; BURST_MAX];
     let mut n = 0;
     for c in frames.iter().flatten() {
+        let v4 = c.l2.ethertype == wire::EtherType::IPV4;
         if n > 0 && owners[n - 1].vnet() == c.owner.vnet() {
+            not_v4[n - 1] |= !v4;
             continue;
         }
         if n == BURST_MAX {
             break;
         }
         owners[n] = c.owner;
+        not_v4[n] = !v4;
         n += 1;
     }
-    let owners = &owners[..n];
-    let vnet = |e: &DemuxEntry| t.vnets.get(e.vnet());
-    for v in owners.iter().filter_map(vnet) {
+    for (e, &not_v4) in owners[..n].iter().zip(&not_v4) {
+        let Some(v) = t.vnets.get(e.vnet()) else {
+            continue;
+        };
         // Addresses: computing them reads only the `Vnet` line.
-        prefetch(Arc::as_ptr(&v.fwd));
+        if not_v4 || v.compact4.is_none() || v.firewall().is_some() {
+            prefetch(Arc::as_ptr(&v.fwd));
+        }
         prefetch(v.gateway_slot(0));
         prefetch(v.counters(ctx.worker));
         // The root of a small IPv4 table, the lookup stage's first level.
@@ -118,13 +129,12 @@ pub(super) fn prefetch<T>(p: *const T) {
 
 /// The tenant state of the last frame's (port, VLAN) owner, for the next frame of
 /// the same owner (most of a burst, usually): finding it again is a chain of
-/// dependent loads per frame (vnet → forwarding part → interfaces, counters →
-/// this worker's slot) that a frame of the same tenant can skip.
+/// dependent loads per frame (vnet → this worker's counter slot) that a frame of
+/// the same tenant can skip.
 #[derive(Clone, Copy)]
 pub(super) struct TenantMemo<'t> {
     owner: DemuxEntry,
     vnet: &'t Vnet,
-    iface: &'t Interface,
     counters: &'t VnetWorkerCounters,
 }
 
@@ -139,7 +149,6 @@ impl<'t> TenantMemo<'t> {
                 let m = TenantMemo {
                     owner,
                     vnet,
-                    iface: &vnet.fwd.interfaces[owner.iface()],
                     counters: vnet.counters(ctx.worker),
                 };
                 *memo = Some(m);
@@ -162,10 +171,7 @@ pub(super) fn demux<'t, F: Frame>(
     let data = frame.data();
     let (l2, vlan, e, iface_mac) = (c.l2, c.vlan, c.owner, c.iface_mac);
     let TenantMemo {
-        vnet,
-        iface,
-        counters: c,
-        ..
+        vnet, counters: c, ..
     } = TenantMemo::get(memo, ctx, e);
     bump(&c.rx_packets, 1);
     bump(&c.rx_bytes, data.len() as u64);
@@ -186,7 +192,6 @@ pub(super) fn demux<'t, F: Frame>(
     }
     let ing = Ingress {
         vnet,
-        iface,
         counters: c,
         iface_index: e.iface() as u16,
         l3_off: l2.l3_offset,

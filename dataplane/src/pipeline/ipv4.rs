@@ -184,7 +184,7 @@ fn local<F: Frame, O: Output<F>>(
         };
         if let Some(frame) = filter::pass(ctx, out, ing, frame, false, || out_pass, &mut tags) {
             let mac = sender_mac(frame.data());
-            egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV4);
+            egress::send(out, c, frame, l3, ing.iface(), mac, EtherType::IPV4);
         }
         return;
     }

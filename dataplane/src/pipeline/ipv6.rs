@@ -68,7 +68,7 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
     }
     // `tags` comes back with the "in" pass's tags (for a vnet with a firewall).
     let frame = filter::pass(ctx, out, ing, frame, true, || Pass::In, tags)?;
-    if ing.iface.owns6(dst) {
+    if ing.iface().owns6(dst) {
         local(ctx, out, ing, frame, next_header);
         return None;
     }
@@ -197,7 +197,7 @@ fn local<F: Frame, O: Output<F>>(
         };
         if let Some(frame) = filter::pass(ctx, out, ing, frame, true, || out_pass, &mut tags) {
             let mac = sender_mac(frame.data());
-            egress::send(out, c, frame, l3, ing.iface, mac, EtherType::IPV6);
+            egress::send(out, c, frame, l3, ing.iface(), mac, EtherType::IPV6);
         }
         return;
     }

@@ -54,17 +54,28 @@ pub struct PathCtx<'a> {
 /// A frame after demux: which vnet and interface it arrived on.
 pub(crate) struct Ingress<'a> {
     pub vnet: &'a Vnet,
-    pub iface: &'a Interface,
     /// This worker's counter slot of `vnet`, found once per frame in the demux:
     /// every later stage counts into it, and reaching it through the vnet is four
     /// dependent loads (vnet → forwarding part → counters → slot) each time.
     pub counters: &'a VnetWorkerCounters,
-    /// The interface's index in its vnet (the firewall's interface id).
+    /// The interface's index in its vnet (the firewall's interface id); a valid
+    /// index into `vnet.fwd.interfaces`.
     pub iface_index: u16,
     pub l3_off: usize,
     /// Came out of a pipe: `one_pass`, the input rules must not be checked again
     /// (they would send it straight back). Read by the firewall's input hook.
     pub from_pipe: bool,
+}
+
+impl<'a> Ingress<'a> {
+    /// The receiving interface. Found when asked (ARP, ND, the router's own
+    /// replies and errors), not in the demux: forwarding reads nothing of it but
+    /// its MAC, which the demux slot carries, and with many tenants in a burst its
+    /// line and the forwarding part's were two misses per frame.
+    #[inline]
+    pub fn iface(&self) -> &'a Interface {
+        &self.vnet.fwd.interfaces[usize::from(self.iface_index)]
+    }
 }
 
 /// The MAC of the station that sent `frame` (its Ethernet source), for answers

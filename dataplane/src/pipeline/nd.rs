@@ -26,7 +26,7 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
                 (Ok(ns), Ok(ip)) => (ip.src_addr(), ns.target, ns.source_mac),
                 _ => return c.drop(DropReason::Malformed),
             };
-            if !ing.iface.owns6(target) {
+            if !ing.iface().owns6(target) {
                 return c.drop(DropReason::NotForUs);
             }
             bump(&c.local, 1);
@@ -52,14 +52,14 @@ pub(super) fn handle<F: Frame, O: Output<F>>(
                 target,
                 dst_ip,
                 target,
-                crate::wire::MacAddr(ing.iface.mac),
+                crate::wire::MacAddr(ing.iface().mac),
                 !unspecified,
             );
             if !frame.set_len(l3 + n) {
                 return c.drop(DropReason::NoBuffer);
             }
             frame.data_mut()[l3..l3 + n].copy_from_slice(&buf[..n]);
-            egress::send(out, c, frame, l3, ing.iface, dst_mac, EtherType::IPV6);
+            egress::send(out, c, frame, l3, ing.iface(), dst_mac, EtherType::IPV6);
         }
         icmpv6::NA => match icmpv6::parse_na(&frame.data()[l3..]) {
             Ok(na) => {

@@ -98,12 +98,12 @@ pub fn release<F: Frame, O: Output<F>>(
             None => c.drop(DropReason::NoRoute),
         },
         Resume::Route { iface, l3_off } => {
-            let Some(in_iface) = fwd.interfaces.get(usize::from(iface)) else {
+            // `Ingress::iface` indexes the interfaces: the pipe's may be gone.
+            if fwd.interfaces.get(usize::from(iface)).is_none() {
                 return c.drop(DropReason::NoRoute);
-            };
+            }
             let ing = Ingress {
                 vnet,
-                iface: in_iface,
                 counters: c,
                 iface_index: iface,
                 l3_off: usize::from(l3_off),

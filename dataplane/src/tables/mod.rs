@@ -70,15 +70,16 @@ pub struct PortEntry {
 /// Built by `Vnet::new` only: a new `fwd` or `neighbors` means a new `Vnet`, so
 /// that the gateway MACs derived from both stay true.
 ///
-/// One cache line (`align(64)`, and the fields fill it): with many tenants in a
-/// burst, this line in the vnets array is the first miss of a frame, and it names
-/// everything the next level needs (forwarding part, gateway MACs, compact IPv4
-/// table, this worker's counter slot) without a further load.
+/// What a forwarded frame reads is in the first cache line (`repr(C,
+/// align(64))`): with many tenants in a burst, this line in the vnets array is
+/// the first miss of a frame, and it answers everything the forwarding path asks
+/// of the tenant (firewall or not, gateways' egress entries, compact IPv4 table,
+/// this worker's counter slot) without a further load. The second line holds
+/// what only the slow paths read.
 #[derive(Clone)]
-#[repr(align(64))]
+#[repr(C, align(64))]
 pub struct Vnet {
     pub fwd: Arc<VnetFwd>,
-    pub neighbors: Arc<NeighborTable>,
     /// The L2 rewrite of each gateway next hop, indexed like `fwd.nexthops`:
     /// `NONE` for other kinds and for gateways not resolved yet. The packet path
     /// reads a gateway's MAC, source MAC, VLAN and port with one load instead of a
@@ -91,7 +92,18 @@ pub struct Vnet {
     pub compact4: Option<lpm::Compact4>,
     /// `fwd.counters`' slots, for the same reason.
     slots: VnetSlots,
+    /// `fwd.firewall`, for the same reason: every frame asks whether there is one
+    /// (twice), and with the answer here a vnet without one needs nothing of its
+    /// forwarding part's line on the way of a forwarded frame.
+    firewall: Option<Arc<crate::firewall::VnetFirewall>>,
+    // The second line.
+    pub neighbors: Arc<NeighborTable>,
 }
+
+const _: () = {
+    assert!(std::mem::offset_of!(Vnet, firewall) < 64);
+    assert!(std::mem::offset_of!(Vnet, neighbors) >= 64);
+};
 
 impl Vnet {
     pub fn new(fwd: Arc<VnetFwd>, neighbors: Arc<NeighborTable>) -> Self {
@@ -103,6 +115,7 @@ impl Vnet {
         Vnet {
             compact4: fwd.fib4_compact.clone(),
             slots: fwd.counters.slots(),
+            firewall: fwd.firewall.clone(),
             fwd,
             neighbors,
             gateways,
@@ -121,6 +134,12 @@ impl Vnet {
     #[inline(always)]
     pub fn gateway_mac(&self, nh: lpm::NextHop) -> Option<[u8; 6]> {
         self.gateway(nh).map(|g| g.dst_mac)
+    }
+
+    /// The firewall (`fwd.firewall`); `None`: no rules and default allow.
+    #[inline(always)]
+    pub fn firewall(&self) -> Option<&crate::firewall::VnetFirewall> {
+        self.firewall.as_deref()
     }
 
     /// Worker `w`'s counters of this vnet (`fwd.counters.worker(w)`, one load nearer).
