@@ -3,8 +3,10 @@
 //! read for 16 keys by one gather (the words by two of 8 64-bit lanes), so the
 //! lanes' cache misses overlap without a branch; slots that are range chunks of
 //! 32-bit starts (tables under 4096 routes) get a branch-free binary search, a
-//! gather per step. Lanes left over (a deep bucket, a rarer chunk) finish on the
-//! scalar walk. (IPv6: `v6.rs`.) Used when the CPU has AVX-512F, BW and VPOPCNTDQ
+//! gather per step. A lane in a deep map's fine bucket (a /24 holding longer
+//! prefixes) continues on the scalar walk from the bucket's entry, the hop the
+//! vector stages read (not from the top again: measured +4% random, +9% hot keys
+//! on the full table); rarer chunks take the whole scalar walk. (IPv6: `v6.rs`.) Used when the CPU has AVX-512F, BW and VPOPCNTDQ
 //! (checked at run time); otherwise the portable batch lookup runs. Measured here
 //! (AMD EPYC): a gather costs about a cycle per lane, masked-off lanes included,
 //! much as scalar loads.
@@ -67,6 +69,9 @@ impl<K: Key> Dxr<K> {
             let mut slow = [0 as __mmask16; 2];
             let mut x = [zero; 2];
             let mut m5 = [zero; 2];
+            // Lanes in a deep map's fine bucket: their answer so far (`os`) is the
+            // bucket's entry, for the key's last bits.
+            let mut fine = [0 as __mmask16; 2];
             for v in 0..2 {
                 let n = ks.len().saturating_sub(16 * v).min(16);
                 live[v] = if n == 16 { 0xffff } else { (1u16 << n) - 1 };
@@ -156,7 +161,7 @@ impl<K: Key> Dxr<K> {
                     e[v],
                     _mm512_set1_epi32(DEEP_MAP as i32),
                 );
-                slow[v] |= _mm512_mask_cmplt_epi32_mask(deep, h, zero);
+                fine[v] = _mm512_mask_cmplt_epi32_mask(deep, h, zero);
                 // SAFETY: `live` covers exactly the output slots from `16 * v`.
                 unsafe {
                     _mm512_mask_storeu_epi32(os.as_mut_ptr().add(16 * v).cast(), live[v], res)
@@ -222,6 +227,11 @@ impl<K: Key> Dxr<K> {
                 slow[v] &= !r;
             }
             for v in 0..2 {
+                while fine[v] != 0 {
+                    let l = 16 * v + fine[v].trailing_zeros() as usize;
+                    fine[v] &= fine[v] - 1;
+                    os[l] = self.resolve_simd(os[l], K::from_wide(u128::from(ks[l]) << 96), s + 8);
+                }
                 while slow[v] != 0 {
                     let l = 16 * v + slow[v].trailing_zeros() as usize;
                     slow[v] &= slow[v] - 1;
