@@ -22,7 +22,7 @@ fn fib4(routes: &[(&str, u8, NextHop)]) -> Fib4 {
 }
 
 /// A xorshift64 generator from `seed` (nonzero): the random tests' keys and tables.
-fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
+pub(crate) fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
     move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;

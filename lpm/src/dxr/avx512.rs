@@ -1,23 +1,24 @@
 //! The IPv4 batch lookup with AVX-512 gathers, 16 lanes at a time: the top-level
-//! entries, the bitmap words, the counts before them and the next hops are each
-//! read for 16 keys by one gather (the words by two of 8 64-bit lanes), so the
-//! lanes' cache misses overlap without a branch; slots that are range chunks of
-//! 32-bit starts (tables under 4096 routes) get a branch-free binary search, a
-//! gather per step. A lane in a deep map's fine bucket (a /24 holding longer
-//! prefixes) continues on the scalar walk from the bucket's entry, the hop the
-//! vector stages read (not from the top again: measured +4% random, +9% hot keys
-//! on the full table); rarer chunks take the whole scalar walk. (IPv6: `v6.rs`.) Used when the CPU has AVX-512F, BW and VPOPCNTDQ
-//! (checked at run time); otherwise the portable batch lookup runs. Measured here
-//! (AMD EPYC): a gather costs about a cycle per lane, masked-off lanes included,
-//! much as scalar loads.
+//! entries, the bitmap head words (a 24-bit piece of the map and the rank before
+//! it, `HEAD` in `mod.rs`) and the next hops are each read for 16 keys by one
+//! gather, so the lanes' cache misses overlap without a branch; slots that are
+//! range chunks of 32-bit starts (tables under 4096 routes) get a branch-free
+//! binary search, a gather per step. A lane in a deep map's fine bucket (a /24
+//! holding longer prefixes) continues on the scalar walk from the bucket's entry,
+//! the hop the vector stages read (not from the top again: measured +4% random,
+//! +9% hot keys on the full table); rarer chunks take the whole scalar walk.
+//! (IPv6: `v6.rs`.) Used when the CPU has AVX-512F, BW and VPOPCNTDQ (checked at
+//! run time); otherwise the portable batch lookup runs. Measured here (AMD EPYC):
+//! a gather costs about a cycle per lane, masked-off lanes included, much as
+//! scalar loads.
 
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
 use super::{
-    Dxr, BITMAP, CHUNK, DEEP_HOP, DEEP_MAP, DESC, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES, LINE,
-    MAP_MASK, SUB, SUB_OFF_BITS, SUB_OFF_MASK,
+    Dxr, BITMAP, CHUNK, DEEP_HOP, DEEP_MAP, DESC, HEAD, INDEX_MASK, K_DIRECT, K_R16, K_R32, LANES,
+    LINE, MAP_MASK, PIECE, PIECE_MASK, SUB, SUB_OFF_BITS, SUB_OFF_MASK,
 };
 use crate::key::Key;
 use crate::NextHop;
@@ -48,9 +49,8 @@ impl<K: Key> Dxr<K> {
         assert!(out.len() >= keys.len() && K::BITS == 32);
         let s = self.s;
         let direct = self.direct.as_ptr().cast::<i32>();
-        // Bitmap nodes: their words as u64s (a node's index counts those), their
-        // next hops as u32s.
-        let maps = self.maps.nodes.as_ptr().cast::<i64>();
+        // Bitmap nodes, read as u32s (a node's index counts u64s: its head starts
+        // at u32 2m).
         let hops = self.maps.nodes.as_ptr().cast::<i32>();
         let descs = self.descs.as_ptr().cast::<i32>();
         let starts = self.r32.starts.as_ptr().cast::<i32>();
@@ -94,64 +94,38 @@ impl<K: Key> Dxr<K> {
                 // Node m, key byte x after the slot bits.
                 let m = _mm512_maskz_and_epi32(is_map[v], e[v], _mm512_set1_epi32(MAP_MASK as i32));
                 x[v] = _mm512_srli_epi32::<24>(_mm512_sll_epi32(k[v], slot_shift));
-                // A node is u64 words from its index m: bits[0..4], then the counts
-                // before each word (low half) and its first hop (high half); its
-                // next hops are u32s from 2m + 9.
                 m5[v] = m;
             }
-            // The counts before each word (the node's ninth u32), one 16-lane gather
-            // per vector, byte w of it.
-            let mut before32 = [zero; 2];
+            // Each map lane's head word (one 16-lane gather a vector): the 24-bit
+            // piece of the map holding the key's byte, and in its top byte the
+            // rank of the piece's first bit; the hop's index follows without
+            // another read.
+            let mut hidx = [zero; 2];
             for v in 0..2 {
-                let bidx = _mm512_add_epi32(_mm512_add_epi32(m5[v], m5[v]), _mm512_set1_epi32(8));
-                // SAFETY: live map lanes index the ninth u32 of a node in `nodes`.
-                let cw = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], bidx, hops) };
-                let bsh = _mm512_slli_epi32::<3>(_mm512_srli_epi32::<6>(x[v]));
-                before32[v] = _mm512_and_si512(_mm512_srlv_epi32(cw, bsh), _mm512_set1_epi32(0xff));
-            }
-            let mut hidx = [zero; 4];
-            for q in 0..4 {
-                let (v, half) = (q / 2, q % 2);
-                let lanes = (is_map[v] >> (8 * half)) as __mmask8;
-                let w = _mm512_srli_epi32::<6>(x[v]);
-                let widx = _mm512_add_epi32(m5[v], w);
-                // 2m + 8 + before[w]: the hop index but for the rank.
-                let hb = _mm512_add_epi32(
-                    _mm512_add_epi32(_mm512_add_epi32(m5[v], m5[v]), _mm512_set1_epi32(8)),
-                    before32[v],
-                );
-                let (wi, xi, hbi) = if half == 0 {
-                    (
-                        _mm512_castsi512_si256(widx),
-                        _mm512_castsi512_si256(x[v]),
-                        _mm512_castsi512_si256(hb),
-                    )
-                } else {
-                    (
-                        _mm512_extracti64x4_epi64::<1>(widx),
-                        _mm512_extracti64x4_epi64::<1>(x[v]),
-                        _mm512_extracti64x4_epi64::<1>(hb),
-                    )
+                // j = x / 24 by a multiply (`piece`), the bit's place in the piece.
+                let j = _mm512_srli_epi32::<16>(_mm512_mullo_epi32(x[v], _mm512_set1_epi32(2731)));
+                let pos = _mm512_sub_epi32(x[v], _mm512_mullo_epi32(j, _mm512_set1_epi32(24)));
+                let m2 = _mm512_add_epi32(m5[v], m5[v]);
+                // SAFETY: live map lanes index head word j < HEAD of a node in `nodes`.
+                let w = unsafe {
+                    _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], _mm512_add_epi32(m2, j), hops)
                 };
-                // SAFETY: live map lanes index the first words of a node in `nodes`.
-                let word = unsafe { _mm512_mask_i32gather_epi64::<8>(zero, lanes, wi, maps) };
-                // Bits 0..=x % 64 of the word, shifted to the top, counted.
-                let x64 = _mm512_cvtepu32_epi64(xi);
-                let cnt = _mm512_andnot_si512(x64, _mm512_set1_epi64(63));
-                let pop = _mm512_popcnt_epi64(_mm512_sllv_epi64(word, cnt));
-                // Hop rank - 1 from 2m + 9: 2m + 8 + before + pop.
-                hidx[q] = _mm512_add_epi64(_mm512_cvtepu32_epi64(hbi), pop);
+                let bits = _mm512_and_si512(w, _mm512_set1_epi32(PIECE_MASK as i32));
+                let upto = _mm512_sllv_epi32(bits, _mm512_sub_epi32(_mm512_set1_epi32(31), pos));
+                let rank =
+                    _mm512_add_epi32(_mm512_srli_epi32::<{ PIECE }>(w), _mm512_popcnt_epi32(upto));
+                // The hop: rank - 1 after the head.
+                hidx[v] = _mm512_add_epi32(
+                    _mm512_add_epi32(m2, _mm512_set1_epi32(HEAD as i32 - 1)),
+                    rank,
+                );
             }
             for v in 0..2 {
                 if live[v] == 0 {
                     continue;
                 }
-                let hi = _mm512_inserti64x4::<1>(
-                    _mm512_castsi256_si512(_mm512_cvtepi64_epi32(hidx[2 * v])),
-                    _mm512_cvtepi64_epi32(hidx[2 * v + 1]),
-                );
                 // SAFETY: live map lanes index one of that node's next hops.
-                let h = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], hi, hops) };
+                let h = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, is_map[v], hidx[v], hops) };
                 let leaf = _mm512_sub_epi32(e[v], _mm512_set1_epi32(1));
                 let res = _mm512_mask_blend_epi32(is_leaf[v], h, leaf);
                 // A deep map's hop with its top bit set points further down: those
