@@ -15,7 +15,7 @@
 use arc_swap::ArcSwapOption;
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Which way a frame was going, relative to the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +189,10 @@ static RUNNING: AtomicUsize = AtomicUsize::new(0);
 pub struct Tap {
     active: AtomicBool,
     session: ArcSwapOption<Session>,
+    /// Serializes `start` and `stop` (API threads only; workers never take it):
+    /// without it a stop between a start's claim of the session and its raising
+    /// of `active` left the tap active with no session and `RUNNING` one high.
+    control: Mutex<()>,
 }
 
 /// Why a capture could not start.
@@ -229,6 +233,7 @@ impl Tap {
 
     /// Starts `s` on this vnet; one capture at a time.
     pub fn start(&self, s: Arc<Session>) -> Result<(), TapBusy> {
+        let _one_at_a_time = self.control.lock().unwrap_or_else(|e| e.into_inner());
         let prev = self
             .session
             .compare_and_swap(&None::<Arc<Session>>, Some(s));
@@ -244,6 +249,7 @@ impl Tap {
     /// Workers may still be writing into `s` for one more burst; its buffers
     /// are freed when the last of them lets go.
     pub fn stop(&self, s: &Arc<Session>) {
+        let _one_at_a_time = self.control.lock().unwrap_or_else(|e| e.into_inner());
         let cur = self.session.load_full();
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, s)) {
             if self.active.swap(false, Ordering::AcqRel) {
