@@ -21,12 +21,6 @@ pub type QueueId = u32;
 pub(crate) struct SlotMeta {
     pub(crate) next: u32,
     pub(crate) len: u32,
-    /// Length of the `next` packet in its queue when it fits in 16 bits (0: read
-    /// it there). A pop thus learns the new head's length from the line it reads
-    /// anyway, and keeps it in the queue (`FlowQueue::head_len`): the schedulers
-    /// that look at the head's length before choosing (DRR, WF2Q+, QFQ) no longer
-    /// miss on a packet that arrived a round of all flows ago. Fits in padding.
-    pub(crate) next_len: u16,
     pub(crate) queue: QueueId,
     /// Arrival time while queued; release time in the delay line.
     pub(crate) time: u64,
@@ -46,7 +40,6 @@ impl Default for SlotMeta {
         SlotMeta {
             next: NIL,
             len: 0,
-            next_len: 0,
             queue: NIL,
             time: 0,
             reason: DropReason::QueueFull,
@@ -99,6 +92,13 @@ pub(crate) struct FlowQueue {
     pub(crate) red_avg: f64,
     pub(crate) red_count: i64,
     pub(crate) idle_since: u64,
+    /// The packet behind the head (NIL when fewer than two), in the second line's
+    /// last bytes, which push and pop touch anyway. It lets a look-ahead hint the
+    /// head's slot and the next one's at once, from the queue's own lines: a
+    /// scheduler that serves a queue several packets in a row (DRR's quantum, QFQ
+    /// and WF2Q+ with small packets) would otherwise pop a slot nobody hinted,
+    /// written a round of all flows ago (the profile's DRR stall at 100,000 flows).
+    pub(crate) second: u32,
     pub(crate) sched: SchedFields,
 }
 
@@ -123,6 +123,7 @@ impl Default for FlowQueue {
             red_avg: 0.0,
             red_count: -1,
             idle_since: 0,
+            second: NIL,
             sched: SchedFields::default(),
         }
     }
@@ -157,6 +158,12 @@ impl Queues {
             call_drop_bytes: 0,
             call_drop_pkts: 0,
         }
+    }
+
+    /// How many queues the table holds (the largest queue id + 1).
+    #[inline]
+    pub fn queue_count(&self) -> usize {
+        self.q.len()
     }
 
     /// Packets waiting in `q`.
@@ -253,12 +260,28 @@ impl Queues {
         }
     }
 
-    /// Hints the head packet's slot of `q` (reads `q`'s first line: call
-    /// `prefetch(q)` some time before).
+    /// Hints the slots of the head packet of `q` and of the one behind it (reads
+    /// `q`'s first two lines: call `prefetch(q)` some time before). Popping the
+    /// head reads the next packet's slot too (`pop`), and a scheduler may serve
+    /// that one right after.
     #[inline]
     pub fn prefetch_head(&self, q: QueueId) {
         if let Some(fq) = self.q.get(q as usize) {
             prefetch_at(&self.slots, fq.head as usize);
+            prefetch_at(&self.slots, fq.second as usize);
+        }
+    }
+
+    /// Hints the slot of the third packet of `q` (reads the second's slot: call
+    /// `prefetch_head(q)` some time before). A scheduler serving a queue several
+    /// packets a visit (DRR's quantum, FQ-CoDel) pops it in that visit; `pop` hints
+    /// the packets after it, a pop ahead each.
+    #[inline]
+    pub fn prefetch_third(&self, q: QueueId) {
+        if let Some(fq) = self.q.get(q as usize) {
+            if let Some(second) = self.slots.get(fq.second as usize) {
+                prefetch_at(&self.slots, second.next as usize);
+            }
         }
     }
 
@@ -271,18 +294,27 @@ impl Queues {
             return None;
         }
         let meta = &mut self.slots[h as usize];
-        let (next, next_len) = (meta.next, meta.next_len);
+        let next = meta.next;
         meta.next = NIL;
         fq.pkts -= 1;
         fq.bytes -= u64::from(meta.len);
+        debug_assert_eq!(next, fq.second, "queue {q}: second out of step");
         fq.head = next;
         if next == NIL {
             fq.tail = NIL;
             fq.head_len = 0;
-        } else if next_len != 0 {
-            fq.head_len = u32::from(next_len);
         } else {
-            fq.head_len = self.slots[next as usize].len;
+            // The new head's slot was hinted with the old one (`prefetch_head`):
+            // its length stays in the queue's first line, so the schedulers that
+            // look at it before choosing (DRR, WF2Q+, QFQ) read no packet.
+            let n = &self.slots[next as usize];
+            fq.second = n.next;
+            fq.head_len = n.len;
+            // And the one after it, which the next pop of this queue reads: a
+            // scheduler that serves a queue many packets in a row (FQ-CoDel's
+            // quantum over a few hashed queues) walks the queue's list, one
+            // dependent miss per packet unless each is asked for a pop ahead.
+            prefetch_at(&self.slots, n.next as usize);
         }
         Some(h)
     }
@@ -320,17 +352,18 @@ impl Queues {
     pub(crate) fn push(&mut self, q: QueueId, s: SlotId) {
         let len = self.slots[s as usize].len;
         self.slots[s as usize].next = NIL;
-        self.slots[s as usize].next_len = 0;
         let fq = &mut self.q[q as usize];
         let tail = fq.tail;
         fq.tail = s;
         if tail == NIL {
             fq.head = s;
             fq.head_len = len;
+            fq.second = NIL;
         } else {
-            let t = &mut self.slots[tail as usize];
-            t.next = s;
-            t.next_len = u16::try_from(len).unwrap_or(0);
+            if tail == fq.head {
+                fq.second = s;
+            }
+            self.slots[tail as usize].next = s;
         }
         fq.pkts += 1;
         fq.bytes += u64::from(len);
@@ -348,5 +381,45 @@ mod tests {
         assert_eq!(std::mem::size_of::<FlowQueue>(), 192);
         assert_eq!(std::mem::offset_of!(FlowQueue, bytes), 64);
         assert_eq!(std::mem::offset_of!(FlowQueue, sched), 128);
+        assert!(std::mem::offset_of!(FlowQueue, second) < 128);
+    }
+
+    /// Random pushes and pops over a few queues against a model: every queue
+    /// keeps FIFO order, its `second` is always the packet behind its head, and
+    /// `head_len` its head's length (the fields `prefetch_head` and the
+    /// schedulers read instead of the slots).
+    #[test]
+    fn push_pop_keep_head_second_and_order() {
+        use crate::rng::Rng;
+        use std::collections::VecDeque;
+        let mut qs = Queues::new(256);
+        for _ in 0..4 {
+            qs.q.push(FlowQueue::default());
+        }
+        let mut model: Vec<VecDeque<u32>> = vec![VecDeque::new(); 4];
+        let mut free: Vec<u32> = (0..256).collect();
+        let mut rng = Rng::new(5);
+        for step in 0..100_000u32 {
+            let q = (rng.next_u64() % 4) as u32;
+            if rng.next_u64().is_multiple_of(2) && !free.is_empty() {
+                let s = free.pop().unwrap();
+                qs.slots[s as usize].len = 40 + step % 1460;
+                qs.push(q, s);
+                model[q as usize].push_back(s);
+            } else {
+                let got = qs.pop(q);
+                assert_eq!(got, model[q as usize].pop_front(), "step {step}");
+                if let Some(s) = got {
+                    free.push(s);
+                }
+            }
+            let m = &model[q as usize];
+            let fq = &qs.q[q as usize];
+            assert_eq!(fq.pkts as usize, m.len());
+            assert_eq!(fq.head, m.front().copied().unwrap_or(NIL));
+            assert_eq!(fq.second, m.get(1).copied().unwrap_or(NIL), "step {step}");
+            assert_eq!(fq.tail, m.back().copied().unwrap_or(NIL));
+            assert_eq!(qs.head_len(q), m.front().map(|&s| qs.slots[s as usize].len));
+        }
     }
 }

@@ -46,13 +46,18 @@ impl Scheduler for Drr {
     }
 
     fn dequeue(&mut self, qs: &mut Queues, _now: u64) -> Option<SlotId> {
-        super::prefetch_ahead(qs, &self.active);
+        // Hints go out each time the list moves by one, not once per call: a call
+        // may pass several queues (those short of deficit) and serve none of them,
+        // or serve the same queue again, and a hint per call skipped a queue in
+        // every such pass (measured: the served queue's head missed in most calls
+        // at 100,000 flows).
         loop {
             let &q = self.active.front()?;
             let Some(len) = qs.head_len(q) else {
                 // Emptied behind our back (cannot happen today); forget it.
                 qs.fields_mut(q).flags &= !ACTIVE;
                 self.active.pop_front();
+                super::prefetch_ahead(qs, &self.active);
                 continue;
             };
             if qs.fields(q).deficit >= i64::from(len) {
@@ -63,12 +68,14 @@ impl Scheduler for Drr {
                     f.flags &= !ACTIVE;
                     f.deficit = 0;
                     self.active.pop_front();
+                    super::prefetch_ahead(qs, &self.active);
                 }
                 return slot;
             }
             let quantum = self.quantum(qs, q);
             qs.fields_mut(q).deficit += quantum;
             self.active.rotate_left(1);
+            super::prefetch_ahead(qs, &self.active);
         }
     }
 }

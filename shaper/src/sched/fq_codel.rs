@@ -212,6 +212,10 @@ impl Scheduler for FqCodel {
             if qs.fields(q).deficit <= 0 {
                 qs.fields_mut(q).deficit += self.quantum;
                 list.pop_front();
+                // The list moved: hint the queues (and head packets) a few places
+                // down it, as DRR does; with many flows per hashed queue each
+                // visit starts on packets that arrived a round ago.
+                super::prefetch_ahead(qs, list);
                 self.old_flows.push_back(q);
                 continue;
             }
@@ -223,12 +227,14 @@ impl Scheduler for FqCodel {
                 None => {
                     if from_new {
                         self.new_flows.pop_front();
+                        super::prefetch_ahead(qs, &self.new_flows);
                         if !self.old_flows.is_empty() {
                             self.old_flows.push_back(q);
                             continue;
                         }
                     } else {
                         self.old_flows.pop_front();
+                        super::prefetch_ahead(qs, &self.old_flows);
                     }
                     qs.fields_mut(q).flags &= !LISTED;
                 }

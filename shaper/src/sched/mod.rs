@@ -31,8 +31,9 @@ pub use wf2q::Wf2q;
 /// the lines arrive before they are needed, near enough that they are still there.
 pub(crate) const AHEAD: usize = 8;
 
-/// Hints the queues `AHEAD` places and the head packets `AHEAD / 2` places down
-/// `order` (a scheduler's round-robin list).
+/// Hints the queues `AHEAD` places, their first two packets `AHEAD / 2` places
+/// and their third packet `AHEAD / 4` places down `order` (a scheduler's
+/// round-robin list): each step reads only lines an earlier step asked for.
 #[inline]
 pub(crate) fn prefetch_ahead(qs: &Queues, order: &std::collections::VecDeque<QueueId>) {
     if let Some(&q) = order.get(AHEAD) {
@@ -40,6 +41,9 @@ pub(crate) fn prefetch_ahead(qs: &Queues, order: &std::collections::VecDeque<Que
     }
     if let Some(&q) = order.get(AHEAD / 2) {
         qs.prefetch_head(q);
+    }
+    if let Some(&q) = order.get(AHEAD / 4) {
+        qs.prefetch_third(q);
     }
 }
 
