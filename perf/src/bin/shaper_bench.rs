@@ -331,6 +331,7 @@ fn real_clock_rate(rate: u64, secs: u64) -> f64 {
 }
 
 fn main() {
+    perf::shaper::thp::reexec_with_huge_heap();
     let eal = perf::lpm::dpdk::init_eal(true).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1)
@@ -370,8 +371,10 @@ fn main() {
          advanced by the serialization time of each burst, a burst's flows resolved in \
          prefetch passes first as the dataplane does (`ShaperSet::hint`); DPDK's rte_sched \
          (one subport, one pipe per flow, traffic class 0) runs at a rate no core reaches, \
-         so both measure per-packet cost, not waiting. Ratios are from the same run. \
-         {eal}.\n"
+         so both measure per-packet cost, not waiting. vnetd's heap is on transparent \
+         huge pages as the daemon runs it (`glibc.malloc.hugetlb=1`; \
+         `SHAPER_BENCH_NO_THP=1` keeps 4 KiB pages), rte_sched's memory on DPDK's \
+         hugepages. Ratios are from the same run. {eal}.\n"
     )
     .unwrap();
     // For profiling one case: SHAPER_BENCH_ONLY="DRR 100000" (a scheduler name
@@ -381,6 +384,7 @@ fn main() {
         only.split_whitespace()
             .all(|w| name.contains(w) || w == flows.to_string())
     };
+    let mut huge_kb = 0u64;
     for flows in [1usize, 100_000] {
         if !only.is_empty() && !only.split_whitespace().any(|w| w == flows.to_string()) {
             continue;
@@ -405,6 +409,9 @@ fn main() {
             )));
         }
         let ours = cases.len();
+        let huge = perf::shaper::thp::anon_huge_kb();
+        eprintln!("heap on huge pages: {huge:?} kB");
+        huge_kb = huge_kb.max(huge.unwrap_or(0));
         match Theirs::new(&pool, flows) {
             Ok(t) => cases.push(Box::new(t)),
             Err(e) => eprintln!("rte_sched: {e}"),
@@ -458,6 +465,12 @@ fn main() {
             .unwrap();
         }
     }
+    writeln!(
+        report,
+        "\nHeap on huge pages (AnonHugePages, largest seen): {} MiB.",
+        huge_kb / 1024
+    )
+    .unwrap();
     writeln!(
         report,
         "\n## Rate on the real clock\n\nA FIFO pipe offered twice its rate of \

@@ -1,2 +1,3 @@
 //! Helpers for the shaper benchmark (`src/bin/shaper_bench.rs`).
 pub mod rte_sched;
+pub mod thp;
