@@ -304,9 +304,18 @@ mod tests {
             12,
             Ipv4Addr::new(10, 0, 1, 253),
         ));
+        // Three more unknown gateways: entries past the first `GatewayLine`.
+        for k in 0..3 {
+            red.routes4.push((
+                Ipv4Addr::new(172, 32 + k, 0, 0),
+                16,
+                Ipv4Addr::new(10, 0, 1, 250 + k),
+            ));
+        }
         apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
         let v = p.load().vnets[0].clone();
-        assert_eq!(gateway_macs_agree(&v), 2);
+        assert!(v.fwd.nexthops.len() > crate::tables::GatewayLine::ENTRIES);
+        assert_eq!(gateway_macs_agree(&v), 5);
         let unknown = v
             .fwd
             .nexthops
@@ -341,7 +350,7 @@ mod tests {
         ));
         apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
         let v = p.load().vnets[0].clone();
-        assert_eq!(gateway_macs_agree(&v), 2);
+        assert_eq!(gateway_macs_agree(&v), 5);
         assert_eq!(v.gateway_mac(unknown), Some([2, 6, 6, 6, 6, 6]));
 
         // Expired: unresolved again.

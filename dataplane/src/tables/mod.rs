@@ -14,7 +14,7 @@ mod update;
 pub use assemble::{assemble, AssembleSummary};
 pub use build::{build_vnet, BuildError, InterfaceSpec, VnetSpec};
 pub use demux::{Demux, DemuxEntry, DemuxSlot, PortDemux};
-pub use gateway::GatewayEgress;
+pub use gateway::{GatewayEgress, GatewayLine};
 pub use interface::{is_link_local6, same_subnet4, same_subnet6, Interface};
 pub use neighbor::{FastHash, NeighborEntry, NeighborEvent, NeighborTable};
 pub use nexthop::NextHop;
@@ -84,8 +84,8 @@ pub struct Vnet {
     /// `NONE` for other kinds and for gateways not resolved yet. The packet path
     /// reads a gateway's MAC, source MAC, VLAN and port with one load instead of a
     /// hash lookup and the egress interface per frame (with many tenants, a few
-    /// cache misses per frame).
-    gateways: Arc<[GatewayEgress]>,
+    /// cache misses per frame). In lines of four (`GatewayLine`).
+    gateways: Arc<[GatewayLine]>,
     /// `fwd.fib4_compact`, here in the vnets array itself: a burst spread over
     /// many tenants finds the table's root one load from the `Vnet` it already
     /// read for the demux (not through `fwd` and the `Fib4`).
@@ -107,11 +107,12 @@ const _: () = {
 
 impl Vnet {
     pub fn new(fwd: Arc<VnetFwd>, neighbors: Arc<NeighborTable>) -> Self {
-        let gateways = fwd
+        let entries: Vec<_> = fwd
             .nexthops
             .iter()
             .map(|nh| GatewayEgress::of(nh, &fwd.interfaces, &neighbors))
             .collect();
+        let gateways = GatewayLine::lines(&entries).into();
         Vnet {
             compact4: fwd.fib4_compact.clone(),
             slots: fwd.counters.slots(),
@@ -126,7 +127,10 @@ impl Vnet {
     /// knows; `None` otherwise.
     #[inline(always)]
     pub fn gateway(&self, nh: lpm::NextHop) -> Option<&GatewayEgress> {
-        self.gateways.get(nh as usize).filter(|g| g.is_some())
+        let i = nh as usize;
+        (self.gateways.get(i / GatewayLine::ENTRIES))
+            .map(|l| &l.0[i % GatewayLine::ENTRIES])
+            .filter(|g| g.is_some())
     }
 
     /// What `neighbors` says about the gateway of next hop `nh`; `None` when it is
@@ -151,7 +155,10 @@ impl Vnet {
     /// The entry `gateway(nh)` reads, to prefetch it (any pointer is fine).
     #[inline(always)]
     pub fn gateway_slot(&self, nh: lpm::NextHop) -> *const GatewayEgress {
-        self.gateways.as_ptr().wrapping_add(nh as usize)
+        self.gateways
+            .as_ptr()
+            .cast::<GatewayEgress>()
+            .wrapping_add(nh as usize)
     }
 }
 
