@@ -10,7 +10,8 @@
 #
 # Runs vnetd on target/fwd-work/vnetd-sN.toml (perf/fwd/gen.py writes it) under
 # `valgrind --tool=callgrind`, counting only inside `dataplane::pipeline::burst::run`
-# (with what it calls: the route lookup, the TX flush into net_null), and divides by
+# (with what it calls: the route lookup, the TX flush into net_null) and the
+# shaper's stage (`dataplane::shaping::stage`: hand-off to pipes, release), and divides by
 # the packets the worker reports. Needs a vnetd built with the `stage-cycles` feature
 # (it prints the packet count) and valgrind. Valgrind hides AVX-512 from the program,
 # so the IPv4 lookup runs its portable path here: compare builds with each other,
@@ -41,6 +42,7 @@ sed -e "s#^socket = .*#socket = \"$tmp/api.sock\"#" \
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 timeout -s INT "$secs" \
     valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --collect-atstart=no \
     "--toggle-collect=dataplane::pipeline::burst::run*" \
+    "--toggle-collect=dataplane::shaping::stage::*" \
     "$vnetd" --config "$tmp/vnetd.toml" > "$tmp/vnetd.log" 2>&1 || true
 packets=$(grep -o "over [0-9]* packets" "$tmp/vnetd.log" | awk '{print $2}' | tail -1)
 total=$(awk '/^summary:/ {print $2}' "$tmp/cg.out")
@@ -49,7 +51,7 @@ if [ -z "$packets" ] || [ -z "$total" ] || [ "$packets" = 0 ]; then
     tail -20 "$tmp/vnetd.log" >&2
     exit 1
 fi
-python3 -c "print(f'scenario $scenario: {$total / $packets:.1f} instructions per packet in burst::run ({$packets} packets, {$total} instructions)')"
+python3 -c "print(f'scenario $scenario: {$total / $packets:.1f} instructions per packet in burst::run and the shaper stage ({$packets} packets, {$total} instructions)')"
 if [ -n "${LINES:-}" ]; then
     callgrind_annotate --auto=yes --show-percs=no "$tmp/cg.out" 2>/dev/null |
         awk -v pk="$packets" '/Auto-annotated source/ {print "== " $NF}

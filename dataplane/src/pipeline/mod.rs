@@ -20,9 +20,10 @@ mod solicit;
 #[cfg(test)]
 mod tests;
 
-use neighbor_memo::NeighborMemo;
+pub(crate) use neighbor_memo::NeighborMemo;
 pub use pending::Pending;
-pub use shaped::{divert, release};
+pub use shaped::divert;
+pub(crate) use shaped::release;
 pub use solicit::service_pending;
 
 use crate::dpdk::PortId;

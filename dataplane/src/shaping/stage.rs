@@ -105,13 +105,15 @@ pub fn service<F: Frame, O: Output<F>>(
     if !host.due(ctx.now) {
         return;
     }
+    // One tables snapshot for the whole pass: neighbor answers stay true.
+    let mut memo = pipeline::NeighborMemo::default();
     host.poll(ctx.now, |index, mut pkt, _pipe, fate| match fate {
         Fate::Sent | Fate::Marked => {
             if fate == Fate::Marked {
                 mark_ce(&mut pkt);
             }
             if let Some(v) = ctx.tables.vnets.get(index) {
-                pipeline::release(ctx, pending, out, v, pkt);
+                pipeline::release(ctx, pending, out, &mut memo, v, pkt);
             }
         }
         Fate::Dropped(_) => {
