@@ -10,7 +10,7 @@ use crate::worker::{self, Shared, WorkerPlan};
 use crossbeam_queue::ArrayQueue;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -54,6 +54,15 @@ impl From<dpdk::DpdkError> for StartError {
 
 /// Dynamic neighbor entries not confirmed for this long are forgotten.
 const NEIGHBOR_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// How often the control thread looks for work while there is some (neighbor
+/// events to drain, tables to publish or free)...
+const CONTROL_BUSY: Duration = Duration::from_micros(500);
+/// ...and at most, idle. Workers wake it for neighbor events (`Shared::control`),
+/// so the back-off delays only the freeing of retired tables. Why back off at
+/// all: with a worker on every CPU each wake preempts one, and 2,000 a second
+/// were ~2% of a CPU on this 2-CPU machine.
+pub(crate) const CONTROL_IDLE_MAX: Duration = Duration::from_millis(20);
 
 pub struct Dataplane {
     // Field order is drop order: workers stop (in `stop`) before ports close,
@@ -121,6 +130,7 @@ impl Dataplane {
                     .map(|_| ArrayQueue::new(crate::worker::HANDOFF_RING))
                     .collect(),
             ),
+            control: OnceLock::new(),
         });
         Ok(Dataplane {
             shared,
@@ -204,6 +214,8 @@ impl Dataplane {
             .name("vnetd-neigh".into())
             .spawn(move || control_loop(shared, neighbors, stop))
             .map_err(|e| StartError::Other(format!("spawning the neighbor thread: {e}")))?;
+        // Started once per dataplane: the cell is empty.
+        let _ = self.shared.control.set(handle.thread().clone());
         self.control = Some(handle);
         Ok(())
     }
@@ -238,6 +250,7 @@ impl Dataplane {
         dpdk::wait_all_workers();
         self.control_stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.control.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
         // Let the tables go (and with them nothing that holds mbufs).
@@ -261,7 +274,9 @@ fn control_loop(
 ) {
     let hz = tsc_hz();
     let mut next_expiry = 0;
+    let mut idle = CONTROL_BUSY;
     while !stop.load(Ordering::Relaxed) {
+        let busy = !shared.events.is_empty();
         {
             let mut mgr = neighbors.lock().unwrap_or_else(|e| e.into_inner());
             mgr.drain(&shared.events);
@@ -273,6 +288,12 @@ fn control_loop(
             mgr.publish(&shared.publisher);
         }
         shared.publisher.free_retired();
-        std::thread::sleep(Duration::from_micros(500));
+        idle = if busy {
+            CONTROL_BUSY
+        } else {
+            (idle * 2).min(CONTROL_IDLE_MAX)
+        };
+        // Woken early by a worker's neighbor event or by `stop`.
+        std::thread::park_timeout(idle);
     }
 }

@@ -8,7 +8,8 @@ use crate::stats::{bump, DropReason};
 use crate::tables::{NeighborEvent, TablePublisher, TableReader, Tables};
 use crossbeam_queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 
 /// What a worker polls and where it transmits.
 #[derive(Debug, Clone)]
@@ -28,6 +29,9 @@ pub struct Shared {
     /// One ring per worker: packets for the vnets whose shaper it owns, handed over
     /// by the other workers (see `shaping`).
     pub shaper_rings: Arc<Vec<ArrayQueue<Handoff>>>,
+    /// The control thread (set once it runs), woken when a worker queues a
+    /// neighbor event: idle, it sleeps up to `runtime::CONTROL_IDLE_MAX`.
+    pub control: OnceLock<Thread>,
 }
 
 /// A packet on its way to the worker that owns its vnet's shaper.
@@ -46,6 +50,7 @@ struct WorkerOutput<'a> {
     tx: &'a mut [Option<TxBuffer>],
     pool: &'a Mempool,
     events: &'a ArrayQueue<NeighborEvent>,
+    control: &'a OnceLock<Thread>,
     tables: &'a Tables,
     worker: usize,
     staged: &'a mut Vec<ShapeRequest<Mbuf>>,
@@ -84,6 +89,11 @@ impl Output<Mbuf> for WorkerOutput<'_> {
     fn learned(&mut self, ev: NeighborEvent) {
         // Full queue: the control thread is behind; the neighbor will be learned on its next packet.
         let _ = self.events.push(ev);
+        // Frames may be waiting for this MAC. No system call unless the thread
+        // is asleep, and events are few (ARP and ND packets, not forwarded ones).
+        if let Some(t) = self.control.get() {
+            t.unpark();
+        }
     }
 }
 
@@ -134,6 +144,7 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             tx: &mut tx,
             pool: &shared.pool,
             events: &shared.events,
+            control: &shared.control,
             tables,
             worker: plan.index,
             staged: &mut staged,
