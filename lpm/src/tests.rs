@@ -678,6 +678,83 @@ fn deep_maps_match_reference_v6() {
     fib.table.check_invariants();
 }
 
+/// Sub-direct tables past the key's first 64 bits (a crowd of prefixes longer than
+/// /64 under one /64, as the real table's under one at bit 60), reached by more
+/// sub-direct steps than the AVX-512 batch lookup takes in vectors: those lanes
+/// leave for the scalar walk. Batch, portable and scalar lookups
+/// against the naive reference on every route's edges, before and after updates
+/// inside the crowd.
+#[test]
+fn sub_tables_past_64_match_reference() {
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+    let crowd: u128 = 0x2001_0db8_0000_ab00 << 64;
+    let pick = |next: &mut dyn FnMut() -> u64, crowded: bool| -> (u128, u8) {
+        if crowded {
+            let l = 65 + (next() % 64) as u8;
+            let a = crowd | u128::from(next());
+            (a & mask6(l), l)
+        } else {
+            let l = [32, 48][next() as usize % 2];
+            let a = (0x2a00u128 << 112) | (u128::from(next()) << 64) >> 16;
+            (a & mask6(l), l)
+        }
+    };
+    let mut routes = std::collections::HashMap::new();
+    let mut load = Vec::new();
+    while routes.len() < 6000 {
+        let (p, l) = pick(&mut next, routes.len() % 10 == 0);
+        let nh = (next() % 1000) as NextHop;
+        routes.insert((p, l), nh);
+        load.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+    }
+    let mut fib = Fib6::new();
+    fib.apply(&load).unwrap();
+    assert!(
+        fib.table.dxr.deepest_sub() > 64,
+        "the test needs sub-direct tables past /64 (deepest ends at {})",
+        fib.table.dxr.deepest_sub()
+    );
+    let naive = |routes: &std::collections::HashMap<(u128, u8), NextHop>, k: u128| {
+        (0..=128u8)
+            .rev()
+            .find_map(|l| routes.get(&(k & mask6(l), l)).copied())
+            .unwrap_or(NO_ROUTE)
+    };
+    for round in 0..3 {
+        fib.table.check_invariants();
+        let mut keys = Vec::new();
+        for &(p, l) in routes.keys() {
+            let last = p | !mask6(l);
+            keys.extend([p, last, p.wrapping_sub(1), last.wrapping_add(1)]);
+        }
+        let mut out = vec![0; keys.len()];
+        fib.lookup_batch(&keys, &mut out);
+        let mut portable = vec![0; keys.len()];
+        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
+        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
+            let want = naive(&routes, k);
+            let at = Ipv6Addr::from(k);
+            assert_eq!(o, want, "round {round}: batch lookup of {at}");
+            assert_eq!(p, want, "round {round}: portable batch of {at}");
+            assert_eq!(fib.lookup_u128(k), want, "round {round}: lookup of {at}");
+        }
+        let mut batch = Vec::new();
+        for _ in 0..200 {
+            let (p, l) = pick(&mut next, true);
+            if next().is_multiple_of(2) {
+                routes.remove(&(p, l));
+                batch.push(Update6::Remove(Ipv6Addr::from(p), l));
+            } else {
+                let nh = (next() % 1000) as NextHop;
+                routes.insert((p, l), nh);
+                batch.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+            }
+        }
+        fib.apply(&batch).unwrap();
+    }
+    fib.table.check_invariants();
+}
+
 /// Tables under 4096 routes (range chunks under a small top level, searched 16
 /// lanes at a time by the AVX-512 batch lookup) against the naive reference on
 /// every route's edges, next hops with the top bit set included.

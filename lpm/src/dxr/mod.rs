@@ -1036,6 +1036,25 @@ impl<K: Key> Dxr<K> {
             .count()
     }
 
+    /// Deepest end (`o + t` bits) of a sub-direct table reachable from the top level.
+    pub(crate) fn deepest_sub(&self) -> u32 {
+        fn walk<K: Key>(d: &Dxr<K>, e: u32, o: u32) -> u32 {
+            match d.slot_kind(e) {
+                Slot::Sub { bits, off } => (0..1usize << bits)
+                    .map(|j| walk(d, d.direct[off + j], o + bits))
+                    .max()
+                    .unwrap_or(0)
+                    .max(o + bits),
+                _ => 0,
+            }
+        }
+        let top = &self.direct[..(1usize << self.s).min(self.direct.len())];
+        top.iter()
+            .map(|&e| walk(self, e, self.s))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Bytes reachable from the top level (by the same accounting as `release`).
     fn live_bytes(&self) -> usize {
         let mut c = self.clone();
