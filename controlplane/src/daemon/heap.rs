@@ -16,7 +16,14 @@ const THP_MODE: &str = "/sys/kernel/mm/transparent_hugepage/enabled";
 /// Re-executes the running binary with THP-backed malloc, if that helps and has not
 /// been done; returns only when it is not done (or the exec failed, said on stderr).
 pub fn reexec_with_huge_heap() {
-    if std::env::var_os("VNETD_NO_THP").is_some() || !cfg!(target_env = "gnu") {
+    reexec_with_huge_heap_unless("VNETD_NO_THP", "vnetd");
+}
+
+/// `reexec_with_huge_heap` for another program (the benchmarks that measure
+/// vnetd's parts on the heap vnetd has): `opt_out` is its environment variable
+/// to keep 4 KiB pages, `program` names it in the warning.
+pub fn reexec_with_huge_heap_unless(opt_out: &str, program: &str) {
+    if std::env::var_os(opt_out).is_some() || !cfg!(target_env = "gnu") {
         return;
     }
     let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
@@ -42,7 +49,7 @@ pub fn reexec_with_huge_heap() {
         .env("GLIBC_TUNABLES", tunables)
         .exec();
     eprintln!(
-        "vnetd: warning: re-executing {} with {TUNABLE} failed: {err}; tables stay on 4 KiB pages",
+        "{program}: warning: re-executing {} with {TUNABLE} failed: {err}; the heap stays on 4 KiB pages",
         exe.display()
     );
 }

@@ -6,7 +6,7 @@ mod signals;
 mod specs;
 
 pub use eal_args::build as eal_argv;
-pub use heap::reexec_with_huge_heap;
+pub use heap::{reexec_with_huge_heap, reexec_with_huge_heap_unless};
 pub use specs::vnet_specs;
 
 use crate::api::ApiServer;

@@ -300,6 +300,12 @@ fn echo6(src: &str, dst: &str, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
     b
 }
 
+/// An IPv4 packet from `host` on the trunk's VLAN `vlan` (red's lan1 is 10,
+/// blue's 20), to the trunk port's MAC.
+fn from_lan1(vlan: u16, host: [u8; 6], l3: &[u8]) -> VecFrame {
+    eth(TRUNK_MAC, host, Some(vlan), EtherType::IPV4, l3)
+}
+
 fn ns(src: &str, src_mac: [u8; 6], target: &str) -> Vec<u8> {
     let mut b = vec![0u8; icmpv6::ND_PACKET_LEN];
     let n = icmpv6::emit_ns(&mut b, MacAddr(src_mac), v6(src), v6(target));
@@ -504,13 +510,7 @@ fn static_route_goes_to_its_gateway() {
     );
     let out = r.rx(
         TRUNK,
-        eth(
-            TRUNK_MAC,
-            RED1_HOST,
-            Some(10),
-            EtherType::IPV4,
-            &echo4("10.0.1.10", "192.168.7.7", 64, b"gw"),
-        ),
+        from_lan1(10, RED1_HOST, &echo4("10.0.1.10", "192.168.7.7", 64, b"gw")),
     );
     assert_eq!(out.len(), 1);
     let (_, dst, _, _, l3) = parse(&out[0].1);
@@ -521,13 +521,7 @@ fn static_route_goes_to_its_gateway() {
     // there): Time Exceeded back to the sender, counted.
     let out = r.rx(
         TRUNK,
-        eth(
-            TRUNK_MAC,
-            RED1_HOST,
-            Some(10),
-            EtherType::IPV4,
-            &echo4("10.0.1.10", "192.168.7.7", 1, b"gw"),
-        ),
+        from_lan1(10, RED1_HOST, &echo4("10.0.1.10", "192.168.7.7", 1, b"gw")),
     );
     assert_eq!(out.len(), 1);
     let (tag, dst, _, _, l3) = parse(&out[0].1);
@@ -544,13 +538,7 @@ fn echo_to_the_routers_own_address_is_answered() {
     for dst in ["10.0.1.1", "10.0.2.1"] {
         let out = r.rx(
             TRUNK,
-            eth(
-                TRUNK_MAC,
-                RED1_HOST,
-                Some(10),
-                EtherType::IPV4,
-                &echo4("10.0.1.10", dst, 64, b"ping"),
-            ),
+            from_lan1(10, RED1_HOST, &echo4("10.0.1.10", dst, 64, b"ping")),
         );
         assert_eq!(out.len(), 1);
         let (tag, d, _, _, l3) = parse(&out[0].1);
@@ -583,10 +571,7 @@ fn ttl_one_gets_time_exceeded_and_no_route_gets_unreachable() {
     ];
     for (dst, ttl, want_type, want_code, reason) in cases {
         let orig = echo4("10.0.1.10", dst, ttl, b"probe");
-        let out = r.rx(
-            TRUNK,
-            eth(TRUNK_MAC, RED1_HOST, Some(10), EtherType::IPV4, &orig),
-        );
+        let out = r.rx(TRUNK, from_lan1(10, RED1_HOST, &orig));
         assert_eq!(out.len(), 1, "{dst}");
         let (tag, d, _, _, l3) = parse(&out[0].1);
         assert_eq!((out[0].0, tag, d), (TRUNK, Some(10), RED1_HOST));
@@ -610,13 +595,7 @@ fn icmp_errors_are_rate_limited_per_vnet() {
         sent += r
             .rx(
                 TRUNK,
-                eth(
-                    TRUNK_MAC,
-                    RED1_HOST,
-                    Some(10),
-                    EtherType::IPV4,
-                    &echo4("10.0.1.10", "10.99.0.1", 64, b""),
-                ),
+                from_lan1(10, RED1_HOST, &echo4("10.0.1.10", "10.99.0.1", 64, b"")),
             )
             .len();
     }
@@ -642,19 +621,12 @@ fn icmp_errors_are_rate_limited_per_vnet() {
     assert_eq!(
         r.rx(
             TRUNK,
-            eth(
-                TRUNK_MAC,
-                RED1_HOST,
-                Some(10),
-                EtherType::IPV4,
-                &echo4("10.0.1.10", "10.99.0.1", 64, b"")
-            )
+            from_lan1(10, RED1_HOST, &echo4("10.0.1.10", "10.99.0.1", 64, b""))
         )
         .len(),
         1
     );
 }
-
 #[test]
 fn frames_for_other_macs_and_bad_checksums_are_dropped_by_reason() {
     let mut r = Router::new();
@@ -692,7 +664,6 @@ fn frames_for_other_macs_and_bad_checksums_are_dropped_by_reason() {
         .is_empty());
     assert_eq!(r.dropped("red", DropReason::UnsupportedEthertype), 1);
 }
-
 #[test]
 fn unresolved_next_hop_is_retried_then_dropped() {
     let mut r = Router::new();
@@ -821,13 +792,7 @@ fn frames_held_for_a_destroyed_vnet_are_freed() {
     let mut r = Router::new();
     r.rx(
         TRUNK,
-        eth(
-            TRUNK_MAC,
-            RED1_HOST,
-            Some(10),
-            EtherType::IPV4,
-            &echo4("10.0.1.10", "10.0.2.99", 64, b""),
-        ),
+        from_lan1(10, RED1_HOST, &echo4("10.0.1.10", "10.0.2.99", 64, b"")),
     );
     assert_eq!(r.pending.len(), 1);
     // Publish a version without red (as destroying it through the API does).
@@ -886,7 +851,7 @@ fn mixed_trunk_frames() -> Vec<VecFrame> {
         }
     }
     let ttl1 = echo4("10.0.1.10", "10.0.2.10", 1, b"ttl");
-    v.push(eth(TRUNK_MAC, RED1_HOST, Some(10), EtherType::IPV4, &ttl1));
+    v.push(from_lan1(10, RED1_HOST, &ttl1));
     let unroutable = echo4("10.0.1.10", "172.16.0.1", 64, b"none");
     v.push(eth(
         TRUNK_MAC,

@@ -69,10 +69,6 @@ pub(super) fn l4_packet(
     b
 }
 
-pub(super) fn from_lan1(vlan: u16, host: [u8; 6], l3: &[u8]) -> VecFrame {
-    eth(TRUNK_MAC, host, Some(vlan), EtherType::IPV4, l3)
-}
-
 fn from_lan2(port_mac: [u8; 6], host: [u8; 6], l3: &[u8]) -> VecFrame {
     eth(port_mac, host, None, EtherType::IPV4, l3)
 }

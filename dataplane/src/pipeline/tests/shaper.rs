@@ -2,7 +2,7 @@
 //! diverted on output leaves after the pipe's delay, rewritten for its next hop; one
 //! diverted on input is routed when it leaves and then sees the output rules
 //! (one_pass: not the input ones again); a pipe in red never holds blue's traffic.
-use super::firewall::{from_lan1, l4_packet, red_with_pipes};
+use super::firewall::{l4_packet, red_with_pipes};
 use super::*;
 use ::firewall::DefaultPolicy;
 use ::shaper::{Bandwidth, Delay, PipeConfig, QueueConfig, ShaperConfig};
