@@ -45,7 +45,7 @@ impl RuleSet {
                     }
                 }
                 let c = self.trees[p.family as usize].cands_of(l);
-                *o = self.walk(c, true, p, ctx, &mut AtOnce);
+                *o = self.walk(&c, true, p, ctx, &mut AtOnce);
             }
         }
     }
@@ -70,7 +70,7 @@ impl RuleSet {
         for (((p, o), k), l) in ps.iter_mut().zip(os.iter_mut()).zip(&keys).zip(&links) {
             *o = match self.decide4(l, k, p, ctx, cells) {
                 Some(d) => d,
-                None => self.walk(self.trees[0].cands_of(l), true, p, ctx, &mut AtOnce),
+                None => self.walk(&self.trees[0].cands_of(l), true, p, ctx, &mut AtOnce),
             };
         }
     }

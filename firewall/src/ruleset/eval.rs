@@ -188,7 +188,7 @@ impl RuleSet {
     /// `tally` (at once, or per burst).
     pub(crate) fn walk<T: Tally>(
         &self,
-        c: Cands<'_>,
+        c: &Cands<'_>,
         compiled: bool,
         p: &mut PacketMeta,
         ctx: &Ctx,

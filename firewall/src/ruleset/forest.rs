@@ -213,15 +213,19 @@ pub(crate) const DEFAULT: usize = usize::MAX;
 
 /// The merge of a packet's candidate lists in rule order: the walk's
 /// position in each list.
-pub(crate) struct Cursor<'a> {
-    c: Cands<'a>,
+///
+/// It borrows the candidate lists: taken by value, the ~140-byte `Cands` was
+/// copied into the walk and again into the cursor (two `memcpy` calls a pass,
+/// ~30 instructions of each firewall pass in the router).
+pub(crate) struct Cursor<'c, 'a> {
+    c: &'c Cands<'a>,
     at: [usize; MAX_TREES],
     /// The default rule's index: the candidate when every list is done.
     last: usize,
 }
 
-impl<'a> Cursor<'a> {
-    pub fn new(c: Cands<'a>, last: usize) -> Self {
+impl<'c, 'a> Cursor<'c, 'a> {
+    pub fn new(c: &'c Cands<'a>, last: usize) -> Self {
         Cursor {
             c,
             at: [0; MAX_TREES],

@@ -681,16 +681,16 @@ impl RuleSet {
                 self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
                 return self.quick_outcome(q);
             }
-            return self.walk(self.trees[0].cands_of(&links), true, p, ctx, &mut AtOnce);
+            return self.walk(&self.trees[0].cands_of(&links), true, p, ctx, &mut AtOnce);
         }
         let forest = &self.trees[1];
         let links = forest.leaves(&tree::key(p));
-        self.walk(forest.cands_of(&links), true, p, ctx, &mut AtOnce)
+        self.walk(&forest.cands_of(&links), true, p, ctx, &mut AtOnce)
     }
 
     /// The reference: the same walk asking every rule in turn.
     pub fn evaluate_linear(&self, p: &mut PacketMeta, ctx: &Ctx) -> Outcome {
-        self.walk(Cands::one(&self.all), false, p, ctx, &mut AtOnce)
+        self.walk(&Cands::one(&self.all), false, p, ctx, &mut AtOnce)
     }
 
     /// The reference for [`Self::first_match_batch`]: every rule asked in
