@@ -441,3 +441,37 @@ fn unsupported_actions_are_refused_with_a_place() {
         assert_eq!((e.line, e.column), (1, col), "{text}: {e}");
     }
 }
+
+/// ipfw(8) "call"/"return": a subroutine of rules, and the walk going on after
+/// the calling rule when it returns (nested calls too; a return without a call
+/// goes on to the next rule).
+#[test]
+fn call_and_return_walk_a_subroutine() {
+    let fw = Fw::new(
+        "add 100 call 1000\n\
+         add 200 deny tcp from any to any\n\
+         add 300 allow ip from any to any\n\
+         add 1000 allow udp from any to any 53\n\
+         add 1100 call 2000\n\
+         add 1200 return\n\
+         add 2000 deny udp from any to any 9\n\
+         add 2100 return",
+        DefaultPolicy::Deny,
+    );
+    let udp = |dp| PacketMeta::v4(ip(EVIL), ip(WOLF), proto::UDP).with_ports(40000, dp);
+    // Decided inside the first subroutine, and inside the nested one.
+    assert_eq!(fw.verdict(udp(53)), (Verdict::Allow, 1000));
+    assert_eq!(fw.verdict(udp(9)), (Verdict::Deny, 2000));
+    // Both subroutines return: the walk goes on after rule 100.
+    assert_eq!(fw.verdict(udp(123)), (Verdict::Allow, 300));
+    assert_eq!(
+        fw.verdict(tcp_pkt(EVIL, 40000, WOLF, 22, tcp::SYN)),
+        (Verdict::Deny, 200)
+    );
+    // A return without a call is a no-op.
+    let lone = Fw::new(
+        "add 100 return\nadd 200 deny udp from any to any",
+        DefaultPolicy::Allow,
+    );
+    assert_eq!(lone.verdict(udp(53)), (Verdict::Deny, 200));
+}
