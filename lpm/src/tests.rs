@@ -349,6 +349,25 @@ fn mask6(len: u8) -> u128 {
     u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
 }
 
+/// The longest match of `k` in `routes` by trying every length: the IPv6
+/// reference of the tests that build sub-direct tables and line chunks.
+fn naive6(routes: &std::collections::HashMap<(u128, u8), NextHop>, k: u128) -> NextHop {
+    (0..=128u8)
+        .rev()
+        .find_map(|l| routes.get(&(k & mask6(l), l)).copied())
+        .unwrap_or(NO_ROUTE)
+}
+
+/// Each route's first and last address and the addresses just outside them.
+fn edge_keys6(routes: &std::collections::HashMap<(u128, u8), NextHop>) -> Vec<u128> {
+    let mut keys = Vec::new();
+    for &(p, l) in routes.keys() {
+        let last = p | !mask6(l);
+        keys.extend([p, last, p.wrapping_sub(1), last.wrapping_add(1)]);
+    }
+    keys
+}
+
 fn arb_v4() -> impl Strategy<Value = (u32, u8)> {
     // Keys clustered around a few bases so that prefixes overlap often.
     (0usize..4, any::<u32>(), 0u32..=32, 0u8..=32).prop_map(|(b, noise, s, len)| {
@@ -617,19 +636,9 @@ fn deep_maps_match_reference_v6() {
     let mut fib = Fib6::new();
     fib.apply(&load).unwrap();
     assert!(fib.table.dxr.line_count() > 0, "the test needs line chunks");
-    let naive = |routes: &std::collections::HashMap<(u128, u8), NextHop>, k: u128| {
-        (0..=128u8)
-            .rev()
-            .find_map(|l| routes.get(&(k & mask6(l), l)).copied())
-            .unwrap_or(NO_ROUTE)
-    };
     for round in 0..4 {
         fib.table.check_invariants();
-        let mut keys = Vec::new();
-        for &(p, l) in routes.keys() {
-            let last = p | !mask6(l);
-            keys.extend([p, last, p.wrapping_sub(1), last.wrapping_add(1)]);
-        }
+        let keys = edge_keys6(&routes);
         let mut out = vec![0; keys.len()];
         fib.lookup_batch(&keys, &mut out);
         // Batches of every length up to past a full group (vector tails).
@@ -641,7 +650,7 @@ fn deep_maps_match_reference_v6() {
         let mut portable = vec![0; keys.len()];
         fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
         for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive(&routes, k);
+            let want = naive6(&routes, k);
             assert_eq!(
                 o,
                 want,
@@ -714,25 +723,15 @@ fn sub_tables_past_64_match_reference() {
         "the test needs sub-direct tables past /64 (deepest ends at {})",
         fib.table.dxr.deepest_sub()
     );
-    let naive = |routes: &std::collections::HashMap<(u128, u8), NextHop>, k: u128| {
-        (0..=128u8)
-            .rev()
-            .find_map(|l| routes.get(&(k & mask6(l), l)).copied())
-            .unwrap_or(NO_ROUTE)
-    };
     for round in 0..3 {
         fib.table.check_invariants();
-        let mut keys = Vec::new();
-        for &(p, l) in routes.keys() {
-            let last = p | !mask6(l);
-            keys.extend([p, last, p.wrapping_sub(1), last.wrapping_add(1)]);
-        }
+        let keys = edge_keys6(&routes);
         let mut out = vec![0; keys.len()];
         fib.lookup_batch(&keys, &mut out);
         let mut portable = vec![0; keys.len()];
         fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
         for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive(&routes, k);
+            let want = naive6(&routes, k);
             let at = Ipv6Addr::from(k);
             assert_eq!(o, want, "round {round}: batch lookup of {at}");
             assert_eq!(p, want, "round {round}: portable batch of {at}");
