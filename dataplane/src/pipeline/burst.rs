@@ -3,7 +3,7 @@
 //! whole burst in one batched call per vnet (so the table's cache misses overlap),
 //! then the per-frame rest (TTL, neighbor, L2 rewrite, TX). Frames the router
 //! answers itself (ARP, ND, echo) or drops are finished in the first stage.
-use super::{arp, ingress, ipv4, ipv6, Ingress, NeighborMemo, Output, PathCtx, Pending};
+use super::{arp, ingress, ipv4, ipv6, route, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
 use crate::stats::stage_cycles::{Stage, StageClock};
@@ -139,7 +139,7 @@ impl<'t, F, P: Copy + Default, K: Copy + Default> Lanes<'t, F, P, K> {
     }
 
     /// Prefetches the egress entry of each frame's next hop (for a resolved
-    /// gateway, all `finish` reads after the lookup; see `ipv4::finish`) in a
+    /// gateway, all `finish` reads after the lookup; see `route::finish`) in a
     /// pass of its own, so that the misses of a burst spread over many tenants
     /// overlap (the frame-by-frame stage is too long per frame for the CPU to
     /// look ahead into the next frame's). The next hop itself is not read here:
@@ -313,14 +313,14 @@ fn run_one<F: Frame, O: Output<F>>(
     if let Some(v4) = &mut v4 {
         for i in 0..v4.len {
             if let Some((frame, ing, p, tags, nh)) = v4.take(i) {
-                ipv4::finish(ctx, pending, out, &mut memo, &ing, frame, p, tags, nh);
+                route::finish(ctx, pending, out, &mut memo, &ing, frame, p, tags, nh);
             }
         }
     }
     if let Some(v6) = &mut v6 {
         for i in 0..v6.len {
             if let Some((frame, ing, p, tags, nh)) = v6.take(i) {
-                ipv6::finish(ctx, pending, out, &mut memo, &ing, frame, p, tags, nh);
+                route::finish(ctx, pending, out, &mut memo, &ing, frame, p, tags, nh);
             }
         }
     }

@@ -14,6 +14,7 @@ mod ipv6;
 mod nd;
 mod neighbor_memo;
 mod pending;
+mod route;
 mod shaped;
 mod solicit;
 

@@ -2,7 +2,7 @@
 //! packet (`divert`); when it leaves its pipe it continues exactly where it was
 //! diverted (`release`), without being checked by the same rules again (ipfw's
 //! `one_pass`).
-use super::{egress, ipv4, ipv6, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
+use super::{egress, ipv4, ipv6, route, solicit, Ingress, NeighborMemo, Output, PathCtx, Pending};
 use crate::frame::Frame;
 use crate::shaping::{flow_key, Resume, ShapeRequest, Shaped, Target};
 use crate::stats::DropReason;
@@ -120,14 +120,14 @@ pub(crate) fn release<F: Frame, O: Output<F>>(
                     if let Some((frame, p)) = ipv4::prepare(ctx, out, &ing, pkt.frame, &mut tags) {
                         let mut nh = [lpm::NO_ROUTE];
                         fwd.fib4.lookup_batch(&[p.dst], &mut nh);
-                        ipv4::finish(ctx, pending, out, memo, &ing, frame, p, &mut tags, nh[0]);
+                        route::finish(ctx, pending, out, memo, &ing, frame, p, &mut tags, nh[0]);
                     }
                 }
                 Ok(EtherType::IPV6) => {
                     if let Some((frame, p)) = ipv6::prepare(ctx, out, &ing, pkt.frame, &mut tags) {
                         let mut nh = [lpm::NO_ROUTE];
                         fwd.fib6.lookup_batch(&[p.dst], &mut nh);
-                        ipv6::finish(ctx, pending, out, memo, &ing, frame, p, &mut tags, nh[0]);
+                        route::finish(ctx, pending, out, memo, &ing, frame, p, &mut tags, nh[0]);
                     }
                 }
                 _ => c.drop(DropReason::Malformed),

@@ -98,7 +98,7 @@ fn deny_telnet_passes_ssh_and_counts_the_rule() {
     assert_eq!(r.dropped("blue", DropReason::FirewallDeny), 0);
 }
 
-/// A frame routed to a resolved gateway takes the fast path (`ipv4::finish`
+/// A frame routed to a resolved gateway takes the fast path (`route::finish`
 /// reads the gateway's egress entry, not the next hop); its "out" pass must
 /// still see the interface it leaves by.
 #[test]
