@@ -16,8 +16,21 @@ pub trait Frame {
     fn capacity(&self) -> usize;
     /// The VLAN ID the NIC stripped into metadata, if it did.
     fn stripped_vlan(&self) -> Option<u16>;
+    /// What the NIC found of the IPv4 header checksum, where the port has the
+    /// offload (`Port::start` enables it when the device offers it).
+    fn rx_ipv4_checksum(&self) -> RxChecksum;
     /// Forgets RX metadata (stripped tag, offload flags) before the frame is reused.
     fn clear_offload_flags(&mut self);
+}
+
+/// The NIC's verdict on a received header checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RxChecksum {
+    /// Not checked (no offload, or the NIC could not tell): verify in software.
+    #[default]
+    Unknown,
+    Good,
+    Bad,
 }
 
 /// A heap-backed frame for tests and tools (never used on the packet path).
@@ -27,6 +40,8 @@ pub struct VecFrame {
     start: usize,
     len: usize,
     pub vlan_meta: Option<u16>,
+    /// What a NIC with checksum offload would have said of the IPv4 header.
+    pub ipv4_checksum: RxChecksum,
 }
 
 impl VecFrame {
@@ -41,6 +56,7 @@ impl VecFrame {
             start: Self::HEADROOM,
             len: bytes.len(),
             vlan_meta: None,
+            ipv4_checksum: RxChecksum::Unknown,
         }
     }
 
@@ -85,8 +101,12 @@ impl Frame for VecFrame {
     fn stripped_vlan(&self) -> Option<u16> {
         self.vlan_meta
     }
+    fn rx_ipv4_checksum(&self) -> RxChecksum {
+        self.ipv4_checksum
+    }
     fn clear_offload_flags(&mut self) {
         self.vlan_meta = None;
+        self.ipv4_checksum = RxChecksum::Unknown;
     }
 }
 

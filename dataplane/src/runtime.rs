@@ -98,6 +98,12 @@ impl Dataplane {
                 .map_err(|e| {
                     StartError::Other(format!("port {:?} ({}): {e}", p.name, p.devargs))
                 })?;
+            if port.ipv4_checksum_offload() {
+                eprintln!(
+                    "vnetd: port {}: IPv4 header checksums verified by the NIC",
+                    p.name
+                );
+            }
             ports.push((
                 p.name.clone(),
                 port,

@@ -1,6 +1,6 @@
 //! An owned packet buffer.
 use super::mempool::Mempool;
-use crate::frame::Frame;
+use crate::frame::{Frame, RxChecksum};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -147,6 +147,18 @@ impl Frame for Mbuf {
             Some(m.vlan_tci & 0x0fff)
         } else {
             None
+        }
+    }
+
+    #[inline]
+    fn rx_ipv4_checksum(&self) -> RxChecksum {
+        // NONE ("the data is sound but the field was not filled in", from
+        // virtual NICs) is not GOOD: a forwarded frame must carry a correct
+        // checksum, so software looks at it.
+        match self.m().ol_flags & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64 {
+            x if x == dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64 => RxChecksum::Good,
+            x if x == dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64 => RxChecksum::Bad,
+            _ => RxChecksum::Unknown,
         }
     }
 

@@ -31,7 +31,12 @@ pub struct Port {
     mac: [u8; 6],
     rx_queues: u16,
     tx_queues: u16,
+    /// The NIC verifies IPv4 header checksums (`Frame::rx_ipv4_checksum`).
+    ipv4_checksum: bool,
 }
+
+/// `RTE_ETH_RX_OFFLOAD_IPV4_CKSUM` (a macro over RTE_BIT64 that bindgen does not see).
+const RX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 
 const RX_DESC: u16 = 1024;
 const TX_DESC: u16 = 1024;
@@ -91,8 +96,16 @@ impl Port {
             ));
         }
         let mut conf = dpdk_sys::rte_eth_conf::default();
-        // No RX offloads: vnetd parses VLAN tags itself and verifies what it must.
-        conf.rxmode.offloads = 0;
+        // One RX offload: the IPv4 header checksum, where the NIC checks it for free
+        // (the software check is ~30 instructions a frame; frames the NIC marks bad
+        // are dropped and counted as if software had found them). VLAN tags are
+        // parsed in software (a stripped tag is honoured if a PMD strips anyway).
+        let ipv4_checksum = info.rx_offload_capa & RX_OFFLOAD_IPV4_CKSUM != 0;
+        conf.rxmode.offloads = if ipv4_checksum {
+            RX_OFFLOAD_IPV4_CKSUM
+        } else {
+            0
+        };
         conf.txmode.offloads = 0;
         // SAFETY: valid port id and a fully initialised conf.
         check(
@@ -150,6 +163,7 @@ impl Port {
             mac: mac.addr_bytes,
             rx_queues,
             tx_queues,
+            ipv4_checksum,
         })
     }
 
@@ -167,6 +181,10 @@ impl Port {
     }
     pub fn tx_queues(&self) -> u16 {
         self.tx_queues
+    }
+    /// Whether the NIC verifies received IPv4 header checksums.
+    pub fn ipv4_checksum_offload(&self) -> bool {
+        self.ipv4_checksum
     }
 
     pub fn stats(&self) -> Result<PortStats> {

@@ -4,7 +4,7 @@
 //! checksum update, ICMPv4 errors, echo) from `Prepared4`'s `Family`.
 use super::filter::{self, Pass};
 use super::{icmp_error, route, Ingress, Output, PathCtx};
-use crate::frame::Frame;
+use crate::frame::{Frame, RxChecksum};
 use crate::stats::DropReason;
 use crate::wire::{self, icmpv4, EtherType, IpProtocol, Ipv4Packet};
 use ::firewall::Tags;
@@ -31,8 +31,10 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
 ) -> Option<(F, Prepared4)> {
     let c = ing.counters;
     let l3 = ing.l3_off;
+    // A NIC that checked the header checksum saves the software its sum.
+    let nic = frame.rx_ipv4_checksum();
     let p = match Ipv4Packet::new_checked(&frame.data()[l3..]) {
-        Ok(p) if !p.verify_checksum() => {
+        Ok(p) if nic == RxChecksum::Bad || (nic == RxChecksum::Unknown && !p.verify_checksum()) => {
             c.drop(DropReason::BadChecksum);
             return None;
         }

@@ -2,7 +2,7 @@
 //! address plan, a VLAN trunk and untagged ports, exactly as the e2e demo.
 use super::*;
 use crate::dpdk::PortId;
-use crate::frame::VecFrame;
+use crate::frame::{RxChecksum, VecFrame};
 use crate::neighbor_manager::NeighborManager;
 use crate::stats::{DropReason, PortCounters, PortDropReason};
 use crate::tables::{
@@ -663,6 +663,28 @@ fn frames_for_other_macs_and_bad_checksums_are_dropped_by_reason() {
         .rx(TRUNK, eth(TRUNK_MAC, RED1_HOST, Some(10), 0x88cc, &[0; 46]))
         .is_empty());
     assert_eq!(r.dropped("red", DropReason::UnsupportedEthertype), 1);
+}
+/// A NIC that verifies IPv4 header checksums (`Frame::rx_ipv4_checksum`) is
+/// believed: its "bad" drops a frame software would pass, its "good" spares the
+/// software sum (shown by a corrupted header getting through), and "unknown"
+/// leaves the check to software.
+#[test]
+fn the_nics_ipv4_checksum_verdict_replaces_the_software_check() {
+    let mut r = Router::new();
+    let good = echo4("10.0.1.10", "10.0.2.10", 64, b"");
+    let mut marked_bad = eth(TRUNK_MAC, RED1_HOST, Some(10), EtherType::IPV4, &good);
+    marked_bad.ipv4_checksum = RxChecksum::Bad;
+    assert!(r.rx(TRUNK, marked_bad).is_empty());
+    assert_eq!(r.dropped("red", DropReason::BadChecksum), 1);
+    let mut corrupt = good.clone();
+    corrupt[10] ^= 0xff;
+    let mut trusted = eth(TRUNK_MAC, RED1_HOST, Some(10), EtherType::IPV4, &corrupt);
+    trusted.ipv4_checksum = RxChecksum::Good;
+    assert_eq!(r.rx(TRUNK, trusted).len(), 1);
+    assert_eq!(r.dropped("red", DropReason::BadChecksum), 1);
+    let unknown = eth(TRUNK_MAC, RED1_HOST, Some(10), EtherType::IPV4, &corrupt);
+    assert!(r.rx(TRUNK, unknown).is_empty());
+    assert_eq!(r.dropped("red", DropReason::BadChecksum), 2);
 }
 #[test]
 fn unresolved_next_hop_is_retried_then_dropped() {
