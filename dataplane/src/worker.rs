@@ -139,6 +139,7 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             worker: plan.index,
             now,
             hz,
+            now_ms: crate::firewall::now_ms(now, hz),
         };
         let mut out = WorkerOutput {
             tx: &mut tx,
@@ -196,6 +197,7 @@ pub fn run(plan: WorkerPlan, shared: Arc<Shared>) -> i32 {
             worker: plan.index,
             now: shaper_now,
             hz,
+            now_ms: crate::firewall::now_ms(shaper_now, hz),
         };
         stage::service(&mut shaper, &sctx, &mut pending, &mut out);
         dispatch(&mut shaper, out.staged, tables, plan.index, &shared);

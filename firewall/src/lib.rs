@@ -21,7 +21,7 @@ pub mod table;
 
 pub use chain::Chain;
 pub use error::ParseError;
-pub use packet::{Direction, Family, IfaceId, PacketMeta, Tags, NO_IFACE};
+pub use packet::{Direction, Family, Head4, IfaceId, PacketMeta, Tags, NO_IFACE};
 pub use policy::{DefaultPolicy, ParseDefaultPolicyError};
 pub use ruleset::{Ctx, DenyCause, Env, Outcome, Reject, RuleSet, Verdict};
 pub use state::{Lifetimes, StateConfig, StateStats, StateTable};

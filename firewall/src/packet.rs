@@ -149,6 +149,24 @@ impl Tags {
     }
 }
 
+/// The fields of an IPv4 packet that the classifier's packed regions test,
+/// which is all the rule set's IPv4 shortcut reads besides the pass and
+/// the length (`RuleSet::decide`). The dataplane reads it from the header
+/// in a few loads, without the rest of [`PacketMeta`], and builds that only
+/// when no shortcut decides. Each field is what the packet's `PacketMeta`
+/// holds ([`PacketMeta::head4`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Head4 {
+    /// Source and destination (host order).
+    pub src: u32,
+    pub dst: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    /// Fragment bits ([`frag`]).
+    pub frag: u8,
+}
+
 /// The header fields of one packet, as the firewall needs them. Built by the
 /// dataplane from its parsed views; `Copy` and 64 bytes, so a burst of them
 /// lives in a caller-owned array.
@@ -272,6 +290,19 @@ impl PacketMeta {
         self.direction = Direction::Out;
         self.rx_iface = rx;
         self.tx_iface = tx;
+    }
+
+    /// The fields [`Head4`] carries (of an IPv4 packet).
+    #[inline]
+    pub fn head4(&self) -> Head4 {
+        Head4 {
+            src: self.src as u32,
+            dst: self.dst as u32,
+            sport: self.sport,
+            dport: self.dport,
+            proto: self.proto,
+            frag: self.frag,
+        }
     }
 
     pub fn src_ip(&self) -> IpAddr {

@@ -281,14 +281,19 @@ fn check(seed: u64, n_rules: usize, n_packets: usize) {
         let now_ms = 1000 + i as u64 * 37;
         let p = packet(&mut r);
         let (mut pa, mut pb) = (p, p);
-        let oa = compiled.evaluate(
-            &mut pa,
-            &Ctx {
-                states: &sa,
-                now_ms,
-                worker: 0,
-            },
-        );
+        let ctx_a = Ctx {
+            states: &sa,
+            now_ms,
+            worker: 0,
+        };
+        // Every other packet as the dataplane asks: the shortcuts, then
+        // (when they do not decide) the evaluation.
+        let oa = match i % 2 {
+            0 => compiled.evaluate(&mut pa, &ctx_a),
+            _ => compiled
+                .decide(p.family, p.direction, p.ip_len, || p.head4(), &ctx_a)
+                .unwrap_or_else(|| compiled.evaluate(&mut pa, &ctx_a)),
+        };
         let ob = linear.evaluate_linear(
             &mut pb,
             &Ctx {
@@ -748,7 +753,7 @@ fn out_pass_replay_equals_the_out_walk() {
             let ob = linear.evaluate_linear(&mut pb, &ctx(&sb));
             assert_eq!(oa, ob, "seed {seed}, packet {i}");
             let mut tags = pa.tags;
-            compiled.remember(&oa, &pa, &mut tags);
+            compiled.remember(&oa, pa.ip_len, &mut tags);
             if oa.verdict != firewall::Verdict::Allow {
                 continue;
             }
@@ -793,7 +798,7 @@ fn out_pass_replay_equals_the_out_walk() {
         };
         let o = rs.evaluate(&mut p, &ctx);
         let mut tags = p.tags;
-        rs.remember(&o, &p, &mut tags);
+        rs.remember(&o, p.ip_len, &mut tags);
         assert_eq!(rs.replay(&tags, &ctx), None, "{other}");
     }
 }

@@ -3,29 +3,92 @@
 //! checked the IP header (the pipeline's `prepare`); L4 fields are read only
 //! when present, so a truncated packet just has none.
 use ::firewall::packet::{frag, proto};
-use ::firewall::{Family, PacketMeta, NO_IFACE};
+use ::firewall::{Family, Head4, PacketMeta, NO_IFACE};
+
+/// The ports of a TCP, UDP or SCTP header (0 when too short to hold what
+/// `l4` reads of it).
+#[inline(always)]
+fn ports(proto: u8, l4: &[u8]) -> (u16, u16) {
+    let has = match proto {
+        proto::TCP => l4.len() >= 14,
+        proto::UDP | proto::SCTP => l4.len() >= 4,
+        _ => false,
+    };
+    if has {
+        (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )
+    } else {
+        (0, 0)
+    }
+}
 
 // Inlined into the firewall pass: built in place there, the struct is not
 // assembled with narrow stores and copied out with wide loads (a store-
 // forwarding stall per packet that was most of a pass's cost).
 #[inline(always)]
 fn l4(m: &mut PacketMeta, l4: &[u8]) {
+    (m.sport, m.dport) = ports(m.proto, l4);
     match m.proto {
-        proto::TCP if l4.len() >= 14 => {
-            m.sport = u16::from_be_bytes([l4[0], l4[1]]);
-            m.dport = u16::from_be_bytes([l4[2], l4[3]]);
-            m.tcp_flags = l4[13];
-        }
-        proto::UDP | proto::SCTP if l4.len() >= 4 => {
-            m.sport = u16::from_be_bytes([l4[0], l4[1]]);
-            m.dport = u16::from_be_bytes([l4[2], l4[3]]);
-        }
+        proto::TCP if l4.len() >= 14 => m.tcp_flags = l4[13],
         proto::ICMP | proto::ICMP6 if l4.len() >= 2 => {
             m.icmp_type = l4[0];
             m.icmp_code = l4[1];
         }
         _ => {}
     }
+}
+
+/// IPv4 fragment bits as `PacketMeta::frag` holds them.
+#[inline(always)]
+fn frag4(ip: &[u8]) -> u8 {
+    let fo = u16::from_be_bytes([ip[6], ip[7]]);
+    let offset = if fo & 0x1fff != 0 { frag::OFFSET } else { 0 };
+    offset
+        | if fo & 0x2000 != 0 { frag::MF } else { 0 }
+        | if fo & 0x4000 != 0 { frag::DF } else { 0 }
+        | if fo & 0x8000 != 0 { frag::RF } else { 0 }
+}
+
+/// `PacketMeta::ip_len` of an IPv4 packet: its total length, as far as the
+/// frame holds it (0 without a whole header).
+#[inline(always)]
+pub fn len4(ip: &[u8]) -> u16 {
+    if ip.len() < 20 {
+        return 0;
+    }
+    (u16::from_be_bytes([ip[2], ip[3]]) as usize).min(ip.len()) as u16
+}
+
+/// The [`Head4`] of an IPv4 packet (as [`meta4`]'s): what the rule set's
+/// IPv4 shortcut reads, in a few loads.
+#[inline(always)]
+pub fn head4(ip: &[u8]) -> Head4 {
+    let mut h = Head4::default();
+    if ip.len() < 20 {
+        return h;
+    }
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    let total = len4(ip) as usize;
+    h.proto = ip[9];
+    h.src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    h.dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    h.frag = frag4(ip);
+    if h.frag & frag::OFFSET == 0 && ihl <= total {
+        (h.sport, h.dport) = ports(h.proto, &ip[ihl..total]);
+    }
+    h
+}
+
+/// `PacketMeta::ip_len` of an IPv6 packet: the header and its payload, as
+/// far as the frame holds them (0 without a whole header).
+#[inline(always)]
+pub fn len6(ip: &[u8]) -> usize {
+    if ip.len() < 40 {
+        return 0;
+    }
+    (40 + u16::from_be_bytes([ip[4], ip[5]]) as usize).min(ip.len())
 }
 
 #[inline(always)]
@@ -46,18 +109,14 @@ pub fn meta4(ip: &[u8]) -> PacketMeta {
         return m;
     }
     let ihl = (ip[0] & 0x0f) as usize * 4;
-    let total = (u16::from_be_bytes([ip[2], ip[3]]) as usize).min(ip.len());
-    let fo = u16::from_be_bytes([ip[6], ip[7]]);
+    let total = len4(ip) as usize;
     m.tos = ip[1];
     m.ip_len = total as u16;
     m.ttl = ip[8];
     m.proto = ip[9];
     m.src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]) as u128;
     m.dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]) as u128;
-    m.frag = if fo & 0x1fff != 0 { frag::OFFSET } else { 0 }
-        | if fo & 0x2000 != 0 { frag::MF } else { 0 }
-        | if fo & 0x4000 != 0 { frag::DF } else { 0 }
-        | if fo & 0x8000 != 0 { frag::RF } else { 0 };
+    m.frag = frag4(ip);
     if m.frag & frag::OFFSET == 0 && ihl <= total {
         l4(&mut m, &ip[ihl..total]);
     }
@@ -77,8 +136,7 @@ pub fn meta6_at(ip: &[u8]) -> (PacketMeta, usize) {
     if ip.len() < 40 {
         return (m, ip.len());
     }
-    let plen = u16::from_be_bytes([ip[4], ip[5]]) as usize;
-    let end = (40 + plen).min(ip.len());
+    let end = len6(ip);
     m.tos = (ip[0] << 4) | (ip[1] >> 4);
     m.ip_len = end as u16;
     m.ttl = ip[7];
@@ -147,6 +205,41 @@ mod tests {
         p[7] = 1;
         let m = meta4(&p);
         assert_eq!((m.frag, m.sport, m.dport), (frag::OFFSET | frag::MF, 0, 0));
+    }
+
+    /// The head the shortcuts read is the metadata's, for any bytes: every
+    /// protocol, header length, fragment offset and truncation.
+    #[test]
+    fn heads_are_the_metas_heads() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for _ in 0..100_000 {
+            let mut p = [0u8; 64];
+            for b in p.iter_mut() {
+                *b = next() as u8;
+            }
+            p[0] = 0x40 | (5 + next() % 3) as u8;
+            p[9] = [6, 17, 132, 1, 58, 47, 6, 17][(next() % 8) as usize];
+            if next() % 2 == 0 {
+                p[6] &= 0xe0; // first fragment or none
+                p[7] = 0;
+            }
+            let total = (next() % 70) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            let len = (next() % 65) as usize;
+            let ip = &p[..len];
+            let m = meta4(ip);
+            assert_eq!((head4(ip), len4(ip)), (m.head4(), m.ip_len), "{ip:02x?}");
+            p[0] = 0x60;
+            p[4..6].copy_from_slice(&(total / 2).to_be_bytes());
+            let ip = &p[..len];
+            assert_eq!(len6(ip), meta6(ip).ip_len as usize, "{ip:02x?}");
+        }
     }
 
     #[test]

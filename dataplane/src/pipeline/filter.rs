@@ -5,12 +5,12 @@
 //! (a default-deny vnet must still resolve its neighbors); ICMP errors the
 //! router itself sends are not filtered either.
 use super::{egress, icmp_error, sender_mac, shaped, Ingress, Output, PathCtx};
-use crate::firewall::{meta, now_ms, reset, VnetFirewall};
+use crate::firewall::{meta, reset, VnetFirewall};
 use crate::frame::Frame;
 use crate::shaping::{Resume, Target};
 use crate::stats::DropReason;
 use crate::wire::{icmpv4, icmpv6, EtherType, Ipv4Packet, Ipv6Packet};
-use ::firewall::{Ctx, DenyCause, Reject, Tags, Verdict, NO_IFACE};
+use ::firewall::{Ctx, DenyCause, Direction, Family, Outcome, Reject, Tags, Verdict, NO_IFACE};
 use std::net::IpAddr;
 
 /// Which pass.
@@ -73,7 +73,7 @@ pub(super) fn pass_forwarded<F: Frame, O: Output<F>>(
             if fw.rules.same_both_passes() {
                 let fctx = Ctx {
                     states: &fw.states,
-                    now_ms: now_ms(ctx.now, ctx.hz),
+                    now_ms: ctx.now_ms,
                     worker: ctx.worker,
                 };
                 if fw.rules.replay(tags, &fctx).is_some() {
@@ -117,50 +117,50 @@ fn run<F: Frame, O: Output<F>>(
         return Some(frame);
     }
     let l3 = ing.l3_off;
-    let (mut m, l4_off) = if v6 {
-        meta::meta6_at(&frame.data()[l3..])
-    } else {
-        (meta::meta4(&frame.data()[l3..]), 0)
-    };
-    // The "in" pass starts from no tags (the slot holds another frame's).
-    m.tags = match which {
-        Pass::In => Tags::EMPTY,
-        _ => *tags,
-    };
-    // `prob` rules draw from this: the TSC's low bits mixed with the flow.
-    m.entropy = (ctx.now as u32).wrapping_mul(0x9e37_79b9)
-        ^ (m.src as u32)
-        ^ (m.dst as u32).rotate_left(13)
-        ^ u32::from(m.sport) << 16
-        ^ u32::from(m.dport);
-    // In place: a by-value builder here copied the 80-byte struct right
-    // after its narrow stores (a store-forwarding stall, a third of a pass).
-    match which {
-        Pass::In => m.set_inbound(ing.iface_index),
-        Pass::Out { tx, .. } => m.set_outbound(ing.iface_index, tx),
-        Pass::LocalOut { tx } => m.set_outbound(NO_IFACE, tx),
-    }
-    let tos = m.tos;
     let fctx = Ctx {
         states: &fw.states,
-        now_ms: now_ms(ctx.now, ctx.hz),
+        now_ms: ctx.now_ms,
         worker: ctx.worker,
     };
-    let o = fw.rules.evaluate(&mut m, &fctx);
-    *tags = m.tags;
-    if let Pass::In = which {
-        fw.rules.remember(&o, &m, tags);
-    }
+    // The rule set's shortcuts first: they read the length and, for IPv4
+    // where the pass is not fixed, a few header fields (the head), where
+    // the full metadata is 80 bytes written and read back.
+    let ip = &frame.data()[l3..];
+    let (family, ip_len) = if v6 {
+        (Family::V6, meta::len6(ip) as u16)
+    } else {
+        (Family::V4, meta::len4(ip))
+    };
+    let dir = match which {
+        Pass::In => Direction::In,
+        _ => Direction::Out,
+    };
+    let decided = fw
+        .rules
+        .decide(family, dir, ip_len, || meta::head4(ip), &fctx);
+    let (o, new_tos, l4_off) = match decided {
+        // A shortcut's rule is a plain one: no tags or DSCP changed, never
+        // a reject. The "in" pass starts from no tags (the slot holds
+        // another frame's) and leaves them so.
+        Some(o) => {
+            if let Pass::In = which {
+                *tags = Tags::EMPTY;
+                fw.rules.remember(&o, ip_len, tags);
+            }
+            (o, None, 0)
+        }
+        None => walk(fw, ctx, &fctx, ing, &frame, v6, which, tags),
+    };
     let c = ing.counters;
     match o.verdict {
         Verdict::Allow => {
-            if m.tos != tos {
+            if let Some(tos) = new_tos {
                 let ip = &mut frame.data_mut()[l3..];
                 if v6 {
-                    Ipv6Packet::new_unchecked(ip).set_traffic_class(m.tos);
+                    Ipv6Packet::new_unchecked(ip).set_traffic_class(tos);
                 } else {
                     let mut p = Ipv4Packet::new_unchecked(ip);
-                    p.set_tos(m.tos);
+                    p.set_tos(tos);
                     p.fill_checksum();
                 }
             }
@@ -218,6 +218,54 @@ fn run<F: Frame, O: Output<F>>(
             None
         }
     }
+}
+
+/// The pass as the rule set's full evaluation: the packet's metadata read
+/// from its header, the walk, the tags carried. Returns the outcome, the
+/// packet's new TOS byte if a rule changed it, and where its upper-layer
+/// header starts (IPv6; for a reset).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn walk<F: Frame>(
+    fw: &VnetFirewall,
+    ctx: &PathCtx<'_>,
+    fctx: &Ctx<'_>,
+    ing: &Ingress<'_>,
+    frame: &F,
+    v6: bool,
+    which: Pass,
+    tags: &mut Tags,
+) -> (Outcome, Option<u8>, usize) {
+    let (mut m, l4_off) = if v6 {
+        meta::meta6_at(&frame.data()[ing.l3_off..])
+    } else {
+        (meta::meta4(&frame.data()[ing.l3_off..]), 0)
+    };
+    // The "in" pass starts from no tags (the slot holds another frame's).
+    m.tags = match which {
+        Pass::In => Tags::EMPTY,
+        _ => *tags,
+    };
+    // `prob` rules draw from this: the TSC's low bits mixed with the flow.
+    m.entropy = (ctx.now as u32).wrapping_mul(0x9e37_79b9)
+        ^ (m.src as u32)
+        ^ (m.dst as u32).rotate_left(13)
+        ^ u32::from(m.sport) << 16
+        ^ u32::from(m.dport);
+    // In place: a by-value builder here copied the 80-byte struct right
+    // after its narrow stores (a store-forwarding stall, a third of a pass).
+    match which {
+        Pass::In => m.set_inbound(ing.iface_index),
+        Pass::Out { tx, .. } => m.set_outbound(ing.iface_index, tx),
+        Pass::LocalOut { tx } => m.set_outbound(NO_IFACE, tx),
+    }
+    let tos = m.tos;
+    let o = fw.rules.evaluate(&mut m, fctx);
+    *tags = m.tags;
+    if let Pass::In = which {
+        fw.rules.remember(&o, m.ip_len, tags);
+    }
+    (o, (m.tos != tos).then_some(m.tos), l4_off)
 }
 
 /// Replaces the TCP segment in `frame` with the reset answering it and sends

@@ -51,6 +51,10 @@ pub struct PathCtx<'a> {
     /// TSC at the start of the burst, and its rate.
     pub now: u64,
     pub hz: u64,
+    /// `now` in milliseconds (`firewall::now_ms`): what the firewall's
+    /// counters and states read, worked out once per burst (per pass, its
+    /// thread-local scale was a call to `__tls_get_addr`).
+    pub now_ms: u64,
 }
 
 /// A frame after demux: which vnet and interface it arrived on.

@@ -165,6 +165,7 @@ impl Router {
             worker: 0,
             now: self.now,
             hz: HZ,
+            now_ms: crate::firewall::now_ms(self.now, HZ),
         };
         handle(&ctx, &mut self.pending, &mut self.out, port, frame);
         self.control();
@@ -179,6 +180,7 @@ impl Router {
             worker: 0,
             now: self.now,
             hz: HZ,
+            now_ms: crate::firewall::now_ms(self.now, HZ),
         };
         let mut slots: Vec<Option<VecFrame>> = frames.into_iter().map(Some).collect();
         handle_burst(&ctx, &mut self.pending, &mut self.out, port, &mut slots);
@@ -199,6 +201,7 @@ impl Router {
             worker: 0,
             now: self.now,
             hz: HZ,
+            now_ms: crate::firewall::now_ms(self.now, HZ),
         };
         service_pending(&ctx, &mut self.pending, &mut self.out);
         // The worker's shaper stage: adopt the vnets' pipes, enqueue what the

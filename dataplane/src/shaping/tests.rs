@@ -146,6 +146,7 @@ impl Rig {
             worker: 0,
             now,
             hz: HZ,
+            now_ms: crate::firewall::now_ms(now, HZ),
         };
         stage::service(&mut self.host, &ctx, &mut self.pending, &mut self.out);
     }

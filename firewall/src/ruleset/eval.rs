@@ -141,7 +141,7 @@ fn reject(p: &PacketMeta, a: &RAction) -> Verdict {
 }
 
 #[inline]
-fn arg_value(a: Arg, tablearg: u32) -> u32 {
+pub(super) fn arg_value(a: Arg, tablearg: u32) -> u32 {
     match a {
         Arg::Num(n) => n,
         Arg::TableArg => tablearg,

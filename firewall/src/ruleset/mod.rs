@@ -4,6 +4,7 @@
 
 mod burst;
 mod eval;
+mod fixed;
 mod forest;
 mod matcher;
 mod region;
@@ -15,9 +16,10 @@ use std::sync::Arc;
 
 use eval::AtOnce;
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
+use fixed::Fixed;
 use forest::{Cands, Forest, Links};
 use matcher::{Body, IfSide, RCond, RTerm};
-use region::{key4, Key4, Quick4, Region, FAST_BANKS};
+use region::{key4, key4_head, Key4, Quick4, Region, FAST_BANKS};
 
 use crate::ast::{
     Action, AddrSpec, Arg, Cond, FlowSel, IfaceRef, IfaceSpec, Prefix, Rule, StateOpt, Term,
@@ -25,7 +27,7 @@ use crate::ast::{
 use crate::chain::{Chain, ChainRule};
 use crate::counters::{Bank, CounterSnapshot, RuleCounters, WorkerCells};
 use crate::error::ParseError;
-use crate::packet::{Family, IfaceId, PacketMeta, Tags};
+use crate::packet::{Direction, Family, Head4, IfaceId, PacketMeta, Tags};
 use crate::state::FlowMatch;
 use crate::table::TableIndex;
 
@@ -113,6 +115,9 @@ pub struct RuleSet {
     one_pass: bool,
     /// See [`RuleSet::same_both_passes`].
     same_both: bool,
+    /// The outcome of every packet of a family on a pass, where the rules
+    /// fix it (see [`fixed`]).
+    fixed: Fixed,
 }
 
 /// A rule's identity and counters, for `show` and metrics.
@@ -498,6 +503,7 @@ impl RuleSet {
         ];
         let default4 = *quick4.last().expect("the default rule is always there");
         let same_both = rules.iter().all(decides_alike_both_passes);
+        let fixed = fixed::fixed(&rules);
         RuleSet {
             rules: rules.into_boxed_slice(),
             numbers,
@@ -510,6 +516,7 @@ impl RuleSet {
             all,
             one_pass,
             same_both,
+            fixed,
         }
     }
 
@@ -585,10 +592,11 @@ impl RuleSet {
     /// pass is bound to decide the same ([`Self::same_both_passes`]) and `o`
     /// allows the packet, remembers the allowing rule with the packet's
     /// `tags` (which the dataplane carries from the "in" to the "out" pass).
+    /// `ip_len`: the packet's [`PacketMeta::ip_len`] (what the rule counted).
     #[inline]
-    pub fn remember(&self, o: &Outcome, p: &PacketMeta, tags: &mut Tags) {
+    pub fn remember(&self, o: &Outcome, ip_len: u16, tags: &mut Tags) {
         if self.same_both && o.verdict == Verdict::Allow && o.cause == DenyCause::Rule {
-            tags.set_in_verdict(o.index, p.ip_len);
+            tags.set_in_verdict(o.index, ip_len);
         }
     }
 
@@ -661,6 +669,51 @@ impl RuleSet {
     pub fn candidate_count(&self, p: &PacketMeta) -> usize {
         let c = self.trees[p.family as usize].candidates(&tree::key(p));
         c.parts().iter().map(|l| l.rules.len()).sum()
+    }
+
+    /// The outcome of a packet of family `f` on pass `d`, `ip_len` long
+    /// ([`PacketMeta::ip_len`]), counted, when the rule set decides it
+    /// without the rest of its [`PacketMeta`]: the pass's outcome is fixed
+    /// for the family and direction (see `fixed`; then `head4` is not
+    /// called), or (IPv4) the first candidate holding the packet's
+    /// [`Head4`] is a plain allow/deny matched exactly (as in
+    /// [`Self::evaluate`]). Such an outcome changes neither tags nor DSCP
+    /// and is never a reject. `None`: nothing done or counted;
+    /// [`Self::evaluate`] the packet's `PacketMeta`.
+    ///
+    /// The dataplane's per-pass cost: a head is a few loads from the
+    /// header, where a `PacketMeta` is 80 bytes written and read back.
+    #[inline(always)]
+    pub fn decide(
+        &self,
+        f: Family,
+        d: Direction,
+        ip_len: u16,
+        head4: impl FnOnce() -> Head4,
+        ctx: &Ctx,
+    ) -> Option<Outcome> {
+        if let Some(o) = self.fixed[f as usize][d as usize] {
+            self.count(o.index as usize, ip_len, ctx);
+            return Some(o);
+        }
+        if f == Family::V4 {
+            let k = key4_head(&head4());
+            let links = self.trees[0].leaves(&k);
+            let q = self.first_holding(&links, &k);
+            if q.decides() {
+                let (b, slot) = q.place();
+                self.banks[b as usize].add(ctx.worker, slot, ip_len as u64, ctx.now_ms);
+                return Some(self.quick_outcome(q));
+            }
+        }
+        None
+    }
+
+    /// Whether every packet of family `f` on pass `d` gets the same outcome
+    /// (the rule, verdict and count), which [`Self::decide`] then gives
+    /// without reading more of the packet.
+    pub fn fixed_outcome(&self, f: Family, d: Direction) -> Option<Outcome> {
+        self.fixed[f as usize][d as usize]
     }
 
     /// Classifies one packet with the compiled classifier. `p` is updated

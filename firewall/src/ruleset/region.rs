@@ -7,7 +7,7 @@
 use super::eval::{DenyCause, Outcome, Verdict};
 use super::matcher::{Body, RCond};
 use crate::ast::full_mask;
-use crate::packet::{proto, Family, PacketMeta};
+use crate::packet::{proto, Family, Head4, PacketMeta};
 use crate::table::TableIndex;
 
 /// Classified fields: source, destination, source port, destination port, protocol.
@@ -166,9 +166,27 @@ static HAS_PORTS: [u8; 256] = {
 
 #[inline(always)]
 pub(crate) fn key4(p: &PacketMeta) -> Key4 {
-    let ports = HAS_PORTS[p.proto as usize] & !p.frag & crate::packet::frag::OFFSET;
-    let l4 = l4_word(p.dport, p.sport, p.proto, ports);
-    [p.src as u32 as u64, p.dst as u32 as u64, l4, l4 | GUARDS]
+    key4_of(
+        p.src as u32,
+        p.dst as u32,
+        p.sport,
+        p.dport,
+        p.proto,
+        p.frag,
+    )
+}
+
+/// [`key4`] of a packet's [`Head4`] (the same fields).
+#[inline(always)]
+pub(crate) fn key4_head(h: &Head4) -> Key4 {
+    key4_of(h.src, h.dst, h.sport, h.dport, h.proto, h.frag)
+}
+
+#[inline(always)]
+fn key4_of(src: u32, dst: u32, sport: u16, dport: u16, proto: u8, frag: u8) -> Key4 {
+    let ports = HAS_PORTS[proto as usize] & !frag & crate::packet::frag::OFFSET;
+    let l4 = l4_word(dport, sport, proto, ports);
+    [src as u64, dst as u64, l4, l4 | GUARDS]
 }
 
 /// Where field `d` of an IPv4 packet sits in a [`Key4`]: (word, lowest bit).
