@@ -1,12 +1,12 @@
-//! `lookup_each4` with AVX-512: a line of 16 starts against the key is one
-//! compare into a mask and a POPCNT, instead of the portable path's vector
-//! compares, subtractions and horizontal sum.
+//! `lookup_each4` with AVX-512: a line of starts against the key is one compare
+//! into a mask and a POPCNT, instead of the portable path's vector compares,
+//! subtractions and horizontal sum.
 
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use super::{prefetch, Compact4, Line, GROUP, W};
+use super::{hop_at, prefetch, Compact4, Line, GROUP, STARTS};
 use crate::NextHop;
 
 /// Lanes of `line` holding a value `<= key`, as a mask.
@@ -36,19 +36,17 @@ pub(super) unsafe fn lookup_each(tables: &[&Compact4], keys: &[u32], out: &mut [
             let lines = &ts[l].lines;
             let key = _mm512_set1_epi32(ks[l] as i32);
             // SAFETY: the caller's CPU has the features.
-            let seps = unsafe { le_mask(&lines[0], key) } & !1;
-            let j = seps.count_ones().min(lines[0].0[0]) as usize;
-            leaf[l] = 1 + 2 * j;
+            let seps = unsafe { le_mask(&lines[0], key) };
+            // Capped at the last leaf (see `leaf_of`).
+            leaf[l] = 1 + (seps.count_ones() as usize).min(lines.len() - 2);
             prefetch(&lines[leaf[l]]);
-            prefetch(&lines[leaf[l] + 1]);
         }
         for l in 0..ks.len() {
-            let lines = &ts[l].lines;
+            let line = &ts[l].lines[leaf[l]];
             let key = _mm512_set1_epi32(ks[l] as i32);
-            // SAFETY: as above.
-            let n = unsafe { le_mask(&lines[leaf[l]], key) }.count_ones() as usize;
-            // The leaf's first start is <= key: n >= 1.
-            os[l] = lines[leaf[l] + 1].0[n.wrapping_sub(1) & (W - 1)];
+            // SAFETY: as above. Lanes past the starts hold the hop bytes.
+            let n = unsafe { le_mask(line, key) } & ((1 << STARTS) - 1);
+            os[l] = hop_at(line, n.count_ones() as usize);
         }
     }
 }

@@ -8,24 +8,33 @@
 //! was half of a worker's time, and prefetching its levels across the burst did not
 //! help. A [`Compact4`] is one allocation of 64-byte lines:
 //!
-//! - line 0, the *root*: word 0 is the index of the last leaf, words 1..16 the first
-//!   interval start of leaves 1..15 (`u32::MAX` past the last leaf);
-//! - then per leaf two lines: 16 interval starts (ascending; `u32::MAX` past the
-//!   table's last interval), then their 16 next hops (past the last interval: the
-//!   last interval's hop, so that a key of `u32::MAX` counting the padding still
-//!   gets its own answer).
+//! - line 0, the *root*: the first interval start of leaves 1..=16 (`u32::MAX`
+//!   past the last leaf; how many leaves there are is the allocation's length,
+//!   known from the table's handle without reading a line);
+//! - then one line per leaf of up to 13 intervals: words 0..12 the starts of its
+//!   intervals 1..=12 (ascending; `u32::MAX` past the table's last interval; the
+//!   start of interval 0 is the leaf's separator in the root), then, from word 12,
+//!   the next hops of intervals 0..=12, one byte each (`u8::MAX` for `NO_ROUTE`;
+//!   past the last interval the last interval's hop, so that a key of `u32::MAX`
+//!   counting the padding still gets its own answer).
 //!
 //! A lookup compares the key with a whole line at once and counts (one SIMD compare
 //! and a POPCNT with AVX-512, a few vector instructions otherwise): leaf `j` =
-//! separators `<=` key (at most the last leaf), then interval `i` = starts `<=` key
-//! minus one, hop = `hops[i]`. No branch depends on the key, the step count is the
-//! same for every table, and there are two dependent cache misses (root, then the
-//! leaf's two adjacent lines). [`lookup_each4`] runs a batch of (table, key) pairs
+//! separators `<=` key (at most the last leaf), then interval `i` = the leaf's
+//! starts `<=` key, hop = byte `i`. No branch depends on the key, the step count is
+//! the same for every table, and there are two dependent cache misses of one line
+//! each (root, then leaf). [`lookup_each4`] runs a batch of (table, key) pairs
 //! level by level so that the misses of different tables overlap.
 //!
-//! Up to 16 leaves: 256 intervals, which any table of 127 routes or fewer fits
+//! Why one line a leaf: with 10,000 tenants in the dataplane every frame's leaf is
+//! a miss, and a leaf of 16 starts and 16 four-byte hops took two lines (of the
+//! seven cold lines a frame read). The next hops of a tenant's table are indices
+//! into its few next hops, which a byte holds; a table with a next hop above 254
+//! has no compact form (its lookups take the DXR path).
+//!
+//! Up to 17 leaves: 221 intervals, which any table of 110 routes or fewer fits
 //! (`n` routes make at most `2n + 1` intervals). A table of 100 routes takes
-//! ~1.2–1.7 KiB.
+//! ~1.0–1.2 KiB.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -39,10 +48,17 @@ use crate::{Fib4, NextHop};
 
 /// Words of a line.
 const W: usize = 16;
-/// Leaves a table may have: the root holds 15 separators.
-const MAX_LEAVES: usize = W;
+/// Interval starts a leaf line holds (words 0..STARTS); its first interval's start
+/// is its separator in the root.
+const STARTS: usize = 12;
+/// Intervals a leaf holds.
+const PER_LEAF: usize = STARTS + 1;
+/// Leaves a table may have: the root holds 16 separators.
+const MAX_LEAVES: usize = W + 1;
 /// Intervals a compact table holds at most.
-pub const COMPACT_MAX_INTERVALS: usize = MAX_LEAVES * W;
+pub const COMPACT_MAX_INTERVALS: usize = MAX_LEAVES * PER_LEAF;
+/// A leaf's hop byte for `NO_ROUTE`.
+const MISS: u8 = u8::MAX;
 /// Keys a group of `lookup_each4` takes through each level together.
 const GROUP: usize = 32;
 
@@ -71,7 +87,8 @@ impl fmt::Debug for Compact4 {
 impl Fib4 {
     /// The table as a [`Compact4`], or `None` when its intervals (maximal address
     /// ranges with one answer) do not fit one: more than
-    /// [`COMPACT_MAX_INTERVALS`], or more than 4096 routes (not even looked at).
+    /// [`COMPACT_MAX_INTERVALS`], a next hop above 254 (other than `NO_ROUTE`), or
+    /// more than 4096 routes (not even looked at).
     /// O(routes); the result does not follow later edits of `self`.
     pub fn compact(&self) -> Option<Compact4> {
         let iv = self.table.all_intervals(4096)?;
@@ -87,19 +104,27 @@ impl Compact4 {
         if iv.is_empty() || iv.len() > COMPACT_MAX_INTERVALS {
             return None;
         }
-        let leaves = iv.len().div_ceil(W);
-        let mut lines = vec![Line([u32::MAX; W]); 1 + 2 * leaves];
-        lines[0].0[0] = (leaves - 1) as u32;
-        let last_hop = iv[iv.len() - 1].1;
-        for (j, chunk) in iv.chunks(W).enumerate() {
+        let byte = |nh: NextHop| match nh {
+            crate::NO_ROUTE => Some(MISS),
+            nh => u8::try_from(nh).ok().filter(|&b| b != MISS),
+        };
+        let leaves = iv.len().div_ceil(PER_LEAF);
+        let mut lines = vec![Line([u32::MAX; W]); 1 + leaves];
+        for (j, chunk) in iv.chunks(PER_LEAF).enumerate() {
             if j > 0 {
-                lines[0].0[j] = (chunk[0].0 >> 96) as u32;
+                lines[0].0[j - 1] = (chunk[0].0 >> 96) as u32;
             }
-            let (starts, hops) = (1 + 2 * j, 2 + 2 * j);
-            lines[hops].0 = [last_hop; W];
+            let leaf = &mut lines[1 + j].0;
+            // Past the last interval: its hop (see the module's comment).
+            let mut hops = [byte(chunk[chunk.len() - 1].1)?; 4 * (W - STARTS)];
             for (k, &(start, nh)) in chunk.iter().enumerate() {
-                lines[starts].0[k] = (start >> 96) as u32;
-                lines[hops].0[k] = nh;
+                if k > 0 {
+                    leaf[k - 1] = (start >> 96) as u32;
+                }
+                hops[k] = byte(nh)?;
+            }
+            for (w, b) in leaf[STARTS..].iter_mut().zip(hops.chunks_exact(4)) {
+                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         }
         Some(Compact4 {
@@ -108,7 +133,7 @@ impl Compact4 {
     }
 
     fn leaves(&self) -> usize {
-        self.lines[0].0[0] as usize + 1
+        self.lines.len() - 1
     }
 
     /// Heap bytes (the lines; the `Arc`'s counts take one more line).
@@ -120,19 +145,18 @@ impl Compact4 {
     /// built from answers.
     #[inline]
     pub fn lookup_u32(&self, key: u32) -> NextHop {
-        let leaf = leaf_of(&self.lines[0], key);
-        hop_in(&self.lines[leaf], &self.lines[leaf + 1], key)
+        let leaf = leaf_of(&self.lines, key);
+        hop_in(&self.lines[leaf], key)
     }
 
     /// The first level of `lookup_u32(key)` alone: the leaf holding `key`, whose
-    /// two lines it prefetches. A caller that knows the key well before it needs
+    /// line it prefetches. A caller that knows the key well before it needs
     /// the answer (the dataplane, at header checks) starts here, and
     /// [`Self::lookup_leaf`] later finds the leaf in cache.
     #[inline(always)]
     pub fn leaf(&self, key: u32) -> CompactLeaf {
-        let leaf = leaf_of(&self.lines[0], key);
+        let leaf = leaf_of(&self.lines, key);
         prefetch(&self.lines[leaf]);
-        prefetch(&self.lines[leaf + 1]);
         CompactLeaf(leaf as u8)
     }
 
@@ -141,8 +165,7 @@ impl Compact4 {
     /// table has no such leaf.)
     #[inline(always)]
     pub fn lookup_leaf(&self, leaf: CompactLeaf, key: u32) -> NextHop {
-        let leaf = usize::from(leaf.0);
-        hop_in(&self.lines[leaf], &self.lines[leaf + 1], key)
+        hop_in(&self.lines[usize::from(leaf.0)], key)
     }
 
     /// Where the root is: prefetch it early (when the table is first known) and
@@ -157,23 +180,35 @@ impl Compact4 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CompactLeaf(u8);
 
-/// Index in `lines` of the starts line of the leaf holding `key`: separators
-/// (words 1..) `<= key`, capped at the last leaf (word 0); padding separators are
-/// `u32::MAX`, which a key of `u32::MAX` counts too.
+/// Index in `lines` (a table's) of the line of the leaf holding `key`:
+/// separators `<= key`, capped at the last leaf (`lines.len() - 2` of them);
+/// padding separators are `u32::MAX`, which a key of `u32::MAX` counts too.
 #[inline(always)]
-fn leaf_of(root: &Line, key: u32) -> usize {
-    let n = root.0[1..]
+fn leaf_of(lines: &[Line], key: u32) -> usize {
+    let n = lines[0].0.iter().map(|&s| u32::from(s <= key)).sum::<u32>();
+    1 + (n as usize).min(lines.len() - 2)
+}
+
+/// The hop of interval `i` of a leaf.
+#[inline(always)]
+fn hop_at(leaf: &Line, i: usize) -> NextHop {
+    let b = (leaf.0[STARTS + i / 4] >> (8 * (i % 4))) as u8;
+    if b == MISS {
+        crate::NO_ROUTE
+    } else {
+        NextHop::from(b)
+    }
+}
+
+/// The hop of the leaf's interval holding `key` (its separator is `<= key`):
+/// interval `i` = the leaf's starts `<= key`.
+#[inline(always)]
+fn hop_in(leaf: &Line, key: u32) -> NextHop {
+    let n = leaf.0[..STARTS]
         .iter()
         .map(|&s| u32::from(s <= key))
         .sum::<u32>();
-    1 + 2 * n.min(root.0[0]) as usize
-}
-
-/// The hop of the last start `<= key` in a leaf (its first start always is).
-#[inline(always)]
-fn hop_in(starts: &Line, hops: &Line, key: u32) -> NextHop {
-    let n = starts.0.iter().map(|&s| u32::from(s <= key)).sum::<u32>();
-    hops.0[(n as usize).wrapping_sub(1) & (W - 1)]
+    hop_at(leaf, n as usize)
 }
 
 /// A hint to load the cache line at `p`; never faults, whatever `p` is.
@@ -223,13 +258,11 @@ fn lookup_each_portable(tables: &[&Compact4], keys: &[u32], out: &mut [NextHop])
         let mut leaf = [0usize; GROUP];
         for l in 0..ks.len() {
             let lines = &ts[l].lines;
-            leaf[l] = leaf_of(&lines[0], ks[l]);
+            leaf[l] = leaf_of(lines, ks[l]);
             prefetch(&lines[leaf[l]]);
-            prefetch(&lines[leaf[l] + 1]);
         }
         for l in 0..ks.len() {
-            let lines = &ts[l].lines;
-            os[l] = hop_in(&lines[leaf[l]], &lines[leaf[l] + 1], ks[l]);
+            os[l] = hop_in(&ts[l].lines[leaf[l]], ks[l]);
         }
     }
 }
