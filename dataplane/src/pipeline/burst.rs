@@ -227,8 +227,13 @@ fn run_one<F: Frame, O: Output<F>>(
                     last = c.owner.vnet();
                     runs += 1;
                     // The owner's `Vnet` line, the first of `warm`'s levels, on
-                    // its way while the other frames are classified.
-                    ingress::prefetch(ctx.tables.vnets.as_ptr().wrapping_add(last));
+                    // its way while the other frames are classified; its second
+                    // line for a frame that will read it (all but IPv4).
+                    let v = ctx.tables.vnets.as_ptr().wrapping_add(last);
+                    ingress::prefetch(v);
+                    if c.l2.ethertype != EtherType::IPV4 {
+                        ingress::prefetch(Vnet::second_line(v));
+                    }
                 }
                 Some(_) => {}
                 None => drop(slot.take()),

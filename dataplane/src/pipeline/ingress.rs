@@ -60,18 +60,23 @@ pub(super) fn classify<F: Frame>(
 /// Brings the tenant state the burst's frames will touch into cache in a pass
 /// over the burst's owners, so that the cache misses of all frames overlap
 /// instead of queueing one behind the other: the `Vnet` line (prefetched as each
-/// frame is classified) names the gateways' egress entries, the compact IPv4
-/// table's root, this worker's counter slot and, when a frame will need it, the
-/// forwarding part's hot line. With 10,000 tenants nearly every frame belongs to
-/// another vnet and each of these is a miss; a burst of one tenant skips this (its
-/// state is hot after the first frame).
+/// frame is classified) names the compact IPv4 table's root and this worker's
+/// counter slot, and holds the egress entry of the vnet's first gateway. With
+/// 10,000 tenants nearly every frame belongs to another vnet and each of these is
+/// a miss; a burst of one tenant skips this (its state is hot after the first
+/// frame).
 ///
 /// One level after the `Vnet`, and the fewest lines: what the forwarding path
 /// reads of the receiving interface (its MAC) is in the demux slot, of the next
-/// hop (a resolved gateway's egress entry) in the `Vnet`'s gateways, and whether
-/// there is a firewall in the `Vnet` itself, so an IPv4 frame of a vnet with a
-/// compact table and no firewall reads neither the forwarding part, nor the
-/// interface, nor the next hops (three lines per frame).
+/// hop (a resolved gateway's egress entry) in the `Vnet` line for its first
+/// gateway, and whether there is a firewall in the `Vnet` itself, so an IPv4
+/// frame of a vnet with a compact table and no firewall routed to that gateway
+/// reads neither the `Vnet`'s second line, nor the forwarding part, nor the
+/// interface, nor the next hops, nor a line of gateway entries. Runs that need
+/// more (IPv6, ARP, a firewall, no compact table: the forwarding part; other
+/// gateways: their entries) get the `Vnet`'s second line here (for frames other
+/// than IPv4, `burst` prefetched it as it classified them) and what it points
+/// to in a second pass.
 ///
 /// The caller skips it for a burst of one tenant (`burst` counts the runs of
 /// frames of one vnet as it classifies them).
@@ -96,20 +101,31 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
         not_v4[n] = !v4;
         n += 1;
     }
-    for (e, &not_v4) in owners[..n].iter().zip(&not_v4) {
+    // Owners whose second line is wanted, a bit each.
+    const _: () = assert!(BURST_MAX <= 32, "a mask of owners is a u32");
+    let mut second = 0u32;
+    for (k, (e, &not_v4)) in owners[..n].iter().zip(&not_v4).enumerate() {
         let Some(v) = t.vnets.get(e.vnet()) else {
             continue;
         };
         // Addresses: computing them reads only the `Vnet` line.
-        if not_v4 || v.compact4.is_none() || v.firewall().is_some() {
-            prefetch(Arc::as_ptr(&v.fwd));
-        }
-        prefetch(v.gateway_slot(0));
         prefetch(v.counters(ctx.worker));
         // The root of a small IPv4 table, the lookup stage's first level.
         if let Some(c) = &v.compact4 {
             prefetch(c.root_ptr());
         }
+        if not_v4 || v.compact4.is_none() || v.firewall().is_some() || v.cold_gateways4() {
+            prefetch(Vnet::second_line(v));
+            second |= 1 << k;
+        }
+    }
+    while second != 0 {
+        let k = second.trailing_zeros() as usize;
+        second &= second - 1;
+        let v = &t.vnets[owners[k].vnet()];
+        // The forwarding part's hot line and the first gateways' entries.
+        prefetch(Arc::as_ptr(&v.fwd));
+        prefetch(v.gateway_slot(0));
     }
 }
 

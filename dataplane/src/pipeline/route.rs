@@ -63,6 +63,8 @@ pub(super) fn finish<P: Family, F: Frame, O: Output<F>>(
         }
         return;
     }
+    // Past the fast path: the forwarding part is in the `Vnet`'s second line,
+    // which a frame of many tenants routed to its first gateway never reads.
     let fwd = &ing.vnet.fwd;
     let Some(&nh) = fwd.nexthops.get(nh_index as usize) else {
         // NO_ROUTE (u32::MAX) is never an index.

@@ -316,6 +316,12 @@ mod tests {
         let v = p.load().vnets[0].clone();
         assert!(v.fwd.nexthops.len() > crate::tables::GatewayLine::ENTRIES);
         assert_eq!(gateway_macs_agree(&v), 5);
+        // The one resolved gateway's entry is in the `Vnet`'s first line, and no
+        // IPv4 frame needs another.
+        let first = nh_of(&v, Ipv4Addr::new(10, 0, 1, 254));
+        assert!(in_first_line(&v, v.gateway(first).unwrap()));
+        assert_eq!(v.gateway_slot(first), v.gateway(first).unwrap() as *const _);
+        assert!(!v.cold_gateways4());
         let unknown = v
             .fwd
             .nexthops
@@ -338,6 +344,15 @@ mod tests {
         let v = p.load().vnets[0].clone();
         gateway_macs_agree(&v);
         assert_eq!(v.gateway_mac(unknown), Some([2, 5, 5, 5, 5, 5]));
+        // A second resolved gateway: its entry is in the gateway lines (the first
+        // keeps the first line), and IPv4 frames may need them.
+        assert!(in_first_line(&v, v.gateway(first).unwrap()));
+        assert!(!in_first_line(&v, v.gateway(unknown).unwrap()));
+        assert_eq!(
+            v.gateway_slot(unknown),
+            v.gateway(unknown).unwrap() as *const _
+        );
+        assert!(v.cold_gateways4());
 
         // A new MAC for it, then a route edit (FIB copied, neighbors kept).
         q.push(learn([2, 6, 6, 6, 6, 6], 2)).unwrap();
@@ -359,5 +374,76 @@ mod tests {
         let v = p.load().vnets[0].clone();
         gateway_macs_agree(&v);
         assert_eq!(v.gateway_mac(unknown), None);
+        assert!(!v.cold_gateways4());
+    }
+
+    fn nh_of(v: &Vnet, via: Ipv4Addr) -> u32 {
+        v.fwd
+            .nexthops
+            .iter()
+            .position(|h| matches!(h, crate::tables::NextHop::Gateway { via: a, .. } if *a == IpAddr::V4(via)))
+            .unwrap() as u32
+    }
+
+    fn in_first_line(v: &Vnet, g: &crate::tables::GatewayEgress) -> bool {
+        let (base, g) = (v as *const Vnet as usize, g as *const _ as usize);
+        base % 64 == 0 && g >= base && g + 16 <= base + 64
+    }
+
+    /// The first line's entry is the first resolved IPv4 gateway's, else the
+    /// first resolved IPv6 one's; none resolved: no entry, and `NO_ROUTE` (the
+    /// index the first line's entry would match) has no gateway.
+    #[test]
+    fn the_first_line_holds_the_first_resolved_gateway() {
+        let p = TablePublisher::new(Tables::empty());
+        let mut m = NeighborManager::empty();
+        let mut red = spec(1, "red", 10, 1);
+        // No neighbor known: nothing resolved.
+        red.static_neighbors.clear();
+        red.interfaces[0]
+            .addrs6
+            .push(("2001:db8::1".parse().unwrap(), 64));
+        red.routes6.push((
+            "2001:db8:9::".parse().unwrap(),
+            48,
+            "2001:db8::2".parse().unwrap(),
+        ));
+        apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
+        let v = p.load().vnets[0].clone();
+        assert_eq!(gateway_macs_agree(&v), 2);
+        assert!(v.gateway(lpm::NO_ROUTE).is_none());
+        assert!(!v.cold_gateways4());
+        // The IPv6 gateway resolved alone takes the first line.
+        red.static_neighbors.push((
+            IpAddr::V6("2001:db8::2".parse().unwrap()),
+            [2, 0, 0, 0, 0, 6],
+        ));
+        apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
+        let v = p.load().vnets[0].clone();
+        assert_eq!(gateway_macs_agree(&v), 2);
+        let v6 = (v.fwd.nexthops.iter())
+            .position(|h| {
+                matches!(
+                    h,
+                    crate::tables::NextHop::Gateway {
+                        via: IpAddr::V6(_),
+                        ..
+                    }
+                )
+            })
+            .unwrap() as u32;
+        assert!(in_first_line(&v, v.gateway(v6).unwrap()));
+        // Both resolved: the IPv4 one has it.
+        red.static_neighbors
+            .push((IpAddr::V4(Ipv4Addr::new(10, 0, 1, 254)), [2, 0, 0, 0, 0, 4]));
+        apply(&p, &mut m, std::slice::from_ref(&red)).unwrap();
+        let v = p.load().vnets[0].clone();
+        assert_eq!(gateway_macs_agree(&v), 2);
+        let v4 = nh_of(&v, Ipv4Addr::new(10, 0, 1, 254));
+        assert!(in_first_line(&v, v.gateway(v4).unwrap()));
+        assert!(!in_first_line(&v, v.gateway(v6).unwrap()));
+        assert_eq!(v.gateway_mac(v6), Some([2, 0, 0, 0, 0, 6]));
+        assert!(!v.cold_gateways4(), "the other resolved gateway is IPv6");
+        assert!(v.gateway(lpm::NO_ROUTE).is_none());
     }
 }

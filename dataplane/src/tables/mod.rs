@@ -72,20 +72,16 @@ pub struct PortEntry {
 ///
 /// What a forwarded frame reads is in the first cache line (`repr(C,
 /// align(64))`): with many tenants in a burst, this line in the vnets array is
-/// the first miss of a frame, and it answers everything the forwarding path asks
-/// of the tenant (firewall or not, gateways' egress entries, compact IPv4 table,
-/// this worker's counter slot) without a further load. The second line holds
-/// what only the slow paths read.
+/// the first miss of a frame, and it answers everything an IPv4 frame of a vnet
+/// with a compact table and no firewall asks of the tenant (firewall or not, the
+/// compact IPv4 table, this worker's counter slot, and the egress entry of its
+/// first resolved gateway, `hot`) without a further load. The second line holds
+/// what frames of other kinds read (the forwarding part, the other gateways'
+/// entries) and the neighbor table: the packet path prefetches it only for them
+/// (`ingress::warm`).
 #[derive(Clone)]
 #[repr(C, align(64))]
 pub struct Vnet {
-    pub fwd: Arc<VnetFwd>,
-    /// The L2 rewrite of each gateway next hop, indexed like `fwd.nexthops`:
-    /// `NONE` for other kinds and for gateways not resolved yet. The packet path
-    /// reads a gateway's MAC, source MAC, VLAN and port with one load instead of a
-    /// hash lookup and the egress interface per frame (with many tenants, a few
-    /// cache misses per frame). In lines of four (`GatewayLine`).
-    gateways: Arc<[GatewayLine]>,
     /// `fwd.fib4_compact`, here in the vnets array itself: a burst spread over
     /// many tenants finds the table's root one load from the `Vnet` it already
     /// read for the demux (not through `fwd` and the `Fib4`).
@@ -96,13 +92,35 @@ pub struct Vnet {
     /// (twice), and with the answer here a vnet without one needs nothing of its
     /// forwarding part's line on the way of a forwarded frame.
     firewall: Option<Arc<crate::firewall::VnetFirewall>>,
+    /// The next hop whose entry `hot` is: the first gateway next hop (IPv4 ones
+    /// first) whose MAC is known; `lpm::NO_ROUTE` when there is none (`hot` is
+    /// then `GatewayEgress::NONE`).
+    hot_nh: lpm::NextHop,
+    /// Whether `gateways` holds resolved IPv4 gateways' entries besides
+    /// `hot_nh`'s: IPv4 frames may then read the second line for them. (Frames of
+    /// other families read the second line anyway.)
+    cold_gateways4: bool,
+    /// `gateways`' entry of `hot_nh`, in this line: a tenant's traffic mostly
+    /// leaves by one gateway, and a frame routed there reads no line of
+    /// `gateways` (a miss per frame with many tenants in a burst).
+    hot: GatewayEgress,
     // The second line.
+    pub fwd: Arc<VnetFwd>,
+    /// The L2 rewrite of each gateway next hop, indexed like `fwd.nexthops`:
+    /// `NONE` for other kinds and for gateways not resolved yet. The packet path
+    /// reads a gateway's MAC, source MAC, VLAN and port with one load instead of a
+    /// hash lookup and the egress interface per frame (with many tenants, a few
+    /// cache misses per frame). In lines of four (`GatewayLine`).
+    gateways: Arc<[GatewayLine]>,
     pub neighbors: Arc<NeighborTable>,
 }
 
 const _: () = {
-    assert!(std::mem::offset_of!(Vnet, firewall) < 64);
-    assert!(std::mem::offset_of!(Vnet, neighbors) >= 64);
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(Vnet, hot) + size_of::<GatewayEgress>() <= 64);
+    assert!(offset_of!(Vnet, firewall) < 64 && offset_of!(Vnet, hot_nh) < 64);
+    assert!(offset_of!(Vnet, fwd) >= 64);
+    assert!(size_of::<Vnet>() == 128);
 };
 
 impl Vnet {
@@ -112,11 +130,25 @@ impl Vnet {
             .iter()
             .map(|nh| GatewayEgress::of(nh, &fwd.interfaces, &neighbors))
             .collect();
+        // Indices of the resolved gateways of a family.
+        let resolved = |v4: bool| {
+            (fwd.nexthops.iter().zip(&entries).enumerate())
+                .filter(move |(_, (nh, g))| {
+                    g.is_some() && matches!(nh, NextHop::Gateway { via, .. } if via.is_ipv4() == v4)
+                })
+                .map(|(i, _)| i)
+        };
+        let hot = resolved(true).next().or_else(|| resolved(false).next());
+        let cold_gateways4 = resolved(true).any(|i| Some(i) != hot);
         let gateways = GatewayLine::lines(&entries).into();
         Vnet {
             compact4: fwd.fib4_compact.clone(),
             slots: fwd.counters.slots(),
             firewall: fwd.firewall.clone(),
+            // Next hop indices are u32s in the FIBs.
+            hot_nh: hot.map_or(lpm::NO_ROUTE, |i| i as lpm::NextHop),
+            cold_gateways4,
+            hot: hot.map_or(GatewayEgress::NONE, |i| entries[i]),
             fwd,
             neighbors,
             gateways,
@@ -127,10 +159,13 @@ impl Vnet {
     /// knows; `None` otherwise.
     #[inline(always)]
     pub fn gateway(&self, nh: lpm::NextHop) -> Option<&GatewayEgress> {
-        let i = nh as usize;
-        (self.gateways.get(i / GatewayLine::ENTRIES))
-            .map(|l| &l.0[i % GatewayLine::ENTRIES])
-            .filter(|g| g.is_some())
+        let g = if nh == self.hot_nh {
+            &self.hot
+        } else {
+            let i = nh as usize;
+            (self.gateways.get(i / GatewayLine::ENTRIES)).map(|l| &l.0[i % GatewayLine::ENTRIES])?
+        };
+        Some(g).filter(|g| g.is_some())
     }
 
     /// What `neighbors` says about the gateway of next hop `nh`; `None` when it is
@@ -138,6 +173,13 @@ impl Vnet {
     #[inline(always)]
     pub fn gateway_mac(&self, nh: lpm::NextHop) -> Option<[u8; 6]> {
         self.gateway(nh).map(|g| g.dst_mac)
+    }
+
+    /// Whether an IPv4 frame may read a gateway entry outside the first line (in
+    /// one of `gateways`' own lines, through the second).
+    #[inline(always)]
+    pub fn cold_gateways4(&self) -> bool {
+        self.cold_gateways4
     }
 
     /// The firewall (`fwd.firewall`); `None`: no rules and default allow.
@@ -152,13 +194,24 @@ impl Vnet {
         &self.slots[w]
     }
 
-    /// The entry `gateway(nh)` reads, to prefetch it (any pointer is fine).
+    /// The entry `gateway(nh)` reads, to prefetch it (any pointer is fine); for
+    /// another next hop than the first line's, it reads the second line.
     #[inline(always)]
     pub fn gateway_slot(&self, nh: lpm::NextHop) -> *const GatewayEgress {
+        if nh == self.hot_nh {
+            return &self.hot;
+        }
         self.gateways
             .as_ptr()
             .cast::<GatewayEgress>()
             .wrapping_add(nh as usize)
+    }
+
+    /// The second line of the `Vnet` at `v` (the forwarding part, the other
+    /// gateways, the neighbor table), to prefetch it (any pointer is fine).
+    #[inline(always)]
+    pub fn second_line(v: *const Vnet) -> *const u8 {
+        v.cast::<u8>().wrapping_add(64)
     }
 }
 
