@@ -31,10 +31,14 @@ pub(super) fn prepare<F: Frame, O: Output<F>>(
 ) -> Option<(F, Prepared4)> {
     let c = ing.counters;
     let l3 = ing.l3_off;
-    // A NIC that checked the header checksum saves the software its sum.
-    let nic = frame.rx_ipv4_checksum();
     let p = match Ipv4Packet::new_checked(&frame.data()[l3..]) {
-        Ok(p) if nic == RxChecksum::Bad || (nic == RxChecksum::Unknown && !p.verify_checksum()) => {
+        // A NIC that checked the header checksum saves the software its sum.
+        Ok(p)
+            if !match frame.rx_ipv4_checksum() {
+                RxChecksum::Unknown => p.verify_checksum(),
+                nic => nic == RxChecksum::Good,
+            } =>
+        {
             c.drop(DropReason::BadChecksum);
             return None;
         }
