@@ -802,3 +802,54 @@ fn small_tables_match_reference() {
         }
     }
 }
+
+/// IPv6 tables under 4096 routes (a top level of fewer than 16 bits, whose slots
+/// hold leaves, bitmaps, range chunks and sub-direct tables) through the batch
+/// lookup's rounds, which stop early when no lane stands on a sub-direct table:
+/// batch (AVX-512 where the CPU has it), portable and scalar lookups against the
+/// naive reference on every route's edges and middle, in batches of every length
+/// up to past a full group.
+#[test]
+fn small_tables_match_reference_v6() {
+    let mut next = xorshift(0x6a09_e667_f3bc_c908_u64);
+    let hops = [5, 6, 7, 0x8000_0001, NO_ROUTE];
+    for n in [1, 10, 100, 1000, 3000] {
+        let mut routes = std::collections::HashMap::new();
+        while routes.len() < n {
+            let l = [0, 3, 16, 29, 32, 40, 48, 48, 56, 64, 96, 128][next() as usize % 12];
+            // Mostly under two /16s, so that some slots get crowded.
+            let top = [0x2001u128, 0x2a00, next() as u128 & 0xffff][next() as usize % 3];
+            let a = (top << 112) | (u128::from(next()) << 64 | u128::from(next())) >> 16;
+            routes.insert((a & mask6(l), l), hops[next() as usize % hops.len()]);
+        }
+        let mut fib = Fib6::new();
+        let load: Vec<_> = routes
+            .iter()
+            .map(|(&(p, l), &nh)| Update6::Insert(Ipv6Addr::from(p), l, nh))
+            .collect();
+        fib.apply(&load).unwrap();
+        fib.table.check_invariants();
+        assert!(
+            fib.table.dxr.top_bits() < 16,
+            "{n} routes: a small top level"
+        );
+        let mut keys = edge_keys6(&routes);
+        keys.extend(routes.keys().map(|&(p, l)| p | (!mask6(l) / 3)));
+        let mut out = vec![0; keys.len()];
+        fib.lookup_batch(&keys, &mut out);
+        for len in 1..=40.min(keys.len()) {
+            let mut part = vec![0; len];
+            fib.lookup_batch(&keys[..len], &mut part);
+            assert_eq!(part, out[..len], "{n} routes: batch of {len}");
+        }
+        let mut portable = vec![0; keys.len()];
+        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
+        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
+            let want = naive6(&routes, k);
+            let at = Ipv6Addr::from(k);
+            assert_eq!(o, want, "{n} routes: batch lookup of {at}");
+            assert_eq!(p, want, "{n} routes: portable batch of {at}");
+            assert_eq!(fib.lookup_u128(k), want, "{n} routes: lookup of {at}");
+        }
+    }
+}

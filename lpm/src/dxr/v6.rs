@@ -105,18 +105,18 @@ impl<K: Key> Dxr<K> {
 #[allow(unsafe_code)]
 impl<K: Key> Dxr<K> {
     /// The IPv6 batch lookup with AVX-512, 16 lanes a vector, two vectors a group:
-    /// the top level and the sub-direct steps by gathers, rounds until no lane
-    /// stands on a sub-direct table, the leaves' answers by a masked store, then
-    /// each lane on a line chunk ranked on its own (one load, one compare), and the
-    /// rare lanes left (prefixes past /64, other chunks) on the scalar walk. The
-    /// line lanes' node, hop and mask offsets are worked out in the vectors, and
-    /// every line lane's node is prefetched before the first is ranked: the line
-    /// step was most of a random-key batch's time (a batch with it skipped ran
-    /// 1.57x as fast), its nodes' misses queued behind the ranks' instructions;
-    /// measured (`probe v6`, 5 interleaved runs) random 124 -> 137, hot 182 -> 190 M/s. The
-    /// key's bits at depth `o` come from its first 64 bits held as two 32-bit
-    /// halves: variable shifts by 32 or more give 0, so three shifts assemble
-    /// them for any `o` without a branch.
+    /// the top level and up to `VECTOR_STEPS` sub-direct steps by gathers, a
+    /// fixed number of rounds, the leaves' answers by a masked store, then each
+    /// lane on a line chunk ranked on its own (one load, one compare), and the
+    /// rare lanes left (prefixes past /64, other chunks, a third sub-direct step)
+    /// on the scalar walk. The line lanes' node, hop and mask offsets are worked
+    /// out in the vectors (the line step was most of a random-key batch's time:
+    /// random 124 -> 137, hot 182 -> 190 M/s when that came in). Their nodes are
+    /// not prefetched before the ranks: with the fixed rounds, the prefetch loop
+    /// (one more loop over a varying number of lanes) no longer paid, measured
+    /// in one process with both variants alternating on the real table, random
+    /// keys +3-6% and hot keys +2% without it. The key's bits at depth `o`:
+    /// `key_bits`.
     ///
     /// # Safety
     /// The CPU must have AVX-512F and BW.
@@ -168,9 +168,13 @@ impl<K: Key> Dxr<K> {
                 e[v] = unsafe { _mm512_mask_i32gather_epi32::<4>(zero, pend[v], idx, direct) };
                 o[v] = _mm512_set1_epi32(self.s as i32);
             }
-            let mut steps = 0;
-            loop {
-                let mut any = 0u16;
+            // The rounds, a fixed number of them: each sorts the lanes it walks by
+            // their entries, and every round but the last gathers the sub-direct
+            // lanes' next entries (both vectors' gathers, even one with no lane
+            // left: the real table's batches all have sub-direct lanes in both
+            // rounds, and a branch per vector and per round is one more
+            // mispredicted branch on random keys).
+            for step in 0..=VECTOR_STEPS {
                 let mut sub = [0u16; 2];
                 let mut t = [zero; 2];
                 for v in 0..2 {
@@ -198,39 +202,26 @@ impl<K: Key> Dxr<K> {
                     );
                     let wide =
                         _mm512_mask_test_epi32_mask(line, ev, _mm512_set1_epi32(LINE_WIDE as i32));
-                    let (v16, v32) = (line & !wide, wide);
                     leaf[v] |= lf;
-                    l16[v] |= v16;
-                    l32[v] |= v32;
-                    slow[v] |= pend[v] & !lf & !sub[v] & !v16 & !v32;
-                    any |= sub[v];
+                    l16[v] |= line & !wide;
+                    l32[v] |= wide;
+                    slow[v] |= pend[v] & !lf & !sub[v] & !line;
                 }
-                if any == 0 {
-                    break;
-                }
-                if steps == VECTOR_STEPS {
+                if step == VECTOR_STEPS {
                     // The few lanes still on a sub-direct table walk on alone.
                     slow[0] |= sub[0];
                     slow[1] |= sub[1];
                     break;
                 }
-                steps += 1;
+                if sub == [0; 2] {
+                    // Small tables; the real one's batches all take every round.
+                    break;
+                }
                 for v in 0..2 {
-                    if sub[v] == 0 {
-                        pend[v] = 0;
-                        continue;
-                    }
-                    // The key's 32 bits from depth o (o + t <= 64): the high half
-                    // shifted left by o, the low half right by 32 - o or left by
-                    // o - 32 (a count past 31 gives 0).
-                    let x = _mm512_or_si512(
-                        _mm512_or_si512(
-                            _mm512_sllv_epi32(hv[v], o[v]),
-                            _mm512_srlv_epi32(lv[v], _mm512_sub_epi32(c32, o[v])),
-                        ),
-                        _mm512_sllv_epi32(lv[v], _mm512_sub_epi32(o[v], c32)),
+                    let bits = _mm512_srlv_epi32(
+                        key_bits(hv[v], lv[v], o[v]),
+                        _mm512_sub_epi32(c32, t[v]),
                     );
-                    let bits = _mm512_srlv_epi32(x, _mm512_sub_epi32(c32, t[v]));
                     let off = _mm512_and_si512(e[v], _mm512_set1_epi32(SUB_OFF_MASK as i32));
                     // SAFETY: a sub-direct table's 2^t entries lie in `direct`.
                     let ne = unsafe {
@@ -260,13 +251,7 @@ impl<K: Key> Dxr<K> {
             let mut ma = [0u32; LANES];
             let mut far = 0u32;
             for v in 0..2 {
-                let x = _mm512_or_si512(
-                    _mm512_or_si512(
-                        _mm512_sllv_epi32(hv[v], o[v]),
-                        _mm512_srlv_epi32(lv[v], _mm512_sub_epi32(c32, o[v])),
-                    ),
-                    _mm512_sllv_epi32(lv[v], _mm512_sub_epi32(o[v], c32)),
-                );
+                let x = key_bits(hv[v], lv[v], o[v]);
                 let x = _mm512_mask_srli_epi32::<16>(x, l16[v], x);
                 let near = _mm512_mask_cmple_epu32_mask(l16[v], o[v], _mm512_set1_epi32(48))
                     | _mm512_mask_cmple_epu32_mask(l32[v], o[v], c32);
@@ -318,16 +303,6 @@ impl<K: Key> Dxr<K> {
             let join = |m: [u16; 2]| u32::from(m[0]) | (u32::from(m[1]) << 16);
             let (mut m16, mut m32, mut ms) = (join(l16), join(l32), join(slow));
             let words = self.lines.v.as_ptr().cast::<u32>();
-            // Every line lane's node in flight before any is ranked: a rank waits
-            // for its node, and the ranks' instructions would otherwise hold back
-            // the next lanes' loads (each node a likely cache miss).
-            let mut m = m16 | m32;
-            while m != 0 {
-                let l = m.trailing_zeros() as usize;
-                m &= m - 1;
-                // SAFETY: the node lies in `lines`; a prefetch reads nothing.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(words.add(wa[l] as usize).cast()) };
-            }
             // One aligned load of a node's starts, one compare, its hop by rank.
             // SAFETY (both loops): a line chunk's entry names a node of `lines`,
             // whose first line holds its starts and whose hops follow them.
@@ -358,4 +333,27 @@ impl<K: Key> Dxr<K> {
             }
         }
     }
+}
+
+/// The key's 32 bits from depth `o` (`o` < 64; bits past 64 read as 0) from its
+/// first 64 bits held as two 32-bit halves: the high half shifted left by `o`,
+/// the low half right by 32 - `o` or left by `o` - 32 (a variable shift by 32 or
+/// more gives 0), so any depth takes three shifts and no branch.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn key_bits(
+    hv: std::arch::x86_64::__m512i,
+    lv: std::arch::x86_64::__m512i,
+    o: std::arch::x86_64::__m512i,
+) -> std::arch::x86_64::__m512i {
+    use std::arch::x86_64::*;
+    let c32 = _mm512_set1_epi32(32);
+    _mm512_or_si512(
+        _mm512_or_si512(
+            _mm512_sllv_epi32(hv, o),
+            _mm512_srlv_epi32(lv, _mm512_sub_epi32(c32, o)),
+        ),
+        _mm512_sllv_epi32(lv, _mm512_sub_epi32(o, c32)),
+    )
 }
