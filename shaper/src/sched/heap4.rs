@@ -64,8 +64,8 @@ impl Heap4 {
         self.lines[p / 4].0[p % 4] = e;
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
@@ -75,6 +75,15 @@ impl Heap4 {
     }
 
     pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Moves every pair into `out` (in no particular order) and empties the heap.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<(u64, QueueId)>) {
+        for k in 0..self.len {
+            let e = self.get(k);
+            out.push((e.key, e.q));
+        }
         self.len = 0;
     }
 

@@ -4,36 +4,121 @@
 //! nothing is eligible. A backlogged queue gets within one maximum packet of its
 //! weighted share at any time (B-WFI of about one packet).
 //!
-//! Two 4-ary heaps (`heap4.rs`) keyed by F (eligible) and S (not yet eligible):
-//! O(log n) per packet. Virtual times are u64 fixed point (40 fraction bits) that
+//! Three ordered sets of (virtual time, queue) pairs: eligible queues by F, queues
+//! not yet eligible by S, and idle queues still ahead of V by F (below). Each is a
+//! calendar queue (`calendar.rs`): the same order as a 4-ary heap (`heap4.rs`, what
+//! they were), but a pair costs a few sequential accesses instead of a pop down
+//! eight mostly cold levels when a set holds tens of thousands (100,000 flows).
+//! A test runs this scheduler and the same algorithm over heaps side by side and
+//! requires the same packets in the same order. Virtual times are u64 fixed point
+//! (40 fraction bits) that
 //! wrap, compared as signed differences: every live S and F lies within two packet
 //! costs of V (a packet's cost is at most 2^20 bytes << 40 = 2^60), far inside the
-//! 2^63 that wrapping comparison needs; a queue neither backlogged nor idle has
+//! 2^62 that the sets' wrapping comparisons need; a queue neither backlogged nor idle has
 //! F <= V by construction, so its stale F is never compared (it restarts at V).
-//! 64-bit times make a heap entry 16 bytes (see `heap4.rs` for why that matters).
 //! A queue that empties while ahead of V (F > V) keeps its weight in the sum until V
 //! reaches F (dummynet's idle heap), so V does not run ahead of the fluid system.
 //!
 //! Fields: `start` = S, `finish` = F, `flags` (BACKLOGGED, IDLE).
 
+use super::calendar::Calendar;
 use super::heap4::{after, Heap4};
 use super::Scheduler;
 use crate::queue::{QueueId, Queues, SlotId};
+
+/// An ordered set of (virtual time, queue) pairs, smallest first, ties by queue.
+pub(crate) trait Order: Default + std::fmt::Debug + Send {
+    fn push(&mut self, key: u64, q: QueueId);
+    fn peek(&mut self) -> Option<(u64, QueueId)>;
+    fn pop(&mut self) -> Option<(u64, QueueId)>;
+    fn is_empty(&self) -> bool;
+    fn clear(&mut self);
+    /// Queues likely smallest after the next pop (hinted for the next call).
+    fn runners_up(&self, f: impl FnMut(QueueId));
+    /// The queue `k` pops away, where the order knows it without work (a
+    /// calendar's sorted run), to hint its lines as DRR hints its list.
+    fn ahead(&self, _k: usize) -> Option<QueueId> {
+        None
+    }
+}
+
+impl Order for Calendar {
+    #[inline]
+    fn push(&mut self, key: u64, q: QueueId) {
+        Calendar::push(self, key, q);
+    }
+    #[inline]
+    fn peek(&mut self) -> Option<(u64, QueueId)> {
+        Calendar::peek(self)
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<(u64, QueueId)> {
+        Calendar::pop(self)
+    }
+    #[inline]
+    fn is_empty(&self) -> bool {
+        Calendar::is_empty(self)
+    }
+    fn clear(&mut self) {
+        Calendar::clear(self);
+    }
+    #[inline]
+    fn runners_up(&self, f: impl FnMut(QueueId)) {
+        Calendar::runners_up(self, f);
+    }
+    #[inline]
+    fn ahead(&self, k: usize) -> Option<QueueId> {
+        Calendar::ahead(self, k)
+    }
+}
+
+impl Order for Heap4 {
+    #[inline]
+    fn push(&mut self, key: u64, q: QueueId) {
+        Heap4::push(self, key, q);
+    }
+    #[inline]
+    fn peek(&mut self) -> Option<(u64, QueueId)> {
+        Heap4::peek(self)
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<(u64, QueueId)> {
+        Heap4::pop(self)
+    }
+    #[inline]
+    fn is_empty(&self) -> bool {
+        Heap4::is_empty(self)
+    }
+    fn clear(&mut self) {
+        Heap4::clear(self);
+    }
+    #[inline]
+    fn runners_up(&self, f: impl FnMut(QueueId)) {
+        Heap4::runners_up(self).for_each(f);
+    }
+}
 
 const FRAC: u32 = 40;
 const BACKLOGGED: u32 = 1;
 const IDLE: u32 = 2;
 
-type Heap = Heap4;
-
 #[derive(Debug, Default)]
-pub struct Wf2q {
+pub struct Wf2q(Core<Calendar>);
+
+/// The algorithm over any `Order` (the tests run it over heaps too).
+#[derive(Debug, Default)]
+pub(crate) struct Core<O> {
     v: u64,
     wsum: u64,
-    eligible: Heap,
-    waiting: Heap,
-    idle: Heap,
+    eligible: O,
+    waiting: O,
+    idle: O,
 }
+
+/// How far down a sorted run the release loops (waiting -> eligible, idle ->
+/// gone) hint queues: V passes whole groups of tied times at once, and a few
+/// nanoseconds per pair would consume a shorter look-ahead before its lines came.
+const RELEASE_AHEAD: usize = 32;
 
 /// Bytes a cost is computed for at most (keeps every cost below 2^60; no packet
 /// is near it).
@@ -48,7 +133,29 @@ impl Wf2q {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
+impl Scheduler for Wf2q {
+    fn reset(&mut self) {
+        self.0.reset();
+    }
+
+    #[inline]
+    fn enqueue(&mut self, qs: &mut Queues, q: QueueId, now: u64) {
+        self.0.enqueue(qs, q, now);
+    }
+
+    #[inline]
+    fn dequeue(&mut self, qs: &mut Queues, now: u64) -> Option<SlotId> {
+        self.0.dequeue(qs, now)
+    }
+
+    fn forget(&mut self, qs: &Queues, q: QueueId) {
+        self.0.forget(qs, q);
+    }
+}
+
+impl<O: Order> Core<O> {
     fn place(&mut self, q: QueueId, s: u64, f: u64) {
         if !after(s, self.v) {
             self.eligible.push(f, q);
@@ -63,20 +170,27 @@ impl Wf2q {
                 break;
             }
             self.idle.pop();
+            // The queues to leave the idle set next are read in this loop or
+            // later calls: one hint per pop, so none is skipped when V passes
+            // many at once.
+            match self.idle.ahead(RELEASE_AHEAD) {
+                Some(a) => qs.prefetch(a),
+                None => {
+                    if let Some((_, next)) = self.idle.peek() {
+                        qs.prefetch(next);
+                    }
+                }
+            }
             let fl = qs.fields(q);
             if fl.flags & IDLE != 0 && fl.finish as u64 == f {
                 qs.fields_mut(q).flags &= !IDLE;
                 self.wsum -= u64::from(qs.weight(q));
             }
         }
-        // The next queue to leave the idle heap is read in a later call.
-        if let Some((_, next)) = self.idle.peek() {
-            qs.prefetch(next);
-        }
     }
 }
 
-impl Scheduler for Wf2q {
+impl<O: Order> Scheduler for Core<O> {
     fn reset(&mut self) {
         self.v = 0;
         self.wsum = 0;
@@ -123,20 +237,38 @@ impl Scheduler for Wf2q {
             }
             self.waiting.pop();
             self.eligible.push(qs.fields(q).finish as u64, q);
-            if let Some((_, next)) = self.waiting.peek() {
-                qs.prefetch(next);
+            // Its F is read when it leaves: hinted some pops ahead where known
+            // (far ahead: ties make V pass many at once, each a short step).
+            match self.waiting.ahead(RELEASE_AHEAD) {
+                Some(a) => qs.prefetch(a),
+                None => {
+                    if let Some((_, next)) = self.waiting.peek() {
+                        qs.prefetch(next);
+                    }
+                }
             }
         }
         let (f, q) = self.eligible.pop()?;
-        // With many queues every line of the next ones served is cold. The new
-        // smallest finish time is most likely served next: its lines were hinted
-        // a call ago (as a runner-up), so its head packet can be hinted now; the
-        // runners-up (the root's children) are hinted for the call after.
+        // With many queues every line of the next ones served is cold. Where the
+        // order is a sorted run, the queues `AHEAD` pops down and the head
+        // packets of those half as far are hinted, as DRR does. Otherwise the
+        // new smallest finish time is most likely served next: its lines were
+        // hinted a call ago (as a runner-up), so its head packet can be hinted
+        // now; the runners-up (the root's children) are hinted for the call after.
+        // The next one's head packets are hinted either way: from a run its
+        // lines were hinted calls ago, from the heap it was pushed (its lines
+        // read) lately.
         if let Some((_, next)) = self.eligible.peek() {
             qs.prefetch_head(next);
         }
-        for r in self.eligible.runners_up() {
-            qs.prefetch(r);
+        match self.eligible.ahead(super::AHEAD) {
+            Some(a) => {
+                qs.prefetch(a);
+                if let Some(h) = self.eligible.ahead(super::AHEAD / 2) {
+                    qs.prefetch_head(h);
+                }
+            }
+            None => self.eligible.runners_up(|r| qs.prefetch(r)),
         }
         let slot = qs.pop(q)?;
         let len = qs.slot_len(slot);
@@ -169,8 +301,60 @@ impl Scheduler for Wf2q {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testkit::{assert_ratio, backlogged_lags, backlogged_shares};
+    use super::super::testkit::{assert_ratio, backlogged_lags, backlogged_shares, Bench};
     use super::*;
+    use crate::rng::Rng;
+
+    /// The calendar queues against the heaps they replaced: the same algorithm over
+    /// both, fed the same arrivals, must send the same packets in the same order.
+    /// Thousands of queues (so the calendars leave their small-heap mode and
+    /// rebuild as the load changes), weights 1..=9, sizes 40..9000, phases where
+    /// queues empty and go idle ahead of V and phases where all are backlogged,
+    /// and V started just below 2^64 so the virtual times wrap.
+    #[test]
+    fn same_service_order_as_over_heaps() {
+        for (seed, flows, v0) in [(1u64, 3000usize, 0u64), (2, 20_000, u64::MAX - (1 << 50))] {
+            let w: Vec<u32> = (0..flows).map(|i| 1 + (i as u32 * 7) % 9).collect();
+            let mut cal = Wf2q::new();
+            let mut heap = Core::<Heap4>::default();
+            cal.0.v = v0;
+            heap.v = v0;
+            let mut bc = Bench::new(&w);
+            let mut bh = Bench::new(&w);
+            let mut rng = Rng::new(seed);
+            let mut held = 0usize;
+            for step in 0..400_000usize {
+                // Arrival-heavy and departure-heavy phases of 50,000 steps.
+                let arrive = if (step / 50_000) % 2 == 0 { 60 } else { 40 };
+                if held < 150_000 && (held == 0 || rng.next_u64() % 100 < arrive) {
+                    let q = (rng.next_u64() % flows as u64) as QueueId;
+                    let len = [40, 64, 576, 1500, 9000][(rng.next_u64() % 5) as usize];
+                    bc.add(&mut cal, q, len, 0);
+                    bh.add(&mut heap, q, len, 0);
+                    held += 1;
+                } else {
+                    let a = bc.serve(&mut cal, 0);
+                    let b = bh.serve(&mut heap, 0);
+                    assert_eq!(a, b, "seed {seed} step {step}");
+                    assert!(a.is_some(), "work conserving");
+                    held -= 1;
+                }
+                if step == 100_000 {
+                    let c = &cal.0;
+                    assert!(
+                        c.eligible.ring_on() && c.waiting.ring_on() && c.idle.ring_on(),
+                        "seed {seed}: every calendar past its small-heap mode"
+                    );
+                }
+            }
+            while held > 0 {
+                assert_eq!(bc.serve(&mut cal, 0), bh.serve(&mut heap, 0));
+                held -= 1;
+            }
+            assert_eq!(cal.0.v, heap.v);
+            assert!(bc.serve(&mut cal, 0).is_none());
+        }
+    }
 
     #[test]
     fn weights_1_2_7_within_one_packet() {
