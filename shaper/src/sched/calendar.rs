@@ -6,20 +6,22 @@
 //! sets, and every pop of a heap that size walks eight levels of lines that are
 //! mostly cold (the flows' own lines push them out): the heap pops were a quarter
 //! of WF2Q+'s profile at ~410 ns a packet. Here time is cut into buckets of
-//! 2^shift: a ring of `NB` buckets covers the near future, the bucket the
-//! cursor is in (and anything before it) is a small heap (`cur`), and anything
-//! beyond the ring waits in a second heap (`far`). A push appends to a bucket (one
-//! line, found through a bitmap); when `cur` runs dry the cursor moves to the next
-//! full bucket and pours it into `cur`. Only `cur`, a bucket's worth of pairs,
-//! is ever ordered, so the order is exact (ties by queue id, as the heap) while
-//! each pair costs a couple of sequential accesses.
+//! 2^shift: a ring of `NB` buckets covers the near future, the cursor's bucket
+//! (and anything before it) is `cur`, and anything beyond the ring waits in a
+//! heap (`far`). A push appends to a bucket (one line, found through a bitmap);
+//! when `cur` runs dry the cursor moves to the next full bucket and pours it into
+//! `cur`, sorted. Only `cur`, a bucket's worth of pairs, is ever ordered, so the
+//! order is exact (ties by queue id, as the heap) while a pair costs a few
+//! sequential accesses.
 //!
 //! The bucket width follows the pairs: it is chosen so that the spread of the
 //! keys held covers half the ring when the calendar is (re)built, and rebuilt
-//! (O(n), at most once per n operations) when too many pairs pile up in `cur`
-//! (buckets too wide) or in `far` (too narrow). Up to `SMALL` pairs it is just
-//! `cur`, and nothing else is allocated: a pipe instance per flow with a few
-//! packets each stays small.
+//! (O(n), at most once per 4n operations) when too many pairs pile up in `cur`'s
+//! heap (buckets too wide) or in `far` (too narrow). Up to `SMALL` pairs it is
+//! just a heap, and nothing else is allocated: a pipe instance per flow with a few
+//! packets each stays small, and WF2Q+ with its three sets stays small enough to
+//! sit in a pipe instance unboxed. Its calls are inlined: at one flow they run on
+//! every packet against empty sets (not inlined, `peek` alone cost ~6 ns a packet).
 //!
 //! Keys wrap like the heap's: every key must lie within 2^62 of the others.
 
@@ -45,51 +47,46 @@ fn before(a: Pair, b: Pair) -> bool {
     d < 0 || (d == 0 && a.1 < b.1)
 }
 
-/// The cursor's bucket: a sorted run (a poured bucket, consumed from the front,
-/// pairs that sort after its last appended) and a heap for pairs that arrive out
-/// of its order. WF2Q+'s keys tie a lot (flows of one weight and packet size
-/// share their virtual times exactly), so a bucket can hold thousands of pairs
-/// no width separates; sorted once (and they mostly come in order already), they
-/// cost a sequential read each, where a heap of them costs a pop each.
+/// The cursor's bucket is a sorted run (a poured bucket, consumed from the
+/// front, plus pairs that sort after its last) and a heap (`Calendar::heap`) for
+/// pairs that arrive out of its order. WF2Q+'s keys tie a lot (flows of one
+/// weight and packet size share their virtual times exactly), so a bucket can
+/// hold thousands of pairs no width separates; sorted once (and they mostly come
+/// in order already), they cost a sequential read each, where a heap of them
+/// costs a pop each.
 #[derive(Debug, Clone, Default)]
-struct Cur {
-    run: Vec<Pair>,
+struct Run {
+    pairs: Vec<Pair>,
     head: usize,
-    heap: Heap4,
 }
 
-impl Cur {
+impl Run {
     #[inline]
-    fn len(&self) -> usize {
-        self.run.len() - self.head + self.heap.len()
+    fn left(&self) -> usize {
+        self.pairs.len() - self.head
     }
 
     #[inline]
-    fn is_empty(&self) -> bool {
-        self.head == self.run.len() && self.heap.is_empty()
-    }
-
-    #[inline]
-    fn push(&mut self, p: Pair) {
-        match self.run.last() {
-            Some(&last) if self.head < self.run.len() && before(p, last) => {
-                self.heap.push(p.0, p.1);
+    fn push(&mut self, heap: &mut Heap4, p: Pair) {
+        match self.pairs.last() {
+            Some(&last) if self.head < self.pairs.len() && before(p, last) => {
+                heap.push(p.0, p.1);
             }
             _ => {
-                if self.head == self.run.len() {
-                    self.run.clear();
+                if self.head == self.pairs.len() {
+                    self.pairs.clear();
                     self.head = 0;
                 }
-                self.run.push(p);
+                self.pairs.push(p);
             }
         }
     }
 
-    /// The run's front if it comes before the heap's top.
+    /// Whether the run's front comes before the heap's top (None: both empty).
     #[inline]
-    fn run_first(&self) -> Option<bool> {
-        let r = self.run.get(self.head).copied();
-        match (r, self.heap.peek()) {
+    fn first(&self, heap: &Heap4) -> Option<bool> {
+        let r = self.pairs.get(self.head).copied();
+        match (r, heap.peek()) {
             (None, None) => None,
             (Some(_), None) => Some(true),
             (None, Some(_)) => Some(false),
@@ -98,45 +95,38 @@ impl Cur {
     }
 
     #[inline]
-    fn peek(&self) -> Option<Pair> {
-        match self.run_first()? {
-            true => Some(self.run[self.head]),
-            false => self.heap.peek(),
+    fn peek(&self, heap: &Heap4) -> Option<Pair> {
+        match self.first(heap)? {
+            true => Some(self.pairs[self.head]),
+            false => heap.peek(),
         }
     }
 
     #[inline]
-    fn pop(&mut self) -> Option<Pair> {
-        match self.run_first()? {
+    fn pop(&mut self, heap: &mut Heap4) -> Option<Pair> {
+        match self.first(heap)? {
             true => {
                 self.head += 1;
-                Some(self.run[self.head - 1])
+                Some(self.pairs[self.head - 1])
             }
-            false => self.heap.pop(),
+            false => heap.pop(),
         }
     }
 
-    fn clear(&mut self) {
-        self.run.clear();
-        self.head = 0;
-        self.heap.clear();
-    }
-
     fn drain_into(&mut self, out: &mut Vec<Pair>) {
-        out.extend_from_slice(&self.run[self.head..]);
-        self.run.clear();
+        out.extend_from_slice(&self.pairs[self.head..]);
+        self.pairs.clear();
         self.head = 0;
-        self.heap.drain_into(out);
     }
 
-    /// Takes `b` (any order) as the run; `cur` must be empty. Hands back the old
-    /// run's storage in `b`, so no capacity is lost.
+    /// Takes `b` (any order) as the run, which must be used up. Hands back the
+    /// old run's storage in `b`, so no capacity is lost.
     fn pour(&mut self, b: &mut Vec<Pair>) {
-        debug_assert!(self.is_empty());
-        std::mem::swap(&mut self.run, b);
+        debug_assert_eq!(self.left(), 0);
+        std::mem::swap(&mut self.pairs, b);
         b.clear();
         self.head = 0;
-        self.run
+        self.pairs
             .sort_unstable_by(|&x, &y| (x.0.wrapping_sub(y.0) as i64).cmp(&0).then(x.1.cmp(&y.1)));
     }
 }
@@ -148,6 +138,8 @@ struct Ring {
     /// `base + NB * 2^shift`, `far` the rest.
     base: u64,
     shift: u32,
+    /// `cur`'s sorted part (its heap is `Calendar::heap`).
+    run: Run,
     buckets: Vec<Vec<Pair>>,
     /// Bit `s` set: bucket `s` is not empty; `summary` bit `w`: `bits[w] != 0`.
     bits: [u64; WORDS],
@@ -166,9 +158,8 @@ struct Ring {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Calendar {
-    /// The keys in the cursor's bucket or before it (every key while the ring is
-    /// off, then all in `cur.heap`).
-    cur: Cur,
+    /// Every pair while the ring is off; then `cur`'s pairs out of the run's order.
+    heap: Heap4,
     /// Allocated the first time more than `SMALL` pairs are held, kept after
     /// (`clear` only turns it off).
     ring: Option<Box<Ring>>,
@@ -189,10 +180,10 @@ impl Ring {
 
     /// Files a pair by its key: into `cur`, a bucket, or `far`.
     #[inline]
-    fn place(&mut self, cur: &mut Cur, key: u64, q: QueueId) {
+    fn place(&mut self, heap: &mut Heap4, key: u64, q: QueueId) {
         let d = key.wrapping_sub(self.base) as i64;
         if d < 1i64 << self.shift {
-            cur.push((key, q));
+            self.run.push(heap, (key, q));
         } else if (d as u64) >> self.shift < NB as u64 {
             let s = self.slot(key);
             self.buckets[s].push((key, q));
@@ -226,7 +217,7 @@ impl Ring {
 
     /// `cur` ran dry: moves the cursor to the next pairs and pours their bucket
     /// into `cur`.
-    fn advance(&mut self, cur: &mut Cur) {
+    fn advance(&mut self, heap: &mut Heap4) {
         if self.in_ring > 0 {
             let k = self.next_full() as u64;
             self.base = self.base.wrapping_add(k << self.shift);
@@ -238,7 +229,7 @@ impl Ring {
         let s = self.slot(self.base);
         if self.bits[s / 64] & (1 << (s % 64)) != 0 {
             self.in_ring -= self.buckets[s].len();
-            cur.pour(&mut self.buckets[s]);
+            self.run.pour(&mut self.buckets[s]);
             self.bits[s / 64] &= !(1 << (s % 64));
             if self.bits[s / 64] == 0 {
                 self.summary &= !(1 << (s / 64));
@@ -250,7 +241,7 @@ impl Ring {
                 break;
             }
             self.far.pop();
-            self.place(cur, key, q);
+            self.place(heap, key, q);
         }
         self.upcoming = if self.in_ring > 0 {
             (s + self.next_full()) & (NB - 1)
@@ -259,8 +250,9 @@ impl Ring {
         };
     }
 
-    /// Takes every pair out of the ring and `far` into `scratch`.
+    /// Takes every pair out of the run, the ring and `far` into `scratch`.
     fn gather(&mut self) {
+        self.run.drain_into(&mut self.scratch);
         for w in 0..WORDS {
             let mut m = self.bits[w];
             while m != 0 {
@@ -279,12 +271,12 @@ impl Ring {
 impl Calendar {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.cur.len()
+        self.heap.len()
             + self
                 .ring
                 .as_ref()
                 .filter(|_| self.on)
-                .map_or(0, |r| r.in_ring + r.far.len())
+                .map_or(0, |r| r.run.left() + r.in_ring + r.far.len())
     }
 
     /// True once the ring is in use (tests check that they reached it).
@@ -293,19 +285,19 @@ impl Calendar {
         self.on
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
-        self.cur.is_empty()
+        self.heap.is_empty()
             && !(self.on
                 && self
                     .ring
                     .as_ref()
-                    .is_some_and(|r| r.in_ring + r.far.len() > 0))
+                    .is_some_and(|r| r.run.left() + r.in_ring + r.far.len() > 0))
     }
 
     /// Empties it (and goes back to a plain heap), keeping what it allocated.
     pub(crate) fn clear(&mut self) {
-        self.cur.clear();
+        self.heap.clear();
         if let Some(r) = self.ring.as_mut() {
             r.gather();
             r.scratch.clear();
@@ -315,17 +307,17 @@ impl Calendar {
     }
 
     /// Grows only to its high-water mark (no allocation once there).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, key: u64, q: QueueId) {
         if !self.on {
-            self.cur.heap.push(key, q);
-            if self.cur.heap.len() > SMALL {
+            self.heap.push(key, q);
+            if self.heap.len() > SMALL {
                 self.maybe_rebuild();
             }
             return;
         }
         let r = self.ring.as_mut().expect("on");
-        r.place(&mut self.cur, key, q);
+        r.place(&mut self.heap, key, q);
         r.cooldown = r.cooldown.saturating_sub(1);
         if r.cooldown == 0 {
             self.maybe_rebuild();
@@ -333,26 +325,31 @@ impl Calendar {
     }
 
     /// The smallest pair (moves the cursor if `cur` ran dry).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peek(&mut self) -> Option<(u64, QueueId)> {
-        if self.cur.is_empty() {
-            self.refill();
+        // With few flows the ring is off: a plain heap, most often empty.
+        if !self.on {
+            return self.heap.peek();
         }
-        self.cur.peek()
+        let r = self.ring.as_mut().expect("on");
+        if r.run.left() == 0 && self.heap.is_empty() {
+            r.advance(&mut self.heap);
+        }
+        r.run.peek(&self.heap)
     }
 
     /// Removes and returns the smallest pair.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop(&mut self) -> Option<(u64, QueueId)> {
-        if self.cur.is_empty() {
-            self.refill();
+        if !self.on {
+            return self.heap.pop();
         }
-        let got = self.cur.pop();
-        if self.on {
-            let r = self.ring.as_mut().expect("on");
-            r.cooldown = r.cooldown.saturating_sub(1);
+        let r = self.ring.as_mut().expect("on");
+        if r.run.left() == 0 && self.heap.is_empty() {
+            r.advance(&mut self.heap);
         }
-        got
+        r.cooldown = r.cooldown.saturating_sub(1);
+        r.run.pop(&mut self.heap)
     }
 
     /// A queue likely popped `k` pops from now, to prefetch: `k` places down the
@@ -360,40 +357,33 @@ impl Calendar {
     /// all of it comes next; buckets are often shorter than a look-ahead).
     #[inline]
     pub(crate) fn ahead(&self, k: usize) -> Option<QueueId> {
-        let left = self.cur.run.len() - self.cur.head;
-        if k < left {
-            return Some(self.cur.run[self.cur.head + k].1);
-        }
         let r = self.ring.as_ref().filter(|_| self.on)?;
+        let left = r.run.left();
+        if k < left {
+            return Some(r.run.pairs[r.run.head + k].1);
+        }
         r.buckets.get(r.upcoming)?.get(k - left).map(|&(_, q)| q)
     }
 
     /// The queues of the heap's top's children (for prefetching).
     #[inline]
     pub(crate) fn runners_up(&self, f: impl FnMut(QueueId)) {
-        self.cur.heap.runners_up().for_each(f);
-    }
-
-    fn refill(&mut self) {
-        if self.on {
-            let r = self.ring.as_mut().expect("on");
-            r.advance(&mut self.cur);
-        }
+        self.heap.runners_up().for_each(f);
     }
 
     /// Rebuilds the ring with a bucket width fitted to the keys held, if pairs
-    /// pile up in `cur`'s heap (buckets too wide, or the ring still off) or in
+    /// pile up in the heap (buckets too wide, or the ring still off) or in
     /// `far` (too narrow).
     fn maybe_rebuild(&mut self) {
-        let c = self.cur.heap.len();
+        let c = self.heap.len();
         let (far, n) = match (&self.ring, self.on) {
             (Some(r), true) => {
                 if r.cooldown > 0 {
                     return;
                 }
-                (r.far.len(), self.cur.len() + r.in_ring + r.far.len())
+                (r.far.len(), c + r.run.left() + r.in_ring + r.far.len())
             }
-            _ => (0, self.cur.len()),
+            _ => (0, c),
         };
         if !((c > SMALL && c * 4 > n) || (far > SMALL && far * 8 > n)) {
             return;
@@ -402,6 +392,7 @@ impl Calendar {
             Box::new(Ring {
                 base: 0,
                 shift: 0,
+                run: Run::default(),
                 buckets: vec![Vec::new(); NB],
                 bits: [0; WORDS],
                 summary: 0,
@@ -416,7 +407,7 @@ impl Calendar {
         if self.on {
             r.gather();
         }
-        self.cur.drain_into(&mut r.scratch);
+        self.heap.drain_into(&mut r.scratch);
         let Some(&(r0, _)) = r.scratch.first() else {
             return;
         };
@@ -437,16 +428,18 @@ impl Calendar {
             if (key.wrapping_sub(r.base) as i64) < 1i64 << r.shift {
                 r.buckets[s].push((key, q));
             } else {
-                r.place(&mut self.cur, key, q);
+                r.place(&mut self.heap, key, q);
             }
         }
-        self.cur.pour(&mut r.buckets[s]);
+        let mut b = std::mem::take(&mut r.buckets[s]);
+        r.run.pour(&mut b);
+        r.buckets[s] = b;
         r.upcoming = if r.in_ring > 0 {
             (s + r.next_full()) & (NB - 1)
         } else {
             NB
         };
-        // Ties no width separates can leave `cur` as full as before: waiting
+        // Ties no width separates can leave the heap as full as before: waiting
         // 4n operations caps the cost of a futile rebuild at a quarter of a
         // move per operation.
         r.cooldown = 4 * scratch.len();

@@ -98,7 +98,7 @@ pub trait Scheduler: Send {
 pub fn new_scheduler(cfg: &SchedulerConfig, hz: u64) -> AnyScheduler {
     match *cfg {
         SchedulerConfig::Fifo => AnyScheduler::Fifo(Fifo::new()),
-        SchedulerConfig::Wf2q => AnyScheduler::Wf2q(Box::default()),
+        SchedulerConfig::Wf2q => AnyScheduler::Wf2q(Wf2q::new()),
         SchedulerConfig::Drr { quantum } => AnyScheduler::Drr(Drr::new(quantum)),
         SchedulerConfig::Prio => AnyScheduler::Prio(Box::default()),
         SchedulerConfig::Qfq { lmax } => AnyScheduler::Qfq(Box::new(Qfq::new(lmax))),
@@ -114,7 +114,7 @@ pub fn new_scheduler(cfg: &SchedulerConfig, hz: u64) -> AnyScheduler {
 #[derive(Debug)]
 pub enum AnyScheduler {
     Fifo(Fifo),
-    Wf2q(Box<Wf2q>),
+    Wf2q(Wf2q),
     Drr(Drr),
     Prio(Box<Prio>),
     Qfq(Box<Qfq>),

@@ -43,30 +43,30 @@ pub(crate) trait Order: Default + std::fmt::Debug + Send {
 }
 
 impl Order for Calendar {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, key: u64, q: QueueId) {
         Calendar::push(self, key, q);
     }
-    #[inline]
+    #[inline(always)]
     fn peek(&mut self) -> Option<(u64, QueueId)> {
         Calendar::peek(self)
     }
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self) -> Option<(u64, QueueId)> {
         Calendar::pop(self)
     }
-    #[inline]
+    #[inline(always)]
     fn is_empty(&self) -> bool {
         Calendar::is_empty(self)
     }
     fn clear(&mut self) {
         Calendar::clear(self);
     }
-    #[inline]
+    #[inline(always)]
     fn runners_up(&self, f: impl FnMut(QueueId)) {
         Calendar::runners_up(self, f);
     }
-    #[inline]
+    #[inline(always)]
     fn ahead(&self, k: usize) -> Option<QueueId> {
         Calendar::ahead(self, k)
     }
