@@ -118,6 +118,12 @@ pub struct RuleSet {
     /// The outcome of every packet of a family on a pass, where the rules
     /// fix it (see [`fixed`]).
     fixed: Fixed,
+    /// Whether the first IPv4 candidate holding a packet can decide it
+    /// ([`Quick4::decides`]): not when a rule that holds every packet but
+    /// does not decide (a `check-state` on top, a `pipe ... out`) comes
+    /// before every rule that decides. Then the shortcut's tree walk and
+    /// region tests would only be done again by the walk.
+    decides4: bool,
 }
 
 /// A rule's identity and counters, for `show` and metrics.
@@ -502,6 +508,10 @@ impl RuleSet {
             Forest::build(&r6, &[], Family::V6),
         ];
         let default4 = *quick4.last().expect("the default rule is always there");
+        let decides4 = quick4
+            .iter()
+            .take_while(|q| q.decides() || !q.holds_all())
+            .any(Quick4::decides);
         let same_both = rules.iter().all(decides_alike_both_passes);
         let fixed = fixed::fixed(&rules);
         RuleSet {
@@ -517,6 +527,7 @@ impl RuleSet {
             one_pass,
             same_both,
             fixed,
+            decides4,
         }
     }
 
@@ -696,7 +707,7 @@ impl RuleSet {
             self.count(o.index as usize, ip_len, ctx);
             return Some(o);
         }
-        if f == Family::V4 {
+        if f == Family::V4 && self.decides4 {
             let k = key4_head(&head4());
             let links = self.trees[0].leaves(&k);
             let q = self.first_holding(&links, &k);
@@ -728,11 +739,13 @@ impl RuleSet {
         if p.family == Family::V4 {
             let k = key4(p);
             let links = self.trees[0].leaves(&k);
-            let q = self.first_holding(&links, &k);
-            if q.decides() {
-                let (b, slot) = q.place();
-                self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
-                return self.quick_outcome(q);
+            if self.decides4 {
+                let q = self.first_holding(&links, &k);
+                if q.decides() {
+                    let (b, slot) = q.place();
+                    self.banks[b as usize].add(ctx.worker, slot, p.ip_len as u64, ctx.now_ms);
+                    return self.quick_outcome(q);
+                }
             }
             return self.walk(&self.trees[0].cands_of(&links), true, p, ctx, &mut AtOnce);
         }

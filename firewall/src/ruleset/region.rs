@@ -338,6 +338,17 @@ impl Quick4 {
             & (l4 & GUARDS == GUARDS)
     }
 
+    /// Whether it holds every IPv4 packet (a rule that looks states up, or
+    /// whose patterns the region does not narrow).
+    pub fn holds_all(&self) -> bool {
+        self.src == 0
+            && self.src_w == u32::MAX
+            && self.dst == 0
+            && self.dst_w == u32::MAX
+            && self.l4_lo == 0
+            && self.l4_hi == l4_word(u16::MAX, u16::MAX, u8::MAX, 1) | GUARDS
+    }
+
     /// The region test decides the rule's patterns for a packet it holds.
     #[inline]
     pub fn exact(&self) -> bool {
@@ -486,6 +497,43 @@ mod tests {
             (1, (0, 0)),
         );
         assert!(!none.holds(&key4(&p)) && !Quick4::default().holds(&key4(&p)));
+    }
+
+    /// `holds_all` is true of a whole region only (a region that names
+    /// ports, even all of them, holds no packet without ports), and what
+    /// it says holds every packet does.
+    #[test]
+    fn holds_all_only_when_whole() {
+        let full = Region::full(Family::V4);
+        let q = |r: &Region, exact, ports| Quick4::new(r, (exact, ports), 1, false, (0, (0, 0)));
+        assert!(q(&full, false, false).holds_all() && q(&full, true, false).holds_all());
+        assert!(!q(&full, true, true).holds_all());
+        let mut s = 0x1234_5678_9abc_def1u64;
+        for d in 0..DIMS {
+            let mut b = full.bounds.unwrap();
+            b[d].1 -= 1;
+            assert!(
+                !q(&Region { bounds: Some(b) }, false, false).holds_all(),
+                "{d}"
+            );
+            b[d] = (1, full.bounds.unwrap()[d].1);
+            assert!(
+                !q(&Region { bounds: Some(b) }, false, false).holds_all(),
+                "{d}"
+            );
+        }
+        let all = q(&full, false, false);
+        for _ in 0..10_000 {
+            let mut p = PacketMeta::v4(
+                (next(&mut s) as u32).into(),
+                (next(&mut s) as u32).into(),
+                next(&mut s) as u8,
+            );
+            p.sport = next(&mut s) as u16;
+            p.dport = next(&mut s) as u16;
+            p.frag = next(&mut s) as u8 & crate::packet::frag::OFFSET;
+            assert!(all.holds(&key4(&p)), "{p:?}");
+        }
     }
 
     /// A rule counted beyond the fast paths' banks never decides (the walk
