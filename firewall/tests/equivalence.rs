@@ -5,32 +5,13 @@
 //! The two sides are built from the same text but share nothing (own chain,
 //! counters and state table), so a divergence anywhere shows.
 
+mod common;
+use common::Rng;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use firewall::packet::{proto, tcp};
 use firewall::{Chain, Ctx, DefaultPolicy, Env, PacketMeta, RuleSet, StateConfig, StateTable};
 use proptest::prelude::*;
-
-/// xorshift64*: the generator is seeded by proptest, so a failure replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
 
 /// Addresses come from a small pool of networks so that rules and packets meet.
 const NETS4: [[u8; 2]; 4] = [[10, 0], [10, 1], [172, 16], [192, 168]];

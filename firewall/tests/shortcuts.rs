@@ -9,6 +9,8 @@
 //! rules that must stop them: state lookups, `prob`, `count`, `skipto`,
 //! tags, rejects, `not`, or-blocks and patterns on anything else.
 
+mod common;
+use common::Rng;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use firewall::packet::{proto, tcp};
@@ -16,24 +18,6 @@ use firewall::{
     Chain, Ctx, DefaultPolicy, Direction, Env, Family, Outcome, PacketMeta, RuleSet, StateConfig,
     StateTable, Verdict,
 };
-
-/// xorshift64*: the same draws every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-}
 
 fn env() -> Env {
     Env {
