@@ -185,8 +185,45 @@ pub struct CompactLeaf(u8);
 /// padding separators are `u32::MAX`, which a key of `u32::MAX` counts too.
 #[inline(always)]
 fn leaf_of(lines: &[Line], key: u32) -> usize {
-    let n = lines[0].0.iter().map(|&s| u32::from(s <= key)).sum::<u32>();
+    let n = count_le::<W>(&lines[0], key);
     1 + (n as usize).min(lines.len() - 2)
+}
+
+/// How many of the first `N` words of `line` are `<= key` (`N` a multiple of 4).
+///
+/// With SSE2 (every x86_64): four words per compare, the lanes' -1s summed into a
+/// vector and added across once, ~5 instructions per four words. The iterator
+/// below compiles (for the baseline x86_64 the dataplane is built for) to packs, a
+/// byte mask and a population count emulated without POPCNT, ~40 instructions per
+/// line: with 10,000 tenants, ~100 of the ~820 instructions a frame took in
+/// `burst::run` were this compact lookup's two counts (callgrind, scenario 4).
+#[inline(always)]
+fn count_le<const N: usize>(line: &Line, key: u32) -> u32 {
+    const { assert!(N.is_multiple_of(4) && N <= W) };
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: SSE2 is part of x86_64; each load reads 16 bytes at a 16-byte
+    // boundary of the 64-aligned line, inside it (`N <= W`).
+    unsafe {
+        use std::arch::x86_64::*;
+        // No unsigned compare in SSE2: both sides biased into signed order.
+        let bias = _mm_set1_epi32(i32::MIN);
+        let k = _mm_xor_si128(_mm_set1_epi32(key as i32), bias);
+        let mut above = _mm_setzero_si128();
+        for i in (0..N).step_by(4) {
+            let v = _mm_load_si128(line.0.as_ptr().add(i).cast());
+            // -1 in each lane whose word is > key.
+            above = _mm_sub_epi32(above, _mm_cmpgt_epi32(_mm_xor_si128(v, bias), k));
+        }
+        let sum = _mm_add_epi32(above, _mm_shuffle_epi32::<0b01_00_11_10>(above));
+        let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
+        N as u32 - _mm_cvtsi128_si32(sum) as u32
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    line.0[..N]
+        .iter()
+        .map(|&s| u32::from(s <= key))
+        .sum::<u32>()
 }
 
 /// The hop of interval `i` of a leaf.
@@ -204,11 +241,7 @@ fn hop_at(leaf: &Line, i: usize) -> NextHop {
 /// interval `i` = the leaf's starts `<= key`.
 #[inline(always)]
 fn hop_in(leaf: &Line, key: u32) -> NextHop {
-    let n = leaf.0[..STARTS]
-        .iter()
-        .map(|&s| u32::from(s <= key))
-        .sum::<u32>();
-    hop_at(leaf, n as usize)
+    hop_at(leaf, count_le::<STARTS>(leaf, key) as usize)
 }
 
 /// A hint to load the cache line at `p`; never faults, whatever `p` is.
