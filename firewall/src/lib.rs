@@ -24,4 +24,4 @@ pub use error::ParseError;
 pub use packet::{Direction, Family, Head4, IfaceId, PacketMeta, Tags, NO_IFACE};
 pub use policy::{DefaultPolicy, ParseDefaultPolicyError};
 pub use ruleset::{Ctx, DenyCause, Env, Outcome, Reject, RuleSet, Verdict};
-pub use state::{Lifetimes, StateConfig, StateStats, StateTable};
+pub use state::{FlowKey, Lifetimes, StateConfig, StateStats, StateTable};

@@ -24,7 +24,8 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::packet::{proto, tcp, Family, PacketMeta};
+use crate::packet::{frag, proto, tcp, Family, Head4, PacketMeta};
+use crate::prefetch::prefetch;
 
 /// Lifetimes of dynamic states, in seconds (ipfw's `net.inet.ip.fw.dyn_*_lifetime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,21 @@ impl FlowKey {
             proto: p.proto,
             src: p.src,
             dst: p.dst,
+            sport,
+            dport,
+        }
+    }
+
+    /// The key of an IPv4 packet from the few header fields the dataplane reads
+    /// before it builds the packet's metadata: equal to `of` on that metadata.
+    pub fn of_head4(h: &Head4) -> Self {
+        let ports = proto::has_ports(h.proto) && h.frag & frag::OFFSET == 0;
+        let (sport, dport) = if ports { (h.sport, h.dport) } else { (0, 0) };
+        FlowKey {
+            family: Family::V4,
+            proto: h.proto,
+            src: h.src as u128,
+            dst: h.dst as u128,
             sport,
             dport,
         }
@@ -385,6 +401,17 @@ impl StateTable {
         slot.w[W_SRC_LO].store(k.src as u64, Ordering::Relaxed);
         slot.w[W_DST_HI].store((k.dst >> 64) as u64, Ordering::Relaxed);
         slot.w[W_DST_LO].store(k.dst as u64, Ordering::Relaxed);
+    }
+
+    /// Starts loading the head of the bucket (sequence and fingerprints) where
+    /// this flow's state is or would be, ahead of its lookup: with tens of
+    /// thousands of flows the table is megabytes and each lookup's bucket is
+    /// a miss to memory; a burst's prefetches overlap them. The state's own line
+    /// is known only after the fingerprints are read.
+    #[inline]
+    pub fn prefetch(&self, k: &FlowKey) {
+        let h = self.hash(k, 0);
+        prefetch(&self.buckets[h as usize & self.mask]);
     }
 
     /// Looks a packet's flow up, without locking. On a hit the state is

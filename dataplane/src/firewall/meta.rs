@@ -235,6 +235,10 @@ mod tests {
             let ip = &p[..len];
             let m = meta4(ip);
             assert_eq!((head4(ip), len4(ip)), (m.head4(), m.ip_len), "{ip:02x?}");
+            // The state table's prefetch keys the flow from the head alone; its
+            // lookup keys it from the metadata: the same bucket only if equal.
+            let key = ::firewall::FlowKey::of_head4(&head4(ip));
+            assert_eq!(key, ::firewall::FlowKey::of(&m), "{ip:02x?}");
             p[0] = 0x60;
             p[4..6].copy_from_slice(&(total / 2).to_be_bytes());
             let ip = &p[..len];

@@ -3,7 +3,9 @@
 //! whole burst in one batched call per vnet (so the table's cache misses overlap),
 //! then the per-frame rest (TTL, neighbor, L2 rewrite, TX). Frames the router
 //! answers itself (ARP, ND, echo) or drops are finished in the first stage.
-use super::{arp, ingress, ipv4, ipv6, route, Ingress, NeighborMemo, Output, PathCtx, Pending};
+use super::{
+    arp, filter, ingress, ipv4, ipv6, route, Ingress, NeighborMemo, Output, PathCtx, Pending,
+};
 use crate::dpdk::{PortId, BURST_MAX};
 use crate::frame::Frame;
 use crate::stats::stage_cycles::{Stage, StageClock};
@@ -243,6 +245,8 @@ fn run_one<F: Frame, O: Output<F>>(
     // A burst of one tenant finds its state hot after the first frame.
     if runs > 1 {
         ingress::warm(ctx, &classified[..frames.len()]);
+    } else if let Some(vnet) = ctx.tables.vnets.get(last) {
+        filter::prefetch_states(vnet, frames, &classified);
     }
     // Frames of many tenants: each IPv4 lookup in a small table starts as its
     // frame passes the header checks (`locate_compact`).

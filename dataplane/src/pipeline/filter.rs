@@ -10,7 +10,9 @@ use crate::frame::Frame;
 use crate::shaping::{Resume, Target};
 use crate::stats::DropReason;
 use crate::wire::{icmpv4, icmpv6, EtherType, Ipv4Packet, Ipv6Packet};
-use ::firewall::{Ctx, DenyCause, Direction, Family, Outcome, Reject, Tags, Verdict, NO_IFACE};
+use ::firewall::{
+    Ctx, DenyCause, Direction, Family, FlowKey, Outcome, Reject, Tags, Verdict, NO_IFACE,
+};
 use std::net::IpAddr;
 
 /// Which pass.
@@ -22,6 +24,33 @@ pub(super) enum Pass {
     Out { tx: u16, neighbor: std::net::IpAddr },
     /// Sent by the router itself (an echo reply), leaving by `tx`.
     LocalOut { tx: u16 },
+}
+
+/// For a burst of one tenant whose firewall holds states: starts loading the
+/// state bucket of every IPv4 frame, so that the "in" passes' lookups (a miss
+/// to memory each when tens of thousands of flows are live) overlap instead of
+/// waiting one after another. Reads only the frames' headers (`meta::head4`);
+/// a frame it misreads costs a useless prefetch, never a wrong verdict. Out of
+/// line: once a burst, and inlined it cost scenario 1 (no firewall) ~9
+/// instructions a packet in the code around it.
+#[inline(never)]
+pub(super) fn prefetch_states<F: Frame>(
+    vnet: &crate::tables::Vnet,
+    frames: &[Option<F>],
+    classified: &[Option<super::ingress::Classified>],
+) {
+    let Some(fw) = vnet.firewall().filter(|f| !f.states.is_empty()) else {
+        return;
+    };
+    for (f, c) in frames.iter().zip(classified) {
+        if let (Some(f), Some(c)) = (f, c) {
+            if c.l2.ethertype == EtherType::IPV4 {
+                if let Some(ip) = f.data().get(c.l2.l3_offset..) {
+                    fw.states.prefetch(&FlowKey::of_head4(&meta::head4(ip)));
+                }
+            }
+        }
+    }
 }
 
 /// Runs one firewall pass over the IP packet at `ing.l3_off`. Returns the
