@@ -348,6 +348,42 @@ fn mask4(len: u8) -> u32 {
 fn mask6(len: u8) -> u128 {
     u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
 }
+/// The batch answers `out` for `keys`, the portable batch and the scalar lookup
+/// all equal the naive reference; `label` says which table or round failed.
+fn check_batch4(
+    fib: &Fib4,
+    routes: &std::collections::HashMap<(u32, u8), NextHop>,
+    keys: &[u32],
+    out: &[NextHop],
+    label: &str,
+) {
+    let mut portable = vec![0; keys.len()];
+    fib.table.dxr.lookup_batch_portable(keys, &mut portable);
+    for ((&k, &o), &p) in keys.iter().zip(out).zip(&portable) {
+        let (want, at) = (naive4(routes, k), Ipv4Addr::from(k));
+        assert_eq!(o, want, "{label}: batch lookup of {at}");
+        assert_eq!(p, want, "{label}: portable batch of {at}");
+        assert_eq!(fib.lookup_u32(k), want, "{label}: lookup of {at}");
+    }
+}
+
+/// `check_batch4` for IPv6.
+fn check_batch6(
+    fib: &Fib6,
+    routes: &std::collections::HashMap<(u128, u8), NextHop>,
+    keys: &[u128],
+    out: &[NextHop],
+    label: &str,
+) {
+    let mut portable = vec![0; keys.len()];
+    fib.table.dxr.lookup_batch_portable(keys, &mut portable);
+    for ((&k, &o), &p) in keys.iter().zip(out).zip(&portable) {
+        let (want, at) = (naive6(routes, k), Ipv6Addr::from(k));
+        assert_eq!(o, want, "{label}: batch lookup of {at}");
+        assert_eq!(p, want, "{label}: portable batch of {at}");
+        assert_eq!(fib.lookup_u128(k), want, "{label}: lookup of {at}");
+    }
+}
 
 /// The longest match of `k` in `routes` by trying every length: the IPv6
 /// reference of the tests that build sub-direct tables and line chunks.
@@ -564,29 +600,7 @@ fn deep_maps_match_reference() {
         keys.extend((0..4000).map(|_| 0x0a00_0000 + (next() as u32 % (65 << 16))));
         let mut out = vec![0; keys.len()];
         fib.lookup_batch(&keys, &mut out);
-        let mut portable = vec![0; keys.len()];
-        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
-        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive4(&routes, k);
-            assert_eq!(
-                o,
-                want,
-                "round {round}: batch lookup of {}",
-                Ipv4Addr::from(k)
-            );
-            assert_eq!(
-                p,
-                want,
-                "round {round}: portable batch of {}",
-                Ipv4Addr::from(k)
-            );
-            assert_eq!(
-                fib.lookup_u32(k),
-                want,
-                "round {round}: lookup of {}",
-                Ipv4Addr::from(k)
-            );
-        }
+        check_batch4(&fib, &routes, &keys, &out, &format!("round {round}"));
         let mut batch = Vec::new();
         for _ in 0..(50 << (round % 5)) {
             let (p, l) = pick(&mut next);
@@ -647,29 +661,7 @@ fn deep_maps_match_reference_v6() {
             fib.lookup_batch(&keys[7..7 + n], &mut part);
             assert_eq!(part, out[7..7 + n], "round {round}: batch of {n}");
         }
-        let mut portable = vec![0; keys.len()];
-        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
-        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive6(&routes, k);
-            assert_eq!(
-                o,
-                want,
-                "round {round}: batch lookup of {}",
-                Ipv6Addr::from(k)
-            );
-            assert_eq!(
-                p,
-                want,
-                "round {round}: portable batch of {}",
-                Ipv6Addr::from(k)
-            );
-            assert_eq!(
-                fib.lookup_u128(k),
-                want,
-                "round {round}: lookup of {}",
-                Ipv6Addr::from(k)
-            );
-        }
+        check_batch6(&fib, &routes, &keys, &out, &format!("round {round}"));
         let mut batch = Vec::new();
         for _ in 0..(40 << round) {
             let (p, l) = pick(&mut next);
@@ -728,15 +720,7 @@ fn sub_tables_past_64_match_reference() {
         let keys = edge_keys6(&routes);
         let mut out = vec![0; keys.len()];
         fib.lookup_batch(&keys, &mut out);
-        let mut portable = vec![0; keys.len()];
-        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
-        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive6(&routes, k);
-            let at = Ipv6Addr::from(k);
-            assert_eq!(o, want, "round {round}: batch lookup of {at}");
-            assert_eq!(p, want, "round {round}: portable batch of {at}");
-            assert_eq!(fib.lookup_u128(k), want, "round {round}: lookup of {at}");
-        }
+        check_batch6(&fib, &routes, &keys, &out, &format!("round {round}"));
         let mut batch = Vec::new();
         for _ in 0..200 {
             let (p, l) = pick(&mut next, true);
@@ -788,18 +772,7 @@ fn small_tables_match_reference() {
         }
         let mut out = vec![0; keys.len()];
         fib.lookup_batch(&keys, &mut out);
-        let mut portable = vec![0; keys.len()];
-        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
-        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive4(&routes, k);
-            assert_eq!(o, want, "{n} routes: batch lookup of {}", Ipv4Addr::from(k));
-            assert_eq!(
-                p,
-                want,
-                "{n} routes: portable batch of {}",
-                Ipv4Addr::from(k)
-            );
-        }
+        check_batch4(&fib, &routes, &keys, &out, &format!("{n} routes"));
     }
 }
 
@@ -842,14 +815,6 @@ fn small_tables_match_reference_v6() {
             fib.lookup_batch(&keys[..len], &mut part);
             assert_eq!(part, out[..len], "{n} routes: batch of {len}");
         }
-        let mut portable = vec![0; keys.len()];
-        fib.table.dxr.lookup_batch_portable(&keys, &mut portable);
-        for ((&k, &o), &p) in keys.iter().zip(&out).zip(&portable) {
-            let want = naive6(&routes, k);
-            let at = Ipv6Addr::from(k);
-            assert_eq!(o, want, "{n} routes: batch lookup of {at}");
-            assert_eq!(p, want, "{n} routes: portable batch of {at}");
-            assert_eq!(fib.lookup_u128(k), want, "{n} routes: lookup of {at}");
-        }
+        check_batch6(&fib, &routes, &keys, &out, &format!("{n} routes"));
     }
 }
