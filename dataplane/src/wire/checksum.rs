@@ -31,14 +31,35 @@ const fn fold(acc: u64) -> u16 {
 /// Why not `sum`: the general loop, its remainder handling and the big-endian
 /// byte swaps cost ~25 instructions per packet on the forwarding path. A
 /// ones'-complement sum taken over native-order words is the byte swap of the
-/// big-endian one (RFC 1071 section 2(B)), and 0xffff is its own swap, so three
-/// native loads and one fold decide it.
+/// big-endian one (RFC 1071 section 2(B)), and 0xffff is its own swap, so five
+/// native loads decide it.
+///
+/// And no fold: the folded sum is the plain sum's residue modulo 0xffff (2^16 ≡ 1),
+/// except that a non-zero sum never folds to 0 but to 0xffff. So the fold is
+/// 0xffff exactly when the plain sum is a non-zero multiple of 0xffff, which a
+/// multiply by 0xffff's inverse modulo 2^64 tests (a multiple maps to at most
+/// (2^64 - 1) / 0xffff, anything else above it): two instructions where the four
+/// folding steps were twelve.
 #[inline(always)]
 pub fn verifies_ipv4_header(h: &[u8; 20]) -> bool {
     let word = |at: usize| u64::from(u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]));
     // Five 32-bit words: the sum stays below 2^35.
-    fold(word(0) + word(4) + word(8) + word(12) + word(16)) == 0xffff
+    let s = word(0) + word(4) + word(8) + word(12) + word(16);
+    s != 0 && s.wrapping_mul(INVERSE_OF_FFFF) <= u64::MAX / 0xffff
 }
+
+/// 0xffff's multiplicative inverse modulo 2^64 (0xffff is odd, so it has one).
+const INVERSE_OF_FFFF: u64 = {
+    // Newton's iteration doubles the correct low bits each step: 1 -> 64 in six.
+    let mut x: u64 = 1;
+    let mut i = 0;
+    while i < 6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(0xffff_u64.wrapping_mul(x)));
+        i += 1;
+    }
+    x
+};
+const _: () = assert!(INVERSE_OF_FFFF.wrapping_mul(0xffff) == 1);
 
 /// Ones'-complement sum of `data` read as big-endian 16-bit words; an odd last byte
 /// is padded with a zero byte, as RFC 1071 says.
@@ -284,6 +305,31 @@ mod tests {
                 r => r as u16,
             };
             assert_eq!(fold(acc), want, "fold({acc:#x})");
+        }
+    }
+
+    #[test]
+    fn ipv4_header_verify_at_the_edges_of_the_divisibility_test() {
+        // Sum 0 (never folds to 0xffff), the largest sum (5 * 0xffffffff, a
+        // multiple), and sums one either side of multiples of 0xffff.
+        let mut h = [0u8; 20];
+        assert!(!verifies_ipv4_header(&h));
+        assert!(verifies_ipv4_header(&[0xff; 20]));
+        for k in [1u32, 2, 0x1_0001, 0xfffe] {
+            for delta in [-1i64, 0, 1] {
+                let target = i64::from(k) * 0xffff + delta;
+                // Spread over the first two words (each < 2^32).
+                let lo = target.min(0xffff_ffff) as u32;
+                let hi = (target - i64::from(lo)) as u32;
+                h[..4].copy_from_slice(&lo.to_ne_bytes());
+                h[4..8].copy_from_slice(&hi.to_ne_bytes());
+                assert_eq!(
+                    verifies_ipv4_header(&h),
+                    sum(&h) == 0xffff,
+                    "k {k} delta {delta}"
+                );
+                assert_eq!(verifies_ipv4_header(&h), delta == 0, "k {k} delta {delta}");
+            }
         }
     }
 
