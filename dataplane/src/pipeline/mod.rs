@@ -6,6 +6,7 @@
 mod arp;
 mod burst;
 mod egress;
+mod express;
 mod filter;
 mod icmp_error;
 mod ingress;

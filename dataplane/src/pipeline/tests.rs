@@ -65,6 +65,7 @@ fn tenant(id: u64, name: &str, vlan: u16, port2: PortId, mac2: [u8; 6]) -> VnetS
     }
 }
 
+mod express;
 mod firewall;
 mod shaper;
 
@@ -838,7 +839,12 @@ fn frames_held_for_a_destroyed_vnet_are_freed() {
 
 /// A router whose red and blue hosts on lan2 (10.0.2.10, fd00:2::10) are resolved.
 fn resolved_router() -> Router {
-    let mut r = Router::new();
+    resolved(Router::new())
+}
+
+/// `r` after both tenants' hosts on their untagged ports (10.0.2.10, fd00:2::10)
+/// answered ARP and ND.
+fn resolved(mut r: Router) -> Router {
     for (port2, mac2, h2) in [(RED2, RED2_MAC, RED2_HOST), (BLUE2, BLUE2_MAC, BLUE2_HOST)] {
         r.rx(
             port2,

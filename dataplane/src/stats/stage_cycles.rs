@@ -15,20 +15,23 @@
 pub enum Stage {
     /// rx_burst calls (empty polls of idle queues included).
     Rx = 0,
+    /// The express lane (one tenant, no firewall): checks, lookup, rewrite, into
+    /// the TX buffer.
+    Express = 1,
     /// L2 parse, demux, counters, header checks; ARP/ND/echo answered here.
-    Demux = 1,
+    Demux = 2,
     /// The batched route lookups.
-    Lookup = 2,
+    Lookup = 3,
     /// TTL, neighbor, L2 rewrite, into the TX buffer.
-    Finish = 3,
+    Finish = 4,
     /// Due shaper pipes served, then tx_burst of what is left in the TX buffers.
-    Tx = 4,
+    Tx = 5,
     /// The rest of the poll loop (table refresh, pending queue service, shaper hand-offs).
-    Loop = 5,
+    Loop = 6,
 }
 
-const STAGES: usize = 6;
-const NAMES: [&str; STAGES] = ["rx", "demux", "lookup", "finish", "tx", "loop"];
+const STAGES: usize = 7;
+const NAMES: [&str; STAGES] = ["rx", "express", "demux", "lookup", "finish", "tx", "loop"];
 
 #[cfg(feature = "stage-cycles")]
 mod imp {
