@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use compact::{lookup_each4, Compact4, CompactLeaf, COMPACT_MAX_INTERVALS};
+pub use compact::{lookup_each4, Compact4, CompactLeaf, Root16, COMPACT_MAX_INTERVALS};
 use dxr::Dxr;
 use table::Table;
 

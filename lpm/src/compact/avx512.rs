@@ -33,16 +33,16 @@ pub(super) unsafe fn lookup_each(tables: &[&Compact4], keys: &[u32], out: &mut [
     {
         let mut leaf = [0usize; GROUP];
         for l in 0..ks.len() {
-            let lines = &ts[l].lines;
+            let lines = &ts[l].lines.0;
             let key = _mm512_set1_epi32(ks[l] as i32);
             // SAFETY: the caller's CPU has the features.
             let seps = unsafe { le_mask(&lines[0], key) };
-            // Capped at the last leaf (see `leaf_of`).
-            leaf[l] = 1 + (seps.count_ones() as usize).min(lines.len() - 2);
+            // Lines past the last leaf copy it (see `leaf_of`).
+            leaf[l] = 1 + seps.count_ones() as usize;
             prefetch(&lines[leaf[l]]);
         }
         for l in 0..ks.len() {
-            let line = &ts[l].lines[leaf[l]];
+            let line = &ts[l].lines.0[leaf[l]];
             let key = _mm512_set1_epi32(ks[l] as i32);
             // SAFETY: as above. Lanes past the starts hold the hop bytes.
             let n = unsafe { le_mask(line, key) } & ((1 << STARTS) - 1);

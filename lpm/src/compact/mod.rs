@@ -20,8 +20,18 @@
 //!
 //! A lookup compares the key with a whole line at once and counts (one SIMD compare
 //! and a POPCNT with AVX-512, a few vector instructions otherwise): leaf `j` =
-//! separators `<=` key (at most the last leaf), then interval `i` = the leaf's
-//! starts `<=` key, hop = byte `i`. No branch depends on the key, the step count is
+//! separators `<=` key, then interval `i` = the leaf's starts `<=` key, hop =
+//! byte `i`. The allocation always has 17 leaf lines: past the table's last leaf,
+//! copies of it, so that a key counting the root's padding (`u32::MAX`) lands on
+//! a line that answers like the last leaf, without a cap on the count or a leaf
+//! count to read.
+//!
+//! The root in 32 bytes ([`Root16`]): the builder cuts leaves at /16 boundaries
+//! when the table allows it (at most 12 interval starts inside any /16, 17
+//! leaves in all: 1,993 of 2,000 tables of 100 real routes), so that each
+//! separator is its top 16 bits. A caller that has 32 bytes in a line it reads
+//! anyway (the dataplane's `Vnet`) keeps the root there, and a lookup reads one
+//! line of the table, its leaf. No branch depends on the key, the step count is
 //! the same for every table, and there are two dependent cache misses of one line
 //! each (root, then leaf). [`lookup_each4`] runs a batch of (table, key) pairs
 //! level by level so that the misses of different tables overlap.
@@ -33,8 +43,8 @@
 //! has no compact form (its lookups take the DXR path).
 //!
 //! Up to 17 leaves: 221 intervals, which any table of 110 routes or fewer fits
-//! (`n` routes make at most `2n + 1` intervals). A table of 100 routes takes
-//! ~1.0–1.2 KiB.
+//! (`n` routes make at most `2n + 1` intervals). Every table takes 1,216 bytes
+//! (18 lines and the `Arc`'s counts); the handle is one thin pointer.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512;
@@ -68,12 +78,19 @@ const GROUP: usize = 32;
 #[repr(C, align(64))]
 pub(crate) struct Line([u32; W]);
 
+/// The root line and 17 leaf lines (see the module's comment). A fixed size, so
+/// that the handle is a thin pointer (8 bytes in the line that holds it).
+#[repr(C, align(64))]
+struct Lines([Line; 1 + MAX_LEAVES]);
+
 /// A small IPv4 table for lookups across many tables ([`lookup_each4`]); built by
 /// [`Fib4::compact`]. Immutable; cloning shares it (an `Arc`).
 #[derive(Clone)]
 pub struct Compact4 {
-    lines: Arc<[Line]>,
+    lines: Arc<Lines>,
 }
+
+const _: () = assert!(size_of::<Option<Compact4>>() == 8);
 
 impl fmt::Debug for Compact4 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -98,7 +115,8 @@ impl Fib4 {
 
 impl Compact4 {
     /// From the intervals of the whole IPv4 space, left-aligned in `u128`s
-    /// (`iv[0].0 == 0`, ascending, as `Table::all_intervals` gives them).
+    /// (`iv[0].0 == 0`, ascending, as `Table::all_intervals` gives them): leaves
+    /// cut at /16 boundaries when they fit (`cuts16`), else every 13 intervals.
     fn build(iv: &[(u128, NextHop)]) -> Option<Self> {
         debug_assert!(iv.first().is_some_and(|&(s, _)| s == 0));
         if iv.is_empty() || iv.len() > COMPACT_MAX_INTERVALS {
@@ -108,45 +126,87 @@ impl Compact4 {
             crate::NO_ROUTE => Some(MISS),
             nh => u8::try_from(nh).ok().filter(|&b| b != MISS),
         };
-        let leaves = iv.len().div_ceil(PER_LEAF);
-        let mut lines = vec![Line([u32::MAX; W]); 1 + leaves];
-        for (j, chunk) in iv.chunks(PER_LEAF).enumerate() {
+        let starts: Vec<(u32, u8)> = iv
+            .iter()
+            .map(|&(s, nh)| Some(((s >> 96) as u32, byte(nh)?)))
+            .collect::<Option<_>>()?;
+        let seps = cuts16(&starts).unwrap_or_else(|| {
+            (starts.iter().step_by(PER_LEAF).skip(1))
+                .map(|&(s, _)| s)
+                .collect()
+        });
+        let mut lines = Lines([Line([u32::MAX; W]); 1 + MAX_LEAVES]);
+        let mut next = 0;
+        for j in 0..=seps.len() {
+            let sep = if j == 0 { 0 } else { seps[j - 1] };
+            let end = seps.get(j).copied();
             if j > 0 {
-                lines[0].0[j - 1] = (chunk[0].0 >> 96) as u32;
+                lines.0[0].0[j - 1] = sep;
             }
-            let leaf = &mut lines[1 + j].0;
+            // Interval 0 is the one holding the separator (the last start `<=`
+            // it); then the starts inside the leaf.
+            while next + 1 < starts.len() && starts[next + 1].0 <= sep {
+                next += 1;
+            }
+            let mut ivs = vec![(sep, starts[next].1)];
+            while next + 1 < starts.len() && end.is_none_or(|e| starts[next + 1].0 < e) {
+                next += 1;
+                ivs.push(starts[next]);
+            }
+            debug_assert!(ivs.len() <= PER_LEAF);
+            let leaf = &mut lines.0[1 + j].0;
             // Past the last interval: its hop (see the module's comment).
-            let mut hops = [byte(chunk[chunk.len() - 1].1)?; 4 * (W - STARTS)];
-            for (k, &(start, nh)) in chunk.iter().enumerate() {
+            let mut hops = [ivs[ivs.len() - 1].1; 4 * (W - STARTS)];
+            for (k, &(start, hop)) in ivs.iter().enumerate() {
                 if k > 0 {
-                    leaf[k - 1] = (start >> 96) as u32;
+                    leaf[k - 1] = start;
                 }
-                hops[k] = byte(nh)?;
+                hops[k] = hop;
             }
             for (w, b) in leaf[STARTS..].iter_mut().zip(hops.chunks_exact(4)) {
                 *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         }
+        // Past the last leaf: copies of it (see the module's comment).
+        for j in seps.len() + 2..=MAX_LEAVES {
+            lines.0[j] = lines.0[j - 1];
+        }
         Some(Compact4 {
-            lines: lines.into(),
+            lines: Arc::new(lines),
         })
     }
 
+    /// The root as 16-bit separators, when every separator is a multiple of
+    /// 2^16 (the builder cuts there when it can): [`Root16::leaf`] then answers
+    /// what the root line does, from 32 bytes the caller may keep anywhere.
+    pub fn root16(&self) -> Option<Root16> {
+        let root = &self.lines.0[0].0;
+        let real = self.leaves() - 1;
+        if root[..real].iter().any(|&s| s & 0xffff != 0) {
+            return None;
+        }
+        // Padding separators (u32::MAX) become 0xffff: a key of 0xffff_xxxx
+        // counts them and lands on a copy of the last leaf, which answers alike.
+        Some(Root16(std::array::from_fn(|i| (root[i] >> 16) as u16)))
+    }
+
+    /// Leaves the table uses (the lines past them copy the last).
     fn leaves(&self) -> usize {
-        self.lines.len() - 1
+        let l = &self.lines.0;
+        1 + (2..=MAX_LEAVES).filter(|&j| l[j] != l[j - 1]).count()
     }
 
     /// Heap bytes (the lines; the `Arc`'s counts take one more line).
     pub fn memory_bytes(&self) -> usize {
-        (self.lines.len() + 1) * size_of::<Line>()
+        size_of::<Lines>() + size_of::<Line>()
     }
 
     /// Next hop of `key` (host order), `NO_ROUTE` on a miss: what the table it was
     /// built from answers.
     #[inline]
     pub fn lookup_u32(&self, key: u32) -> NextHop {
-        let leaf = leaf_of(&self.lines, key);
-        hop_in(&self.lines[leaf], key)
+        let leaf = leaf_of(&self.lines.0, key);
+        hop_in(&self.lines.0[leaf], key)
     }
 
     /// The first level of `lookup_u32(key)` alone: the leaf holding `key`, whose
@@ -155,8 +215,19 @@ impl Compact4 {
     /// [`Self::lookup_leaf`] later finds the leaf in cache.
     #[inline(always)]
     pub fn leaf(&self, key: u32) -> CompactLeaf {
-        let leaf = leaf_of(&self.lines, key);
-        prefetch(&self.lines[leaf]);
+        let leaf = leaf_of(&self.lines.0, key);
+        prefetch(&self.lines.0[leaf]);
+        CompactLeaf(leaf as u8)
+    }
+
+    /// [`Self::leaf`] with the root's count taken from `root`, this table's
+    /// [`Self::root16`] kept by the caller: no line of the table is read, the
+    /// leaf's is prefetched. (Another table's root gives some leaf of this
+    /// table: a wrong answer, never a read outside it.)
+    #[inline(always)]
+    pub fn leaf_by(&self, root: &Root16, key: u32) -> CompactLeaf {
+        let leaf = root.line(key);
+        prefetch(&self.lines.0[leaf]);
         CompactLeaf(leaf as u8)
     }
 
@@ -165,15 +236,58 @@ impl Compact4 {
     /// table has no such leaf.)
     #[inline(always)]
     pub fn lookup_leaf(&self, leaf: CompactLeaf, key: u32) -> NextHop {
-        hop_in(&self.lines[usize::from(leaf.0)], key)
+        hop_in(&self.lines.0[usize::from(leaf.0)], key)
     }
 
     /// Where the root is: prefetch it early (when the table is first known) and
     /// the batch lookup's first level finds it in cache.
     #[inline(always)]
     pub fn root_ptr(&self) -> *const u8 {
-        self.lines.as_ptr().cast()
+        (&raw const self.lines.0).cast()
     }
+}
+
+/// A table's root with 16-bit separators ([`Compact4::root16`]), 32 bytes
+/// (`align(16)`: two SSE2 loads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(16))]
+pub struct Root16([u16; W]);
+
+impl Root16 {
+    /// A placeholder for a table without one: its answers mean nothing (a leaf
+    /// of whichever table it is used with, never a line outside it).
+    pub const NONE: Root16 = Root16([u16::MAX; W]);
+
+    /// The line of the leaf holding `key`: 1 + separators `<=` its top 16 bits.
+    #[inline(always)]
+    fn line(&self, key: u32) -> usize {
+        1 + count_le16(&self.0, (key >> 16) as u16) as usize
+    }
+}
+
+/// How many of the 16 words are `<= k`.
+#[inline(always)]
+fn count_le16(seps: &[u16; W], k: u16) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: SSE2 is part of x86_64; the two loads read the 32 bytes of `seps`,
+    // 16-aligned (`Root16` is `align(16)`).
+    unsafe {
+        use std::arch::x86_64::*;
+        let k = _mm_set1_epi16(k as i16);
+        let zero = _mm_setzero_si128();
+        let p = seps.as_ptr().cast::<__m128i>();
+        // Unsigned: a separator is `<= k` when subtracting k saturates to 0.
+        let le0 = _mm_cmpeq_epi16(_mm_subs_epu16(_mm_load_si128(p), k), zero);
+        let le1 = _mm_cmpeq_epi16(_mm_subs_epu16(_mm_load_si128(p.add(1)), k), zero);
+        // -1 per lane `<= k`, summed: 8 lanes of 0..=-2, then 4, 2, 1.
+        let sum = _mm_madd_epi16(_mm_add_epi16(le0, le1), _mm_set1_epi16(1));
+        let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b01_00_11_10>(sum));
+        let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
+        _mm_cvtsi128_si32(sum).unsigned_abs()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    seps.iter().map(|&s| u32::from(s <= k)).sum::<u32>()
 }
 
 /// Where a key's lookup goes on after the root ([`Compact4::leaf`]).
@@ -181,12 +295,41 @@ impl Compact4 {
 pub struct CompactLeaf(u8);
 
 /// Index in `lines` (a table's) of the line of the leaf holding `key`:
-/// separators `<= key`, capped at the last leaf (`lines.len() - 2` of them);
-/// padding separators are `u32::MAX`, which a key of `u32::MAX` counts too.
+/// 1 + separators `<= key`; padding separators are `u32::MAX`, which a key of
+/// `u32::MAX` counts too (its line is then a copy of the last leaf).
 #[inline(always)]
-fn leaf_of(lines: &[Line], key: u32) -> usize {
-    let n = count_le::<W>(&lines[0], key);
-    1 + (n as usize).min(lines.len() - 2)
+fn leaf_of(lines: &[Line; 1 + MAX_LEAVES], key: u32) -> usize {
+    1 + count_le::<W>(&lines[0], key) as usize
+}
+
+/// Leaf separators at /16 boundaries for `starts` (each interval's start and
+/// hop, ascending from 0), when at most 12 starts fall inside any leaf and 17
+/// leaves do: greedily, each leaf takes whole /16 blocks while its starts fit.
+/// A start at a leaf's boundary is its separator, not stored in it.
+fn cuts16(starts: &[(u32, u8)]) -> Option<Vec<u32>> {
+    let mut seps = Vec::new();
+    let mut held = 0;
+    let mut i = 1;
+    while i < starts.len() {
+        let block = starts[i].0 >> 16;
+        let n = starts[i..]
+            .iter()
+            .take_while(|&&(s, _)| s >> 16 == block)
+            .count();
+        if held + n > STARTS {
+            // A new leaf from this block's boundary (block 0 is leaf 0's).
+            let at_edge = usize::from(starts[i].0 & 0xffff == 0);
+            if block == 0 || n - at_edge > STARTS || seps.len() == MAX_LEAVES - 1 {
+                return None;
+            }
+            seps.push(block << 16);
+            held = n - at_edge;
+        } else {
+            held += n;
+        }
+        i += n;
+    }
+    Some(seps)
 }
 
 /// How many of the first `N` words of `line` are `<= key` (`N` a multiple of 4).
@@ -290,12 +433,12 @@ fn lookup_each_portable(tables: &[&Compact4], keys: &[u32], out: &mut [NextHop])
     {
         let mut leaf = [0usize; GROUP];
         for l in 0..ks.len() {
-            let lines = &ts[l].lines;
+            let lines = &ts[l].lines.0;
             leaf[l] = leaf_of(lines, ks[l]);
             prefetch(&lines[leaf[l]]);
         }
         for l in 0..ks.len() {
-            os[l] = hop_in(&ts[l].lines[leaf[l]], ks[l]);
+            os[l] = hop_in(&ts[l].lines.0[leaf[l]], ks[l]);
         }
     }
 }

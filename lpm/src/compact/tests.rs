@@ -50,8 +50,10 @@ fn probe_keys(fib: &Fib4, extra: &[u32]) -> Vec<u32> {
     keys
 }
 
-/// `lookup_u32`, and the same in two steps (`leaf`, then `lookup_leaf`).
+/// `lookup_u32`, and the same in two steps (`leaf`, then `lookup_leaf`), with
+/// the 16-bit root too where the table has one.
 fn check_single(fib: &Fib4, c: &Compact4, keys: &[u32]) -> Result<(), TestCaseError> {
+    let root16 = c.root16();
     for &k in keys {
         let want = fib.lookup_u32(k);
         prop_assert_eq!(c.lookup_u32(k), want, "key {:#010x}", k);
@@ -61,8 +63,24 @@ fn check_single(fib: &Fib4, c: &Compact4, keys: &[u32]) -> Result<(), TestCaseEr
             "key {:#010x} in two steps",
             k
         );
+        if let Some(r) = &root16 {
+            // (Its leaf may be a copy of the last where the root line's is the
+            // last itself.)
+            prop_assert_eq!(
+                c.lookup_leaf(c.leaf_by(r, k), k),
+                want,
+                "key {:#010x} by Root16",
+                k
+            );
+        }
     }
     Ok(())
+}
+
+/// Routes like a tenant's of the benchmark: prefixes of /8 to /24 anywhere in
+/// the space (the top and bottom halves alike), one of four hops.
+fn arb_spread_route() -> impl Strategy<Value = (u32, u8, NextHop)> {
+    (any::<u32>(), 8u8..=24, 0u32..4).prop_map(|(a, len, nh)| (a & mask(len), len, nh))
 }
 
 #[test]
@@ -113,13 +131,41 @@ fn capacity_is_221_intervals() {
 }
 
 /// A leaf is one cache line: the root and 16 leaves for 100 spaced routes (201
-/// intervals), plus the line of the `Arc`'s counts.
+/// intervals); every table has room for 17, plus the line of the `Arc`'s counts.
 #[test]
 fn a_leaf_is_one_line() {
     let c = spaced(100, |i| i % 4).compact().unwrap();
     assert_eq!(c.leaves(), 16);
-    assert_eq!(c.memory_bytes(), (1 + 16 + 1) * 64);
+    assert_eq!(c.memory_bytes(), (1 + 17 + 1) * 64);
     assert_eq!(size_of::<Line>(), 64);
+    assert_eq!(size_of::<Root16>(), 32);
+}
+
+/// Leaves are cut at /16 boundaries when the table allows: 100 routes in 100
+/// /16s of both halves of the space (201 intervals, 17 leaves at /16 cuts), so
+/// that the root's separators are their top 16 bits. Unsigned compares: a
+/// signed one gets every key above 0x8000_0000 wrong here.
+#[test]
+fn root16_when_leaves_cut_at_16_bits() {
+    let routes: Vec<_> = (0..100u32)
+        .map(|i| ((i * 0x028f_0000) ^ 0x0012_3400, 24, i % 3))
+        .collect();
+    let fib = fib_of(&routes);
+    let c = fib.compact().unwrap();
+    let r = c.root16().expect("one route per /16: cut at /16s");
+    assert_ne!(r, Root16::NONE);
+    assert!(c.leaves() <= 17);
+    let mut keys = probe_keys(&fib, &[0xffff_0000, 0xffff_ffff, 0x8000_0000, 0x7fff_ffff]);
+    keys.extend((0..=0xffffu32).map(|b| (b << 16) | 0x1234));
+    check_single(&fib, &c, &keys).unwrap();
+    // More than 12 starts inside one /16: no cut there, no Root16, the same
+    // answers through the root line.
+    let mut dense = routes.clone();
+    dense.extend((0..7u32).map(|i| (0x0a0a_0000 + (i << 9), 24, 1)));
+    let fib = fib_of(&dense);
+    let c = fib.compact().unwrap();
+    assert!(c.root16().is_none());
+    check_single(&fib, &c, &probe_keys(&fib, &[])).unwrap();
 }
 
 /// Next hops are bytes in a leaf: 254 is the highest that fits, `NO_ROUTE` has
@@ -154,6 +200,18 @@ fn lookup_each_checks_lengths() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Tables like the benchmark's tenants': the 16-bit root (where there is
+    /// one) answers like the root line.
+    #[test]
+    fn root16_answers_as_the_table(
+        routes in prop::collection::vec(arb_spread_route(), 0..=100),
+        extra in prop::collection::vec(any::<u32>(), 0..64),
+    ) {
+        let fib = fib_of(&routes);
+        let c = fib.compact().unwrap();
+        check_single(&fib, &c, &probe_keys(&fib, &extra))?;
+    }
 
     #[test]
     fn compact_answers_as_the_table(
