@@ -167,8 +167,8 @@ impl<F, P> Lanes<'_, F, P, u32> {
     #[inline(always)]
     fn locate_compact(&mut self) {
         let i = self.len - 1;
-        if let Some(c) = self.vnet[i].and_then(|v| v.compact4.as_ref()) {
-            self.leaves[i] = c.leaf(self.keys[i]);
+        if let Some(leaf) = self.vnet[i].and_then(|v| v.compact_leaf(self.keys[i])) {
+            self.leaves[i] = leaf;
         }
     }
 
@@ -225,7 +225,7 @@ fn run_one<F: Frame, O: Output<F>>(
 
     // Stage 1: L2 and demux for all, the tenants' state fetched for all, then
     // the rest of the demux and the header checks frame by frame.
-    let mut classified: [Option<ingress::Classified>; BURST_MAX] = [None; BURST_MAX];
+    let mut classified: [Option<ingress::Classified<'_>>; BURST_MAX] = [None; BURST_MAX];
     // Runs of frames of one vnet: 1 for a burst of one tenant, about the
     // burst's size when frames come from many.
     let (mut runs, mut last) = (0usize, usize::MAX);
@@ -233,14 +233,18 @@ fn run_one<F: Frame, O: Output<F>>(
         if let Some(frame) = slot {
             *c = ingress::classify(ctx, port, owners, frame);
             match c {
-                Some(c) if c.owner.vnet() != last => {
-                    last = c.owner.vnet();
+                Some(c) if c.owner().vnet() != last => {
+                    last = c.owner().vnet();
                     runs += 1;
-                    // The owner's `Vnet` line, the first of `warm`'s levels, on
-                    // its way while the other frames are classified; its second
+                    // The owner's `Vnet` line, the first of `warm`'s levels, and
+                    // this worker's counters (written by `demux`), on their way
+                    // while the other frames are classified; the `Vnet`'s second
                     // line for a frame that will read it (all but IPv4).
                     let v = ctx.tables.vnets.as_ptr().wrapping_add(last);
                     ingress::prefetch(v);
+                    if let Some(counters) = c.slot.counters(ctx.worker) {
+                        ingress::prefetch(counters);
+                    }
                     if c.l2.ethertype != EtherType::IPV4 {
                         ingress::prefetch(Vnet::second_line(v));
                     }

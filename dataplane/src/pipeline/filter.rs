@@ -37,7 +37,7 @@ pub(super) enum Pass {
 pub(super) fn prefetch_states<F: Frame>(
     vnet: &crate::tables::Vnet,
     frames: &[Option<F>],
-    classified: &[Option<super::ingress::Classified>],
+    classified: &[Option<super::ingress::Classified<'_>>],
 ) {
     let Some(fw) = vnet.firewall().filter(|f| !f.states.is_empty()) else {
         return;

@@ -7,30 +7,37 @@ use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
 use crate::stats::VnetWorkerCounters;
 use crate::stats::{bump, DropReason, PortDropReason};
-use crate::tables::{DemuxEntry, PortDemux, Vnet};
+use crate::tables::{DemuxEntry, DemuxSlot, PortDemux, Vnet};
 use crate::wire;
 use std::sync::Arc;
 
 /// A frame's layer-2 facts and its owner, from `classify`.
 #[derive(Clone, Copy)]
-pub(super) struct Classified {
+pub(super) struct Classified<'t> {
     pub l2: wire::L2Info,
     /// The VID the frame carried, in its header or in the NIC's metadata.
     pub vlan: Option<u16>,
-    pub owner: DemuxEntry,
-    /// The MAC of the interface that owns (port, VLAN), from its demux slot.
-    pub iface_mac: [u8; 6],
+    /// Its (port, VLAN) slot: the owner, the owning interface's MAC and the
+    /// owner's counters (found from it once per run of frames of one owner).
+    pub slot: &'t DemuxSlot,
+}
+
+impl Classified<'_> {
+    #[inline(always)]
+    pub fn owner(&self) -> DemuxEntry {
+        self.slot.owner
+    }
 }
 
 /// L2 parse and the (port, VLAN) demux of one frame that came in on `port`, whose
 /// owners are `owners`; `None` when it is dropped (counted here; the caller frees it).
 #[inline(always)]
-pub(super) fn classify<F: Frame>(
+pub(super) fn classify<'t, F: Frame>(
     ctx: &PathCtx<'_>,
     port: PortId,
-    owners: PortDemux<'_>,
+    owners: PortDemux<'t>,
     frame: &F,
-) -> Option<Classified> {
+) -> Option<Classified<'t>> {
     let l2 = match wire::parse_l2(frame.data()) {
         Ok(l2) => l2,
         Err(_) => {
@@ -49,19 +56,15 @@ pub(super) fn classify<F: Frame>(
         port_drop(ctx, port, PortDropReason::UnknownVlan);
         return None;
     }
-    Some(Classified {
-        l2,
-        vlan,
-        owner: slot.owner,
-        iface_mac: slot.mac,
-    })
+    Some(Classified { l2, vlan, slot })
 }
 
 /// Brings the tenant state the burst's frames will touch into cache in a pass
 /// over the burst's owners, so that the cache misses of all frames overlap
 /// instead of queueing one behind the other: the `Vnet` line (prefetched as each
-/// frame is classified) names the compact IPv4 table's root and this worker's
-/// counter slot, and holds the egress entry of the vnet's first gateway. With
+/// frame is classified, with this worker's counter slot) names the compact IPv4
+/// table and holds its root (most tables) and the egress entry of the vnet's
+/// first gateway. With
 /// 10,000 tenants nearly every frame belongs to another vnet and each of these is
 /// a miss; a burst of one tenant skips this (its state is hot after the first
 /// frame).
@@ -81,7 +84,7 @@ pub(super) fn classify<F: Frame>(
 /// The caller skips it for a burst of one tenant (`burst` counts the runs of
 /// frames of one vnet as it classifies them).
 #[inline(always)]
-pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
+pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified<'_>>]) {
     let t = ctx.tables;
     let mut owners = [DemuxEntry::NONE; BURST_MAX];
     // A run holding other frames than IPv4 (IPv6 looks up through the
@@ -90,14 +93,14 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
     let mut n = 0;
     for c in frames.iter().flatten() {
         let v4 = c.l2.ethertype == wire::EtherType::IPV4;
-        if n > 0 && owners[n - 1].vnet() == c.owner.vnet() {
+        if n > 0 && owners[n - 1].vnet() == c.owner().vnet() {
             not_v4[n - 1] |= !v4;
             continue;
         }
         if n == BURST_MAX {
             break;
         }
-        owners[n] = c.owner;
+        owners[n] = c.owner();
         not_v4[n] = !v4;
         n += 1;
     }
@@ -108,13 +111,12 @@ pub(super) fn warm(ctx: &PathCtx<'_>, frames: &[Option<Classified>]) {
         let Some(v) = t.vnets.get(e.vnet()) else {
             continue;
         };
-        // Addresses: computing them reads only the `Vnet` line.
-        prefetch(v.counters(ctx.worker));
-        // The root of a small IPv4 table, the lookup stage's first level.
-        if let Some(c) = &v.compact4 {
-            prefetch(c.root_ptr());
+        // The root of a small IPv4 table, the lookup stage's first level, when
+        // it is not in the `Vnet` line (the address reads only that line).
+        if let Some(root) = v.compact_root_line() {
+            prefetch(root);
         }
-        if not_v4 || v.compact4.is_none() || v.firewall().is_some() || v.cold_gateways4() {
+        if not_v4 || v.compact4.is_none() || v.has_firewall() || v.cold_gateways4() {
             prefetch(Vnet::second_line(v));
             second |= 1 << k;
         }
@@ -155,20 +157,22 @@ pub(super) struct TenantMemo<'t> {
 }
 
 impl<'t> TenantMemo<'t> {
-    /// The state of `owner`, from the memo when it is the last frame's owner.
+    /// The state of the owner of `slot`, from the memo when it is the last
+    /// frame's owner; `None` for a slot without counters for this worker (none
+    /// that `classify` lets through).
     #[inline(always)]
-    fn get(memo: &mut Option<Self>, ctx: &PathCtx<'t>, owner: DemuxEntry) -> Self {
+    fn get(memo: &mut Option<Self>, ctx: &PathCtx<'t>, slot: &'t DemuxSlot) -> Option<Self> {
+        let owner = slot.owner;
         match *memo {
-            Some(m) if m.owner == owner => m,
+            Some(m) if m.owner == owner => Some(m),
             _ => {
-                let vnet = &ctx.tables.vnets[owner.vnet()];
                 let m = TenantMemo {
                     owner,
-                    vnet,
-                    counters: vnet.counters(ctx.worker),
+                    vnet: &ctx.tables.vnets[owner.vnet()],
+                    counters: slot.counters(ctx.worker)?,
                 };
                 *memo = Some(m);
-                m
+                Some(m)
             }
         }
     }
@@ -182,13 +186,17 @@ pub(super) fn demux<'t, F: Frame>(
     memo: &mut Option<TenantMemo<'t>>,
     port: PortId,
     frame: &F,
-    c: Classified,
+    c: Classified<'t>,
 ) -> Option<(Ingress<'t>, u16)> {
     let data = frame.data();
-    let (l2, vlan, e, iface_mac) = (c.l2, c.vlan, c.owner, c.iface_mac);
-    let TenantMemo {
+    let (l2, vlan, e, iface_mac) = (c.l2, c.vlan, c.owner(), c.slot.mac);
+    let Some(TenantMemo {
         vnet, counters: c, ..
-    } = TenantMemo::get(memo, ctx, e);
+    }) = TenantMemo::get(memo, ctx, c.slot)
+    else {
+        port_drop(ctx, port, PortDropReason::UnknownVlan);
+        return None;
+    };
     bump(&c.rx_packets, 1);
     bump(&c.rx_bytes, data.len() as u64);
     // The frame's VID is its interface's (that is how it was demuxed): the

@@ -68,6 +68,7 @@ fn tenant(id: u64, name: &str, vlan: u16, port2: PortId, mac2: [u8; 6]) -> VnetS
 mod express;
 mod firewall;
 mod shaper;
+mod tenants;
 
 struct Out {
     sent: Vec<(PortId, Vec<u8>)>,
@@ -117,7 +118,13 @@ impl Router {
             let (fwd, neigh) = build_vnet(s, 1, None, None).unwrap();
             for (ii, i) in fwd.interfaces.iter().enumerate() {
                 demux
-                    .insert(i.port, i.vlan, DemuxEntry::new(vi, ii), i.mac)
+                    .insert(
+                        i.port,
+                        i.vlan,
+                        DemuxEntry::new(vi, ii),
+                        i.mac,
+                        &fwd.counters,
+                    )
                     .unwrap();
             }
             vnets.push(Vnet::new(Arc::new(fwd), Arc::new(neigh)));

@@ -70,7 +70,13 @@ pub fn assemble(
     for (vi, (fwd, _)) in fwds.iter().enumerate() {
         for (ii, ifc) in fwd.interfaces.iter().enumerate() {
             demux
-                .insert(ifc.port, ifc.vlan, DemuxEntry::new(vi, ii), ifc.mac)
+                .insert(
+                    ifc.port,
+                    ifc.vlan,
+                    DemuxEntry::new(vi, ii),
+                    ifc.mac,
+                    &fwd.counters,
+                )
                 .map_err(|owner| {
                     BuildError(format!(
                     "vnet {:?} interface {:?}: (port {}, vlan {:?}) already belongs to vnet {:?}",

@@ -1,6 +1,7 @@
 //! (port, VLAN) → (vnet, interface): one direct-indexed array per port.
 
 use crate::dpdk::PortId;
+use crate::stats::{VnetCounters, VnetSlots, VnetWorkerCounters};
 
 /// A packed (vnet index, interface index); `NONE` when the slot is free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,26 +33,42 @@ impl DemuxEntry {
     }
 }
 
-/// One (port, VLAN) slot: its owner and the owning interface's MAC, the one
-/// thing the demux checks of the interface (that a unicast frame is addressed
-/// to it). With the MAC here, a frame's first tenant line is its `Vnet`: the
-/// interface's own line (a miss per frame with many tenants in a burst) is not
-/// read on the forwarding path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C, align(16))]
+/// One (port, VLAN) slot: its owner, the owning interface's MAC, the one thing
+/// the demux checks of the interface (that a unicast frame is addressed to it),
+/// and the owner's counter slots. With the MAC here, a frame's first tenant line
+/// is its `Vnet`: the interface's own line (a miss per frame with many tenants in
+/// a burst) is not read on the forwarding path. With the counters here, their
+/// address is known one level earlier (at the demux, with the `Vnet`'s, not from
+/// it) and the `Vnet`'s first line has room for the compact table's root.
+///
+/// 32 bytes, `align(32)`: a slot never straddles two lines.
+#[derive(Clone)]
+#[repr(C, align(32))]
 pub struct DemuxSlot {
     pub owner: DemuxEntry,
     pub mac: [u8; 6],
+    /// The owner's `VnetCounters` slots (the same `Arc`); `None` when free.
+    counters: Option<VnetSlots>,
 }
 
-const _: () = assert!(std::mem::size_of::<DemuxSlot>() == 16);
+const _: () = assert!(std::mem::size_of::<DemuxSlot>() == 32);
 
 impl DemuxSlot {
     pub const NONE: DemuxSlot = DemuxSlot {
         owner: DemuxEntry::NONE,
         mac: [0; 6],
+        counters: None,
     };
+
+    /// Worker `w`'s counters of the owner; `None` for a free slot (or a worker
+    /// the owner has no slot for, which no worker is).
+    #[inline(always)]
+    pub fn counters(&self, w: usize) -> Option<&VnetWorkerCounters> {
+        self.counters.as_ref().and_then(|c| c.get(w)).map(|c| &**c)
+    }
 }
+
+static NO_SLOT: DemuxSlot = DemuxSlot::NONE;
 
 /// Slot 0 of each port's array is "untagged" (VID 0, priority-tagged frames, are untagged too).
 #[derive(Default, Clone)]
@@ -65,28 +82,30 @@ const SLOTS: usize = 4096;
 #[derive(Clone, Copy)]
 pub struct PortDemux<'a>(Option<&'a [DemuxSlot; SLOTS]>);
 
-impl PortDemux<'_> {
+impl<'a> PortDemux<'a> {
     /// The slot of `vlan` on this port (`None`: untagged); its owner is
     /// `DemuxEntry::NONE` when nobody has it.
     #[inline(always)]
-    pub fn lookup(self, vlan: Option<u16>) -> DemuxSlot {
+    pub fn lookup(self, vlan: Option<u16>) -> &'a DemuxSlot {
         match self.0 {
             // The mask keeps the index in the array: no bounds check per frame.
-            Some(slots) => slots[vlan.unwrap_or(0) as usize & (SLOTS - 1)],
-            None => DemuxSlot::NONE,
+            Some(slots) => &slots[vlan.unwrap_or(0) as usize & (SLOTS - 1)],
+            None => &NO_SLOT,
         }
     }
 }
 
 impl Demux {
-    /// Claims (port, vlan) for `e`, whose interface has MAC `mac`. Returns the
-    /// entry already there if the slot was taken.
+    /// Claims (port, vlan) for `e`, whose interface has MAC `mac` and whose vnet
+    /// counts into `counters`. Returns the entry already there if the slot was
+    /// taken.
     pub fn insert(
         &mut self,
         port: PortId,
         vlan: Option<u16>,
         e: DemuxEntry,
         mac: [u8; 6],
+        counters: &VnetCounters,
     ) -> Result<(), DemuxEntry> {
         let p = port.0 as usize;
         while self.ports.len() <= p {
@@ -97,7 +116,11 @@ impl Demux {
         if !slot.owner.is_none() {
             return Err(slot.owner);
         }
-        *slot = DemuxSlot { owner: e, mac };
+        *slot = DemuxSlot {
+            owner: e,
+            mac,
+            counters: Some(counters.slots()),
+        };
         Ok(())
     }
 
@@ -131,18 +154,20 @@ mod tests {
     fn demux_maps_each_port_vlan_pair_to_one_owner() {
         let mut d = Demux::default();
         let mac = [2, 0, 0, 0, 0, 1];
-        d.insert(PortId(0), Some(10), DemuxEntry::new(0, 0), mac)
+        let (c0, c1) = (VnetCounters::new(2), VnetCounters::new(2));
+        d.insert(PortId(0), Some(10), DemuxEntry::new(0, 0), mac, &c0)
             .unwrap();
         d.insert(
             PortId(0),
             Some(20),
             DemuxEntry::new(1, 0),
             [2, 0, 0, 0, 0, 2],
+            &c1,
         )
         .unwrap();
-        d.insert(PortId(0), None, DemuxEntry::new(1, 1), mac)
+        d.insert(PortId(0), None, DemuxEntry::new(1, 1), mac, &c1)
             .unwrap();
-        d.insert(PortId(2), None, DemuxEntry::new(0, 3), mac)
+        d.insert(PortId(2), None, DemuxEntry::new(0, 3), mac, &c0)
             .unwrap();
         assert_eq!(d.lookup(PortId(0), Some(10)), DemuxEntry::new(0, 0));
         assert_eq!(d.lookup(PortId(0), Some(20)).vnet(), 1);
@@ -153,22 +178,28 @@ mod tests {
         assert!(d.lookup(PortId(0), Some(30)).is_none());
         assert!(d.lookup(PortId(1), None).is_none());
         assert!(d.lookup(PortId(9), Some(10)).is_none());
-        // A slot carries its interface's MAC.
-        assert_eq!(d.port(PortId(0)).lookup(Some(20)).mac, [2, 0, 0, 0, 0, 2]);
-        assert_eq!(d.port(PortId(1)).lookup(None), DemuxSlot::NONE);
+        // A slot carries its interface's MAC and its vnet's counters, each
+        // worker's own.
+        let s20 = d.port(PortId(0)).lookup(Some(20));
+        assert_eq!(s20.mac, [2, 0, 0, 0, 0, 2]);
+        for w in 0..2 {
+            assert!(std::ptr::eq(s20.counters(w).unwrap(), c1.worker(w)));
+            let s = d.port(PortId(2)).lookup(None);
+            assert!(std::ptr::eq(s.counters(w).unwrap(), c0.worker(w)));
+        }
+        assert!(s20.counters(2).is_none());
+        assert!(d.port(PortId(1)).lookup(None).owner.is_none());
+        assert!(d.port(PortId(1)).lookup(None).counters(0).is_none());
+        assert!(d.port(PortId(0)).lookup(Some(30)).counters(0).is_none());
         // A second claim on the same pair is refused, names the owner and
         // leaves the slot as it was.
         assert_eq!(
-            d.insert(PortId(0), Some(10), DemuxEntry::new(5, 5), [9; 6]),
+            d.insert(PortId(0), Some(10), DemuxEntry::new(5, 5), [9; 6], &c1),
             Err(DemuxEntry::new(0, 0))
         );
-        assert_eq!(
-            d.port(PortId(0)).lookup(Some(10)),
-            DemuxSlot {
-                owner: DemuxEntry::new(0, 0),
-                mac
-            }
-        );
+        let s10 = d.port(PortId(0)).lookup(Some(10));
+        assert_eq!((s10.owner, s10.mac), (DemuxEntry::new(0, 0), mac));
+        assert!(std::ptr::eq(s10.counters(1).unwrap(), c0.worker(1)));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use publish::{TablePublisher, TableReader};
 pub use update::update_routes;
 
 use crate::dpdk::PortId;
-use crate::stats::{PortCounters, VnetCounters, VnetSlots, VnetWorkerCounters};
+use crate::stats::{PortCounters, VnetCounters, VnetWorkerCounters};
 use std::sync::Arc;
 
 /// One published version of the whole dataplane state.
@@ -73,37 +73,43 @@ pub struct PortEntry {
 /// What a forwarded frame reads is in the first cache line (`repr(C,
 /// align(64))`): with many tenants in a burst, this line in the vnets array is
 /// the first miss of a frame, and it answers everything an IPv4 frame of a vnet
-/// with a compact table and no firewall asks of the tenant (firewall or not, the
-/// compact IPv4 table, this worker's counter slot, and the egress entry of its
-/// first resolved gateway, `hot`) without a further load. The second line holds
-/// what frames of other kinds read (the forwarding part, the other gateways'
-/// entries) and the neighbor table: the packet path prefetches it only for them
-/// (`ingress::warm`).
+/// with a compact table and no firewall asks of the tenant (the compact IPv4
+/// table and its root, whether there is a firewall, and the egress entry of its
+/// first resolved gateway, `hot`) without a further load: such a frame's lookup
+/// reads one line of its table, the leaf. (Its counters' address comes with the
+/// demux slot, `DemuxSlot::counters`.) The second line holds what frames of
+/// other kinds read (the forwarding part, the other gateways' entries, the
+/// firewall) and the neighbor table: the packet path prefetches it only for
+/// them (`ingress::warm`).
 #[derive(Clone)]
 #[repr(C, align(64))]
 pub struct Vnet {
-    /// `fwd.fib4_compact`, here in the vnets array itself: a burst spread over
-    /// many tenants finds the table's root one load from the `Vnet` it already
-    /// read for the demux (not through `fwd` and the `Fib4`).
-    pub compact4: Option<lpm::Compact4>,
-    /// `fwd.counters`' slots, for the same reason.
-    slots: VnetSlots,
-    /// `fwd.firewall`, for the same reason: every frame asks whether there is one
-    /// (twice), and with the answer here a vnet without one needs nothing of its
-    /// forwarding part's line on the way of a forwarded frame.
-    firewall: Option<Arc<crate::firewall::VnetFirewall>>,
-    /// The next hop whose entry `hot` is: the first gateway next hop (IPv4 ones
-    /// first) whose MAC is known; `lpm::NO_ROUTE` when there is none (`hot` is
-    /// then `GatewayEgress::NONE`).
-    hot_nh: lpm::NextHop,
-    /// Whether `gateways` holds resolved IPv4 gateways' entries besides
-    /// `hot_nh`'s: IPv4 frames may then read the second line for them. (Frames of
-    /// other families read the second line anyway.)
-    cold_gateways4: bool,
+    /// `compact4`'s root with 16-bit separators (`Compact4::root16`), when
+    /// `root16` says it has one: a frame finds its leaf from this line, and the
+    /// table's root line is not read.
+    root: lpm::Root16,
     /// `gateways`' entry of `hot_nh`, in this line: a tenant's traffic mostly
     /// leaves by one gateway, and a frame routed there reads no line of
     /// `gateways` (a miss per frame with many tenants in a burst).
     hot: GatewayEgress,
+    /// `fwd.fib4_compact`, here in the vnets array itself: a burst spread over
+    /// many tenants finds the table one load from the `Vnet` it already read for
+    /// the demux (not through `fwd` and the `Fib4`). A thin pointer.
+    pub compact4: Option<lpm::Compact4>,
+    /// The next hop whose entry `hot` is: the first gateway next hop (IPv4 ones
+    /// first) whose MAC is known; `lpm::NO_ROUTE` when there is none (`hot` is
+    /// then `GatewayEgress::NONE`).
+    hot_nh: lpm::NextHop,
+    /// Whether `root` is `compact4`'s.
+    root16: bool,
+    /// Whether `firewall` is set: every frame asks (twice), and with the answer
+    /// here a vnet without one reads nothing of the second line on the way of a
+    /// forwarded frame.
+    has_firewall: bool,
+    /// Whether `gateways` holds resolved IPv4 gateways' entries besides
+    /// `hot_nh`'s: IPv4 frames may then read the second line for them. (Frames of
+    /// other families read the second line anyway.)
+    cold_gateways4: bool,
     // The second line.
     pub fwd: Arc<VnetFwd>,
     /// The L2 rewrite of each gateway next hop, indexed like `fwd.nexthops`:
@@ -113,13 +119,18 @@ pub struct Vnet {
     /// cache misses per frame). In lines of four (`GatewayLine`).
     gateways: Arc<[GatewayLine]>,
     pub neighbors: Arc<NeighborTable>,
+    /// `fwd.firewall` (read only when `has_firewall`).
+    firewall: Option<Arc<crate::firewall::VnetFirewall>>,
 }
 
 const _: () = {
     use std::mem::{offset_of, size_of};
+    assert!(offset_of!(Vnet, root) == 0);
     assert!(offset_of!(Vnet, hot) + size_of::<GatewayEgress>() <= 64);
-    assert!(offset_of!(Vnet, firewall) < 64 && offset_of!(Vnet, hot_nh) < 64);
-    assert!(offset_of!(Vnet, fwd) >= 64);
+    assert!(offset_of!(Vnet, compact4) + size_of::<Option<lpm::Compact4>>() <= 64);
+    assert!(offset_of!(Vnet, hot_nh) < 64 && offset_of!(Vnet, cold_gateways4) < 64);
+    assert!(offset_of!(Vnet, root16) < 64 && offset_of!(Vnet, has_firewall) < 64);
+    assert!(offset_of!(Vnet, fwd) >= 64 && offset_of!(Vnet, firewall) >= 64);
     assert!(size_of::<Vnet>() == 128);
 };
 
@@ -141,9 +152,12 @@ impl Vnet {
         let hot = resolved(true).next().or_else(|| resolved(false).next());
         let cold_gateways4 = resolved(true).any(|i| Some(i) != hot);
         let gateways = GatewayLine::lines(&entries).into();
+        let root = fwd.fib4_compact.as_ref().and_then(|c| c.root16());
         Vnet {
+            root: root.unwrap_or(lpm::Root16::NONE),
+            root16: root.is_some(),
             compact4: fwd.fib4_compact.clone(),
-            slots: fwd.counters.slots(),
+            has_firewall: fwd.firewall.is_some(),
             firewall: fwd.firewall.clone(),
             // Next hop indices are u32s in the FIBs.
             hot_nh: hot.map_or(lpm::NO_ROUTE, |i| i as lpm::NextHop),
@@ -153,6 +167,30 @@ impl Vnet {
             neighbors,
             gateways,
         }
+    }
+
+    /// The first level of `key`'s lookup in the compact IPv4 table, when the
+    /// vnet has one: its leaf, whose line this prefetches (`compact4`'s
+    /// `lookup_leaf` finishes it). From the root in this line, or from the
+    /// table's root line for a table whose leaves are not cut at /16s.
+    #[inline(always)]
+    pub fn compact_leaf(&self, key: u32) -> Option<lpm::CompactLeaf> {
+        let c = self.compact4.as_ref()?;
+        Some(if self.root16 {
+            c.leaf_by(&self.root, key)
+        } else {
+            c.leaf(key)
+        })
+    }
+
+    /// The compact table's root line, to prefetch it, when `compact_leaf` reads
+    /// it (a compact table without a root in this line).
+    #[inline(always)]
+    pub fn compact_root_line(&self) -> Option<*const u8> {
+        self.compact4
+            .as_ref()
+            .filter(|_| !self.root16)
+            .map(|c| c.root_ptr())
     }
 
     /// Next hop `nh`'s L2 rewrite when it is a gateway whose MAC `neighbors`
@@ -182,16 +220,30 @@ impl Vnet {
         self.cold_gateways4
     }
 
-    /// The firewall (`fwd.firewall`); `None`: no rules and default allow.
+    /// The firewall (`fwd.firewall`); `None`: no rules and default allow. Reads
+    /// the second line only when there is one.
     #[inline(always)]
     pub fn firewall(&self) -> Option<&crate::firewall::VnetFirewall> {
-        self.firewall.as_deref()
+        if self.has_firewall {
+            self.firewall.as_deref()
+        } else {
+            None
+        }
     }
 
-    /// Worker `w`'s counters of this vnet (`fwd.counters.worker(w)`, one load nearer).
+    /// Worker `w`'s counters of this vnet, through the forwarding part (the
+    /// second line): for a burst of one tenant, once. A frame of a burst over
+    /// many tenants gets its owner's from the demux slot (`DemuxSlot::counters`),
+    /// which saves the `Vnet`'s first line the room.
     #[inline(always)]
     pub fn counters(&self, w: usize) -> &VnetWorkerCounters {
-        &self.slots[w]
+        self.fwd.counters.worker(w)
+    }
+
+    /// Whether there is a firewall, from the first line alone.
+    #[inline(always)]
+    pub fn has_firewall(&self) -> bool {
+        self.has_firewall
     }
 
     /// The entry `gateway(nh)` reads, to prefetch it (any pointer is fine); for
