@@ -262,6 +262,21 @@ impl Tap {
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
     }
+
+    /// Whether `record` would record now: what the packet path asks once per
+    /// burst before it skips recording for a whole burst.
+    #[inline(always)]
+    pub fn is_recording(&self) -> bool {
+        any_running() && self.active.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether any tap captures now, anywhere: one line every worker keeps in cache,
+/// so a burst over many tenants can tell that none of theirs records without
+/// reading each one's tap.
+#[inline(always)]
+pub fn any_running() -> bool {
+    RUNNING.load(Ordering::Relaxed) != 0
 }
 
 impl Drop for Tap {

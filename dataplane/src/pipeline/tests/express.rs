@@ -3,7 +3,7 @@
 //! frames out and the same counters, over random bursts of every kind of frame
 //! the lane must decline or take.
 use super::*;
-use crate::pipeline::express::{OFF, TAKEN};
+use crate::pipeline::express::{OFF, TAKEN, TAKEN_MANY};
 
 /// splitmix64: the test's own deterministic stream.
 struct Rng(u64);
@@ -165,22 +165,14 @@ fn with_lane(on: bool, f: impl FnOnce()) {
     OFF.with(|o| o.set(false));
 }
 
-#[test]
-fn the_express_lane_gives_what_the_general_path_gives() {
-    let mut rng = Rng(7);
-    // Red also has a default route, so that broadcast, multicast and the
-    // unrouted destinations meet a gateway route there: the lane must decline
-    // them by their address, not by their lookup.
-    let router = || {
-        let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
-        red.routes4.push((v4("0.0.0.0"), 0, v4("10.0.2.10")));
-        resolved(Router::with(&[
-            red,
-            tenant(2, "blue", 20, BLUE2, BLUE2_MAC),
-        ]))
-    };
+/// Runs 400 random bursts through two routers made by `router`, one with the
+/// lane off, and compares what leaves them and their counters; returns the
+/// frames the lane took (all, over several tenants).
+fn compare_with_general_path(seed: u64, router: impl Fn() -> Router) -> (u64, u64) {
+    let mut rng = Rng(seed);
     let (mut fast, mut general) = (router(), router());
     TAKEN.with(|t| t.set(0));
+    TAKEN_MANY.with(|t| t.set(0));
     for round in 0..400 {
         let (port, frames) = random_burst(&mut rng);
         let mut a = Vec::new();
@@ -210,49 +202,121 @@ fn the_express_lane_gives_what_the_general_path_gives() {
         };
         assert_eq!(t(&fast), t(&general), "{port:?}");
     }
-    // The lane took a good share of the frames (most bursts are one tenant's,
-    // mostly forwarded to a gateway); the comparison above is not vacuous.
-    let taken = TAKEN.with(|t| t.get());
-    assert!(taken > 800, "the lane took {taken} frames");
+    (TAKEN.with(|t| t.get()), TAKEN_MANY.with(|t| t.get()))
 }
 
 #[test]
-fn a_tenant_with_a_firewall_or_a_running_capture_is_not_expressed() {
-    let burst = || {
-        (0..8u8)
-            .map(|i| {
-                let ping = echo4("10.0.1.10", &format!("192.168.0.{i}"), 64, b"x");
-                eth(TRUNK_MAC, RED1_HOST, Some(10), EtherType::IPV4, &ping)
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut r = resolved_router();
-    TAKEN.with(|t| t.set(0));
-    assert_eq!(r.rx_burst(TRUNK, burst()).len(), 8);
-    assert_eq!(TAKEN.with(|t| t.get()), 8);
+fn the_express_lane_gives_what_the_general_path_gives() {
+    // Red also has a default route, so that broadcast, multicast and the
+    // unrouted destinations meet a gateway route there: the lane must decline
+    // them by their address, not by their lookup.
+    let (taken, many) = compare_with_general_path(7, || {
+        let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
+        red.routes4.push((v4("0.0.0.0"), 0, v4("10.0.2.10")));
+        resolved(Router::with(&[
+            red,
+            tenant(2, "blue", 20, BLUE2, BLUE2_MAC),
+        ]))
+    });
+    // The lane took a good share of the frames (most bursts are one tenant's,
+    // mostly forwarded to a gateway), some in bursts over both tenants: the
+    // comparison is not vacuous.
+    assert!(taken > 800, "the lane took {taken} frames");
+    assert!(
+        many > 100,
+        "the lane took {many} frames of bursts over several tenants"
+    );
+}
 
-    // A capture on red: every frame is recorded, in and out.
-    let red = r.vnet("red");
-    let tap = red.counters(0).tap.clone();
+#[test]
+fn the_express_lane_gives_what_the_general_path_gives_with_a_big_table() {
+    // Blue's table is too big for the compact form (every /24 of 192.168/16,
+    // alternately by the resolved gateway and by one that never answers):
+    // bursts over both tenants look blue's frames up in its full table. Red's
+    // is compact, but with several leaves (100 of those /24s).
+    let alternate = |n: u32| {
+        (0..n).map(|i| {
+            let via = if i % 2 == 0 { "10.0.2.10" } else { "10.0.2.11" };
+            (Ipv4Addr::from(0xc0a8_0000 + (i << 8)), 24, v4(via))
+        })
+    };
+    let (taken, many) = compare_with_general_path(11, || {
+        let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
+        red.routes4.extend(alternate(100));
+        let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
+        blue.routes4.extend(alternate(256));
+        let r = resolved(Router::with(&[red, blue]));
+        assert!(r.vnet("blue").compact4.is_none());
+        let red = r.vnet("red");
+        let c = red.compact4.as_ref().unwrap();
+        assert_ne!(c.leaf(0xc0a8_0000), c.leaf(0xc0a8_6300), "one leaf");
+        r
+    });
+    assert!(taken > 800, "the lane took {taken} frames");
+    assert!(
+        many > 100,
+        "the lane took {many} frames of bursts over several tenants"
+    );
+}
+
+/// Eight pings to 192.168.0.x on the trunk: all red's, or red's and blue's
+/// alternately.
+fn pings(mixed: bool) -> Vec<VecFrame> {
+    (0..8u8)
+        .map(|i| {
+            let ping = echo4("10.0.1.10", &format!("192.168.0.{i}"), 64, b"x");
+            let (vlan, host) = if mixed && i % 2 == 1 {
+                (20, BLUE1_HOST)
+            } else {
+                (10, RED1_HOST)
+            };
+            eth(TRUNK_MAC, host, Some(vlan), EtherType::IPV4, &ping)
+        })
+        .collect()
+}
+
+fn taken_since_reset() -> u64 {
+    TAKEN.with(|t| t.replace(0))
+}
+
+#[test]
+fn a_tenant_with_a_running_capture_is_not_expressed() {
+    let mut r = resolved_router();
+    taken_since_reset();
+    for mixed in [false, true] {
+        assert_eq!(r.rx_burst(TRUNK, pings(mixed)).len(), 8);
+        assert_eq!(taken_since_reset(), 8);
+    }
+    // A capture on red: each of its frames is recorded, in and out.
+    let tap = r.vnet("red").counters(0).tap.clone();
     let session = crate::capture::Session::new(1, 64, 128, None);
     tap.start(session.clone()).unwrap();
-    TAKEN.with(|t| t.set(0));
-    assert_eq!(r.rx_burst(TRUNK, burst()).len(), 8);
-    assert_eq!(TAKEN.with(|t| t.get()), 0);
-    assert_eq!(session.drain(|_| {}), 16);
+    for (mixed, red_frames) in [(false, 8), (true, 4)] {
+        assert_eq!(r.rx_burst(TRUNK, pings(mixed)).len(), 8);
+        assert_eq!(session.drain(|_| {}), 2 * red_frames, "mixed {mixed}");
+    }
     tap.stop(&session);
+}
 
-    // A firewall that denies what the lane would forward.
+#[test]
+fn a_tenant_with_a_firewall_is_not_expressed() {
+    // Red denies what the lane would forward; blue has no firewall.
     let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
     red.firewall = crate::firewall::FirewallSpec {
         default: ::firewall::DefaultPolicy::Allow,
         rules: "add 100 deny ip from any to 192.168.0.0/16 in".into(),
         max_states: None,
     };
-    let mut r = Router::with(&[red]);
-    let reply = arp_reply(RED2_HOST, "10.0.2.10", RED2_MAC, "10.0.2.1");
-    r.rx(RED2, eth(RED2_MAC, RED2_HOST, None, EtherType::ARP, &reply));
-    TAKEN.with(|t| t.set(0));
-    assert!(r.rx_burst(TRUNK, burst()).is_empty());
-    assert_eq!(TAKEN.with(|t| t.get()), 0);
+    let mut r = resolved(Router::with(&[
+        red,
+        tenant(2, "blue", 20, BLUE2, BLUE2_MAC),
+    ]));
+    taken_since_reset();
+    assert!(r.rx_burst(TRUNK, pings(false)).is_empty());
+    assert_eq!(taken_since_reset(), 0);
+    // Over both tenants: blue's frames go the lane, red's are denied.
+    let out = r.rx_burst(TRUNK, pings(true));
+    assert_eq!(out.len(), 4);
+    assert!(out.iter().all(|(p, _)| *p == BLUE2));
+    assert_eq!(taken_since_reset(), 4);
 }

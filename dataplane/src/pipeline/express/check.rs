@@ -1,0 +1,74 @@
+//! Which frames the express lane takes: the general path's L2 and IPv4 rules,
+//! for the frames they let through unchanged to a route lookup.
+use crate::frame::{Frame, RxChecksum};
+use crate::tables::{DemuxEntry, PortDemux};
+use crate::wire::checksum;
+
+/// What `check` found of an express-worthy frame.
+#[derive(Clone, Copy)]
+pub(super) struct Candidate {
+    /// Destination, host order: the lookup key.
+    pub dst: u32,
+    /// Where the IPv4 header starts (14, or 18 behind an 802.1Q tag).
+    pub l3: u8,
+    /// Where the IP packet ends.
+    pub end: u16,
+}
+
+/// A frame for the express lane: its owner and what it needs of the frame;
+/// `None` sends it down the general path, which counts and drops or answers
+/// what this declines (and forwards the rest: headers with options, say).
+///
+/// The general path's L2 rules, for the frames they let through: an 802.1Q tag
+/// in the frame, or none and the NIC's stripped one (or none at all), then
+/// IPv4; QinQ and 802.3 lengths are left to it.
+#[inline(always)]
+pub(super) fn check<F: Frame>(frame: &F, owners: PortDemux<'_>) -> Option<(DemuxEntry, Candidate)> {
+    let d = frame.data();
+    let (vid, l3) = match d.get(12..14)? {
+        [0x08, 0x00] => (frame.stripped_vlan().unwrap_or(0), 14),
+        [0x81, 0x00] => {
+            let tag = d.get(14..18)?;
+            if tag[2..] != [0x08, 0x00] {
+                return None;
+            }
+            // VID 0 (a priority tag) is untagged, as below.
+            (u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff, 18)
+        }
+        _ => return None,
+    };
+    // VID 4095 is no interface's: its slot has no owner.
+    let s = owners.lookup((vid != 0).then_some(vid));
+    // Unicast to the interface (the promiscuous port's other stations, and
+    // broadcast or multicast frames, are the general path's).
+    if s.owner.is_none() || d[..6] != s.mac {
+        return None;
+    }
+    let h: &[u8; 20] = d.get(l3..)?.first_chunk()?;
+    // Version 4 and a 20-byte header.
+    if h[0] != 0x45 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // TTL 1 or 0 gets an ICMP error there.
+    if total < 20 || total > d.len() - l3 || h[8] <= 1 {
+        return None;
+    }
+    let good = match frame.rx_ipv4_checksum() {
+        RxChecksum::Good => true,
+        RxChecksum::Unknown => checksum::verifies_ipv4_header(h),
+        RxChecksum::Bad => false,
+    };
+    let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+    // Limited broadcast and multicast are not routed (the general path counts them).
+    if !good || dst == u32::MAX || dst >> 28 == 0xe {
+        return None;
+    }
+    let c = Candidate {
+        dst,
+        l3: l3 as u8,
+        // Frames are at most a few KB.
+        end: (l3 + total) as u16,
+    };
+    Some((s.owner, c))
+}
