@@ -19,8 +19,24 @@ const BURST: usize = 32;
 const RUNS: usize = 5;
 /// Packet sizes of the stream (bytes), cycled.
 const LENS: [u16; 8] = [64, 1500, 64, 576, 64, 1500, 1024, 64];
-/// Packets per timed run.
+/// Packets per timed run (`SHAPER_BENCH_OPS` overrides it, for a run under
+/// callgrind).
 const OPS: usize = 2_000_000;
+
+fn ops() -> usize {
+    std::env::var("SHAPER_BENCH_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(OPS)
+}
+
+/// `SHAPER_BENCH_ALONE=1`: only the cases `SHAPER_BENCH_ONLY` names, without
+/// vnetd's FIFO and rte_sched (and without DPDK): to count one scheduler's
+/// instructions and cache misses under callgrind (`--toggle-collect` on
+/// `Ours::run`), where the baselines would be counted with it.
+fn alone() -> bool {
+    std::env::var_os("SHAPER_BENCH_ALONE").is_some()
+}
 /// Backlog kept per flow while measuring.
 const PER_FLOW: usize = 2;
 /// The pipe's rate; vnetd's shaper runs on a virtual clock advanced by exactly
@@ -164,9 +180,10 @@ impl Case for Ours {
     }
 
     fn run(&mut self) -> std::result::Result<f64, String> {
+        let ops = ops();
         let t = Timer::start();
         let mut done = 0usize;
-        while done < OPS {
+        while done < ops {
             let mut bytes = 0u64;
             // As the dataplane does: resolve every packet's flow first, in passes
             // whose cache misses overlap (index, queue, last packet), then enqueue.
@@ -264,9 +281,10 @@ impl Case for Theirs<'_> {
 
     fn run(&mut self) -> std::result::Result<f64, String> {
         let mut out = [std::ptr::null_mut(); BURST];
+        let ops = ops();
         let t = Timer::start();
         let mut done = 0usize;
-        while done < OPS {
+        while done < ops {
             self.burst.clear();
             while self.burst.len() < BURST {
                 let Some(m) = self.free.pop() else { break };
@@ -332,15 +350,20 @@ fn real_clock_rate(rate: u64, secs: u64) -> f64 {
 
 fn main() {
     perf::shaper::thp::reexec_with_huge_heap();
-    let eal = perf::lpm::dpdk::init_eal(true).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(1)
-    });
-    eprintln!("{eal}");
-    let pool = MbufPool::new(220_000).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(1)
-    });
+    let (eal, pool) = if alone() {
+        ("DPDK not started (SHAPER_BENCH_ALONE)".to_string(), None)
+    } else {
+        let eal = perf::lpm::dpdk::init_eal(true).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1)
+        });
+        eprintln!("{eal}");
+        let pool = MbufPool::new(220_000).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1)
+        });
+        (eal, Some(pool))
+    };
     let scheds: [(&str, SchedulerConfig); 6] = [
         ("vnetd FIFO", SchedulerConfig::Fifo),
         ("vnetd WF2Q+", SchedulerConfig::Wf2q),
@@ -362,7 +385,7 @@ fn main() {
         "`cargo run --release -p perf --bin shaper_bench`: nanoseconds per packet for one \
          enqueue plus one dequeue through a pipe at 100 Gbit/s, bursts of {BURST}, packet \
          sizes cycling {LENS:?}, every flow kept backlogged ({PER_FLOW} packets each), median \
-         of {RUNS} runs of {OPS} packets after a warm-up, timed in CPU time of the \
+         of {RUNS} runs of {} packets after a warm-up, timed in CPU time of the \
          measuring thread (time spent waiting for a core on this shared machine is \
          not counted); the runs are interleaved (each \
          round runs every case once), so a change of load on this shared machine hits all \
@@ -374,7 +397,8 @@ fn main() {
          so both measure per-packet cost, not waiting. vnetd's heap is on transparent \
          huge pages as the daemon runs it (`glibc.malloc.hugetlb=1`; \
          `SHAPER_BENCH_NO_THP=1` keeps 4 KiB pages), rte_sched's memory on DPDK's \
-         hugepages. Ratios are from the same run. {eal}.\n"
+         hugepages. Ratios are from the same run. {eal}.\n",
+        ops()
     )
     .unwrap();
     // For profiling one case: SHAPER_BENCH_ONLY="DRR 100000" (a scheduler name
@@ -392,7 +416,7 @@ fn main() {
         let mut cases: Vec<Box<dyn Case>> = Vec::new();
         for (name, sched) in scheds
             .iter()
-            .filter(|(name, _)| name.contains("FIFO") || wanted(name, flows))
+            .filter(|(name, _)| (name.contains("FIFO") && !alone()) || wanted(name, flows))
         {
             eprintln!("building {name}, {flows} flows…");
             cases.push(Box::new(Ours::new(name, *sched, flows, BW)));
@@ -412,9 +436,10 @@ fn main() {
         let huge = perf::shaper::thp::anon_huge_kb();
         eprintln!("heap on huge pages: {huge:?} kB");
         huge_kb = huge_kb.max(huge.unwrap_or(0));
-        match Theirs::new(&pool, flows) {
-            Ok(t) => cases.push(Box::new(t)),
-            Err(e) => eprintln!("rte_sched: {e}"),
+        match pool.as_ref().map(|pool| Theirs::new(pool, flows)) {
+            Some(Ok(t)) => cases.push(Box::new(t)),
+            Some(Err(e)) => eprintln!("rte_sched: {e}"),
+            None => {}
         }
         let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(RUNS); cases.len()];
         let mut failed = vec![false; cases.len()];
@@ -436,6 +461,7 @@ fn main() {
             .zip(&failed)
             .map(|(t, &f)| (!f && !t.is_empty()).then(|| median(t)))
             .collect();
+        // vnetd's FIFO, or with SHAPER_BENCH_ALONE the first case.
         let fifo = ns[0].expect("vnetd FIFO ran");
         let base = ns.get(ours).copied().flatten();
         writeln!(
