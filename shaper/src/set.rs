@@ -20,7 +20,7 @@ use crate::flow::{FlowKey, FlowMask};
 use crate::index::FlowIndex;
 use crate::link::Link;
 use crate::prefetch::{prefetch, prefetch_at};
-use crate::queue::{FlowQueue, QueueId, Queues, SlotMeta, ECN_CAPABLE, ECN_MARKED, NIL};
+use crate::queue::{FlowQueue, QueueId, Queues, SlotMeta, ECN_CAPABLE, ECN_MARKED, NIL, UNPARKED};
 use crate::red::Red;
 use crate::rng::Rng;
 use crate::sched::{new_scheduler, AnyScheduler, Scheduler};
@@ -406,13 +406,14 @@ impl<P> ShaperSet<P> {
     }
 
     /// Second pass over a burst (see `hint`): hints the flow's queue (it reads
-    /// the index line the first pass fetched).
+    /// the index line the first pass fetched): its first line (the list, the
+    /// scheduler's fields) and its second (the key the lookup compares, the
+    /// parking links).
     #[inline]
     pub fn prefetch(&self, h: &Hint) {
         if let Some(fq) = self.hinted_queue(h).and_then(|q| self.qs.q.get(q as usize)) {
             prefetch(fq);
-            prefetch(&fq.bytes);
-            prefetch(&fq.sched);
+            prefetch(&fq.key);
         }
     }
 
@@ -426,10 +427,10 @@ impl<P> ShaperSet<P> {
             // parked about when it was, a round of all flows ago, so they are
             // cold (a miss per returning flow with fair schedulers, which drain
             // and refill most flows every round).
-            if fq.parked {
+            if fq.parked() {
                 for n in [fq.idle_prev, fq.idle_next] {
                     if let Some(nq) = self.qs.q.get(n as usize) {
-                        prefetch(&nq.bytes);
+                        prefetch(&nq.key);
                     }
                 }
             }
@@ -778,7 +779,7 @@ impl<P> ShaperSet<P> {
             let e = &qs[q as usize];
             e.key == masked && e.flowset == fs && e.instance == i
         }) {
-            if self.qs.q[q as usize].parked {
+            if self.qs.q[q as usize].parked() {
                 if f.live >= f.max_flows {
                     return None;
                 }
@@ -868,11 +869,10 @@ impl<P> ShaperSet<P> {
     /// time too) dates it.
     fn park(&mut self, q: QueueId) {
         let e = &mut self.qs.q[q as usize];
-        if e.parked {
+        if e.parked() {
             return;
         }
         debug_assert!(e.in_use, "queue {q} parked after it was freed");
-        e.parked = true;
         e.idle_prev = self.idle_tail;
         e.idle_next = NIL;
         let (fs, i) = (e.flowset, e.instance);
@@ -888,16 +888,19 @@ impl<P> ShaperSet<P> {
     /// A parked queue's flow is back.
     fn unpark(&mut self, q: QueueId) {
         self.unlink_idle(q);
-        let e = &mut self.qs.q[q as usize];
-        e.parked = false;
+        let e = &self.qs.q[q as usize];
         let (fs, i) = (e.flowset, e.instance);
         self.alive(fs, i, true);
     }
 
+    /// Takes a parked queue off the idle list (it is no longer parked).
     fn unlink_idle(&mut self, q: QueueId) {
         let (prev, next) = {
-            let e = &self.qs.q[q as usize];
-            (e.idle_prev, e.idle_next)
+            let e = &mut self.qs.q[q as usize];
+            let links = (e.idle_prev, e.idle_next);
+            e.idle_prev = UNPARKED;
+            e.idle_next = NIL;
+            links
         };
         if prev == NIL {
             self.idle_head = next;
@@ -939,7 +942,7 @@ impl<P> ShaperSet<P> {
         let fs = e.flowset;
         let hash = self.queue_hash(fs, i, &e.key);
         self.q_index.remove(hash, q);
-        if self.qs.q[q as usize].parked {
+        if self.qs.q[q as usize].parked() {
             self.unlink_idle(q);
         } else {
             self.alive(fs, i, false);
@@ -948,7 +951,6 @@ impl<P> ShaperSet<P> {
         // fields make them harmless.
         let e = &mut self.qs.q[q as usize];
         e.in_use = false;
-        e.parked = false;
         e.sched = Default::default();
         self.q_free.push(q);
     }
@@ -1233,7 +1235,7 @@ mod tests {
     fn parked<P>(set: &ShaperSet<P>) -> usize {
         let (mut n, mut q) = (0, set.idle_head);
         while q != NIL {
-            assert!(set.qs.q[q as usize].parked && set.qs.q[q as usize].pkts == 0);
+            assert!(set.qs.q[q as usize].parked() && set.qs.q[q as usize].pkts == 0);
             n += 1;
             q = set.qs.q[q as usize].idle_next;
         }

@@ -57,7 +57,7 @@ impl Scheduler for Drr {
                 // Emptied behind our back (cannot happen today); forget it.
                 qs.fields_mut(q).flags &= !ACTIVE;
                 self.active.pop_front();
-                super::prefetch_ahead(qs, &self.active);
+                super::prefetch_ahead(qs, &self.active, false);
                 continue;
             };
             if qs.fields(q).deficit >= i64::from(len) {
@@ -68,14 +68,14 @@ impl Scheduler for Drr {
                     f.flags &= !ACTIVE;
                     f.deficit = 0;
                     self.active.pop_front();
-                    super::prefetch_ahead(qs, &self.active);
+                    super::prefetch_ahead(qs, &self.active, false);
                 }
                 return slot;
             }
             let quantum = self.quantum(qs, q);
             qs.fields_mut(q).deficit += quantum;
             self.active.rotate_left(1);
-            super::prefetch_ahead(qs, &self.active);
+            super::prefetch_ahead(qs, &self.active, false);
         }
     }
 }

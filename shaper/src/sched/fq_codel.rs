@@ -9,9 +9,10 @@
 //! hands it out as `Fate::Marked` and the dataplane sets CE on its header. Packets
 //! that are not ECN-capable are still dropped, and so are those over `limit`.
 //!
-//! Fields: `deficit`; `flags` bit 0 = listed (new or old), bit 1 = CoDel dropping;
-//! `a` = CoDel count, `b` = lastcount; `start` = first_above_time (0 = none);
-//! `finish` = drop_next.
+//! Fields: `deficit`; `flags` bit 0 = listed (new or old). The CoDel state of
+//! each hashed queue is in the scheduler's own table (`FqCodel::codel`): the
+//! queues' fields are kept to what every scheduler needs in the queue's first
+//! line (`queue::SchedFields`).
 
 use std::collections::VecDeque;
 
@@ -22,7 +23,17 @@ use crate::counters::DropReason;
 use crate::queue::{QueueId, Queues, SlotId};
 
 const LISTED: u32 = 1;
-const DROPPING: u32 = 2;
+
+/// One hashed queue's CoDel state (RFC 8289's names).
+#[derive(Debug, Clone, Copy, Default)]
+struct Codel {
+    /// When the sojourn time may count as persistently high; 0 = not above target.
+    first_above: u64,
+    drop_next: u64,
+    count: u64,
+    lastcount: u64,
+    dropping: bool,
+}
 
 #[derive(Debug)]
 pub struct FqCodel {
@@ -38,6 +49,8 @@ pub struct FqCodel {
     total_bytes: u64,
     new_flows: VecDeque<QueueId>,
     old_flows: VecDeque<QueueId>,
+    /// CoDel state of hashed queue `base + i` at `i`.
+    codel: Vec<Codel>,
 }
 
 impl FqCodel {
@@ -55,6 +68,7 @@ impl FqCodel {
             total_bytes: 0,
             new_flows: VecDeque::with_capacity(64),
             old_flows: VecDeque::with_capacity(64),
+            codel: vec![Codel::default(); c.flows.max(1) as usize],
         }
     }
 
@@ -63,28 +77,33 @@ impl FqCodel {
     }
 
     fn take(&mut self, qs: &mut Queues, q: QueueId) -> Option<SlotId> {
-        let s = qs.pop(q)?;
+        let s = qs.pop_hinting_next(q)?;
         self.total_pkts -= 1;
         self.total_bytes -= u64::from(qs.slot_len(s));
         Some(s)
     }
 
-    fn should_drop(&self, qs: &mut Queues, q: QueueId, s: Option<SlotId>, now: u64) -> bool {
+    fn state(&mut self, q: QueueId) -> &mut Codel {
+        &mut self.codel[(q - self.base) as usize]
+    }
+
+    fn should_drop(&mut self, qs: &Queues, q: QueueId, s: Option<SlotId>, now: u64) -> bool {
         let Some(s) = s else {
-            qs.fields_mut(q).start = 0;
+            self.state(q).first_above = 0;
             return false;
         };
         let sojourn = now.saturating_sub(qs.slot_arrival(s));
         if sojourn < self.target || self.total_bytes <= self.mtu {
-            qs.fields_mut(q).start = 0;
+            self.state(q).first_above = 0;
             return false;
         }
-        let f = qs.fields_mut(q);
-        if f.start == 0 {
-            f.start = u128::from(now + self.interval);
+        let interval = self.interval;
+        let c = self.state(q);
+        if c.first_above == 0 {
+            c.first_above = now + interval;
             false
         } else {
-            u128::from(now) >= f.start
+            now >= c.first_above
         }
     }
 
@@ -104,31 +123,31 @@ impl FqCodel {
     fn codel_dequeue(&mut self, qs: &mut Queues, q: QueueId, now: u64) -> Option<SlotId> {
         let mut s = self.take(qs, q);
         if s.is_none() {
-            qs.fields_mut(q).flags &= !DROPPING;
+            self.state(q).dropping = false;
             return None;
         }
         let drop = self.should_drop(qs, q, s, now);
-        let f = *qs.fields(q);
-        if f.flags & DROPPING != 0 {
+        let c = *self.state(q);
+        if c.dropping {
             if !drop {
-                qs.fields_mut(q).flags &= !DROPPING;
+                self.state(q).dropping = false;
             } else {
-                while qs.fields(q).flags & DROPPING != 0 && u128::from(now) >= qs.fields(q).finish {
-                    qs.fields_mut(q).a += 1;
+                while self.state(q).dropping && now >= self.state(q).drop_next {
+                    self.state(q).count += 1;
                     let head = s.take().expect("have a packet");
                     if self.signal(qs, head) {
                         // Marked: it is sent; the next signal is due at the
                         // control law's next time.
-                        let next = self.control_law(qs.fields(q).finish as u64, qs.fields(q).a);
-                        qs.fields_mut(q).finish = u128::from(next);
+                        let c = *self.state(q);
+                        self.state(q).drop_next = self.control_law(c.drop_next, c.count);
                         return Some(head);
                     }
                     s = self.take(qs, q);
                     if !self.should_drop(qs, q, s, now) {
-                        qs.fields_mut(q).flags &= !DROPPING;
+                        self.state(q).dropping = false;
                     } else {
-                        let next = self.control_law(qs.fields(q).finish as u64, qs.fields(q).a);
-                        qs.fields_mut(q).finish = u128::from(next);
+                        let c = *self.state(q);
+                        self.state(q).drop_next = self.control_law(c.drop_next, c.count);
                     }
                     if s.is_none() {
                         break;
@@ -143,19 +162,19 @@ impl FqCodel {
                 s = self.take(qs, q);
                 self.should_drop(qs, q, s, now);
             }
-            let delta = f.a.wrapping_sub(f.b);
-            let since = now as i128 - f.finish as i128;
+            let delta = c.count.wrapping_sub(c.lastcount);
+            let since = now as i128 - c.drop_next as i128;
             let count = if delta > 1 && delta < u64::MAX / 2 && since < 16 * self.interval as i128 {
                 delta
             } else {
                 1
             };
             let next = self.control_law(now, count);
-            let m = qs.fields_mut(q);
-            m.flags |= DROPPING;
-            m.a = count;
-            m.b = count;
-            m.finish = u128::from(next);
+            let m = self.state(q);
+            m.dropping = true;
+            m.count = count;
+            m.lastcount = count;
+            m.drop_next = next;
         }
         s
     }
@@ -165,6 +184,7 @@ impl Scheduler for FqCodel {
     fn reset(&mut self) {
         self.total_pkts = 0;
         self.total_bytes = 0;
+        self.codel.fill(Codel::default());
         self.new_flows.clear();
         self.old_flows.clear();
     }
@@ -215,7 +235,7 @@ impl Scheduler for FqCodel {
                 // The list moved: hint the queues (and head packets) a few places
                 // down it, as DRR does; with many flows per hashed queue each
                 // visit starts on packets that arrived a round ago.
-                super::prefetch_ahead(qs, list);
+                super::prefetch_ahead(qs, list, true);
                 self.old_flows.push_back(q);
                 continue;
             }
@@ -227,14 +247,14 @@ impl Scheduler for FqCodel {
                 None => {
                     if from_new {
                         self.new_flows.pop_front();
-                        super::prefetch_ahead(qs, &self.new_flows);
+                        super::prefetch_ahead(qs, &self.new_flows, true);
                         if !self.old_flows.is_empty() {
                             self.old_flows.push_back(q);
                             continue;
                         }
                     } else {
                         self.old_flows.pop_front();
-                        super::prefetch_ahead(qs, &self.old_flows);
+                        super::prefetch_ahead(qs, &self.old_flows, true);
                     }
                     qs.fields_mut(q).flags &= !LISTED;
                 }

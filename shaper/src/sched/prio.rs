@@ -51,7 +51,7 @@ impl Scheduler for Prio {
         while self.nonempty != 0 {
             let level = self.nonempty.trailing_zeros() as usize;
             let list = &mut self.levels[level];
-            super::prefetch_ahead(qs, list);
+            super::prefetch_ahead(qs, list, false);
             let Some(q) = list.pop_front() else {
                 self.nonempty &= !(1 << level);
                 continue;

@@ -7,9 +7,9 @@
 //! with the later fix that jumps V forward when no group is eligible.
 //!
 //! Timestamps are u64 fixed point (30 fraction bits) that wrap, compared as signed
-//! differences. Fields: `start` = S, `finish` = F (low 64 bits), `a` = inverse
-//! weight, `b` = group index, `flags` bit 0 = registered (weight counted in the
-//! sum). The bucket chains are not in the fields but in `Qfq::next`, 4 bytes per
+//! differences. Fields: `start` = S, `finish` = F, `a` = inverse weight (at most
+//! 2^30), `flags` bit 0 = registered (weight counted in the sum), bits 8 and up =
+//! group index. The bucket chains are not in the fields but in `Qfq::next`, 4 bytes per
 //! class (see there).
 
 use super::Scheduler;
@@ -23,6 +23,8 @@ const MAX_INDEX: usize = 24;
 const MIN_SLOT_SHIFT: u32 = FRAC_BITS + MTU_SHIFT - MAX_INDEX as u32;
 const MAX_SLOTS: u32 = 32;
 const REGISTERED: u32 = 1;
+/// Where a class's group index sits in its `flags`.
+const GROUP_SHIFT: u32 = 8;
 
 const ER: usize = 0;
 const IR: usize = 1;
@@ -213,7 +215,7 @@ impl Qfq {
 
     fn update_start(&self, qs: &mut Queues, q: QueueId, g: usize) {
         let slot_shift = self.groups[g].slot_shift;
-        let f = qs.fields(q).finish as u64;
+        let f = qs.fields(q).finish;
         let rounded_f = round_down(f, slot_shift);
         let limit = round_down(self.v, slot_shift).wrapping_add(1u64 << slot_shift);
         let s = if !gt(f, self.v) || gt(rounded_f, limit) {
@@ -232,7 +234,7 @@ impl Qfq {
         } else {
             f
         };
-        qs.fields_mut(q).start = u128::from(s);
+        qs.fields_mut(q).start = s;
     }
 
     /// Hints the classes behind `q` in its bucket, which are served next, as DRR
@@ -263,15 +265,15 @@ impl Qfq {
     /// The served class `q` moves on; true if the group's front changed.
     fn update_class(&mut self, qs: &mut Queues, g: usize, q: QueueId) -> bool {
         let fl = *qs.fields(q);
-        let s = fl.finish as u64;
-        qs.fields_mut(q).start = u128::from(s);
+        let s = fl.finish;
+        qs.fields_mut(q).start = s;
         match qs.head_len(q) {
             None => {
                 self.front_slot_remove(g);
             }
             Some(len) => {
-                let f = s.wrapping_add(u64::from(len) * fl.a);
-                qs.fields_mut(q).finish = u128::from(f);
+                let f = s.wrapping_add(u64::from(len) * u64::from(fl.a));
+                qs.fields_mut(q).finish = f;
                 let rounded_s = round_down(s, self.groups[g].slot_shift);
                 if rounded_s == self.groups[g].s {
                     return false;
@@ -307,18 +309,17 @@ impl Scheduler for Qfq {
             let index = calc_index(inv_w, self.lmax);
             let v = self.v;
             let m = qs.fields_mut(q);
-            m.flags |= REGISTERED;
-            m.a = inv_w;
-            m.b = index as u64;
-            m.finish = u128::from(v);
+            m.flags = REGISTERED | (index as u32) << GROUP_SHIFT;
+            m.a = u32::try_from(inv_w).expect("1 / weight in 30 fraction bits");
+            m.finish = v;
             self.set_wsum(self.wsum + w);
         }
         let fl = *qs.fields(q);
-        let g = fl.b as usize;
+        let g = (fl.flags >> GROUP_SHIFT) as usize;
         let len = qs.head_len(q).unwrap_or(0);
         self.update_start(qs, q, g);
-        let s = qs.fields(q).start as u64;
-        qs.fields_mut(q).finish = u128::from(s.wrapping_add(u64::from(len) * fl.a));
+        let s = qs.fields(q).start;
+        qs.fields_mut(q).finish = s.wrapping_add(u64::from(len) * u64::from(fl.a));
         let rounded_s = round_down(s, self.groups[g].slot_shift);
         let mut update = true;
         if self.groups[g].full_slots != 0 {
@@ -371,7 +372,7 @@ impl Scheduler for Qfq {
                 None => self.bitmaps[ER] &= !(1 << g),
                 Some(cl) => {
                     let shift = self.groups[g].slot_shift;
-                    let rounded_s = round_down(qs.fields(cl).start as u64, shift);
+                    let rounded_s = round_down(qs.fields(cl).start, shift);
                     if self.groups[g].s == rounded_s {
                         unblock = false;
                     } else {

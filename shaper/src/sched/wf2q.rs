@@ -182,7 +182,7 @@ impl<O: Order> Core<O> {
                 }
             }
             let fl = qs.fields(q);
-            if fl.flags & IDLE != 0 && fl.finish as u64 == f {
+            if fl.flags & IDLE != 0 && fl.finish == f {
                 qs.fields_mut(q).flags &= !IDLE;
                 self.wsum -= u64::from(qs.weight(q));
             }
@@ -210,7 +210,7 @@ impl<O: Order> Scheduler for Core<O> {
         }
         let len = qs.head_len(q).unwrap_or(0);
         // Only an idle queue can be ahead of V (see the module docs).
-        let finish = fl.finish as u64;
+        let finish = fl.finish;
         let s = if fl.flags & IDLE != 0 && after(finish, self.v) {
             finish
         } else {
@@ -219,8 +219,8 @@ impl<O: Order> Scheduler for Core<O> {
         let f = s.wrapping_add(cost(len, w));
         let m = qs.fields_mut(q);
         m.flags = BACKLOGGED;
-        m.start = u128::from(s);
-        m.finish = u128::from(f);
+        m.start = s;
+        m.finish = f;
         self.place(q, s, f);
     }
 
@@ -236,7 +236,7 @@ impl<O: Order> Scheduler for Core<O> {
                 break;
             }
             self.waiting.pop();
-            self.eligible.push(qs.fields(q).finish as u64, q);
+            self.eligible.push(qs.fields(q).finish, q);
             // Its F is read when it leaves: hinted some pops ahead where known
             // (far ahead: ties make V pass many at once, each a short step).
             match self.waiting.ahead(RELEASE_AHEAD) {
@@ -278,8 +278,8 @@ impl<O: Order> Scheduler for Core<O> {
             let s = f;
             let nf = s.wrapping_add(cost(next, w));
             let m = qs.fields_mut(q);
-            m.start = u128::from(s);
-            m.finish = u128::from(nf);
+            m.start = s;
+            m.finish = nf;
             self.place(q, s, nf);
         } else if after(f, self.v) {
             qs.fields_mut(q).flags = IDLE;
