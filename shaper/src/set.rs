@@ -161,6 +161,9 @@ pub struct ShaperSet<P> {
     /// Parked queues (empty dynamic queues kept for their flow), oldest first.
     idle_head: u32,
     idle_tail: u32,
+    /// Packets put on a link so far (wrapping): tells `enqueue_hinted` whether
+    /// its `admit` moved anything (see there).
+    sent: u32,
 }
 
 impl<P> std::fmt::Debug for ShaperSet<P> {
@@ -300,6 +303,7 @@ impl<P> ShaperSet<P> {
             }) || cfg.queues.iter().any(|q| !q.mask.is_none()),
             idle_head: NIL,
             idle_tail: NIL,
+            sent: 0,
         };
         for p in 0..set.pipes.len() {
             if set.pipes[p].mask.is_none() {
@@ -494,6 +498,7 @@ impl<P> ShaperSet<P> {
                 return Ok(());
             }
         }
+        let sent = self.sent;
         match self.admit(fs, p, key, h, len, now) {
             Ok((i, q)) => {
                 let slot = self.slot_free.pop().expect("admit checked the pool");
@@ -510,7 +515,8 @@ impl<P> ShaperSet<P> {
                         0
                     },
                 };
-                if self.inst[i as usize].queued == 0 {
+                let was_backlogged = self.inst[i as usize].queued > 0;
+                if !was_backlogged {
                     self.inst[i as usize].link.wake(now);
                 }
                 self.qs.push(q, slot);
@@ -519,6 +525,20 @@ impl<P> ShaperSet<P> {
                 c.backlog_pkts += 1;
                 c.backlog_bytes += u64::from(len);
                 self.inst[i as usize].sched.enqueue(&mut self.qs, q, now);
+                // Into a backlogged instance whose link is busy, with nothing sent
+                // by `admit`'s serialize and nothing dropped: neither the link,
+                // the delay line nor the instance's next event changed since they
+                // were last armed (an arrival only adds to the backlog), so the
+                // serialize and re-arm below would find nothing to do. They cost
+                // ~10% of a packet at 100,000 flows (in-process A/B: DRR 143 ->
+                // 133 ns, FIFO 92 -> 86, 2026-11-22).
+                if was_backlogged
+                    && self.sent == sent
+                    && self.qs.call_drop_pkts == 0
+                    && !self.inst[i as usize].link.free_by(now)
+                {
+                    return Ok(());
+                }
                 self.fold_drops(i);
                 self.serialize(i, now);
                 self.arm(i, now);
@@ -1021,6 +1041,7 @@ impl<P> ShaperSet<P> {
                 meta.queue, self.inst[iu].pipe
             );
             self.inst[iu].queued -= 1;
+            self.sent = self.sent.wrapping_add(1);
             let release = self.inst[iu].link.send(meta.len, start);
             let m = &mut self.qs.slots[slot as usize];
             m.time = release;
