@@ -1,7 +1,7 @@
 //! Which frames the express lane takes: the general path's L2 and IPv4 rules,
 //! for the frames they let through unchanged to a route lookup.
 use crate::frame::{Frame, RxChecksum};
-use crate::tables::{DemuxEntry, PortDemux};
+use crate::tables::{DemuxSlot, PortDemux};
 use crate::wire::checksum;
 
 /// What `check` found of an express-worthy frame.
@@ -15,7 +15,8 @@ pub(super) struct Candidate {
     pub end: u16,
 }
 
-/// A frame for the express lane: its owner and what it needs of the frame;
+/// A frame for the express lane: its (port, VLAN) slot (owner, counters) and
+/// what it needs of the frame;
 /// `None` sends it down the general path, which counts and drops or answers
 /// what this declines (and forwards the rest: headers with options, say).
 ///
@@ -23,7 +24,10 @@ pub(super) struct Candidate {
 /// in the frame, or none and the NIC's stripped one (or none at all), then
 /// IPv4; QinQ and 802.3 lengths are left to it.
 #[inline(always)]
-pub(super) fn check<F: Frame>(frame: &F, owners: PortDemux<'_>) -> Option<(DemuxEntry, Candidate)> {
+pub(super) fn check<'t, F: Frame>(
+    frame: &F,
+    owners: PortDemux<'t>,
+) -> Option<(&'t DemuxSlot, Candidate)> {
     let d = frame.data();
     let (vid, l3) = match d.get(12..14)? {
         [0x08, 0x00] => (frame.stripped_vlan().unwrap_or(0), 14),
@@ -70,5 +74,5 @@ pub(super) fn check<F: Frame>(frame: &F, owners: PortDemux<'_>) -> Option<(Demux
         // Frames are at most a few KB.
         end: (l3 + total) as u16,
     };
-    Some((s.owner, c))
+    Some((s, c))
 }

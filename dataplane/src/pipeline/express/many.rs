@@ -18,40 +18,36 @@ use crate::tables::Vnet;
 pub(super) fn run<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
     out: &mut O,
-    cand: &Candidates,
+    cand: &Candidates<'_>,
     frames: &mut [Option<F>],
 ) -> u64 {
     // Each tenant's tap would be one more cold line per frame.
     if capture::any_running() {
         return 0;
     }
-    let (n, w) = (cand.n, ctx.worker);
-    // Level 1, the `Vnet` lines (prefetched by the caller as it checked the
-    // frames): whether there is a firewall, where the counter slot and the
-    // table's root are.
+    let n = cand.n;
+    // Level 1, the `Vnet` lines (prefetched with the counters by the caller as
+    // it checked the frames): whether there is a firewall, the compact table's
+    // root (in the line itself for most tables).
     let mut vnet: [Option<&Vnet>; BURST_MAX] = [None; BURST_MAX];
     for (v, o) in vnet.iter_mut().zip(&cand.owner[..n]) {
-        *v = ctx
-            .tables
-            .vnets
-            .get(o.vnet())
-            .filter(|v| v.firewall().is_none());
+        *v = ctx.tables.vnets.get(o.vnet()).filter(|v| !v.has_firewall());
         if let Some(v) = v {
-            prefetch(v.counters(w));
-            match &v.compact4 {
-                Some(c) => prefetch(c.root_ptr()),
+            match (&v.compact4, v.compact_root_line()) {
+                (Some(_), None) => {}
+                (Some(_), Some(root)) => prefetch(root),
                 // A table too big for the compact form: the lookup goes
                 // through the forwarding part, in the second line.
-                None => prefetch(Vnet::second_line(*v)),
+                (None, _) => prefetch(Vnet::second_line(*v)),
             }
         }
     }
-    // Level 2, the small tables' roots: the leaf each key goes to, whose line
-    // `leaf` prefetches.
+    // Level 2, the roots: the leaf each key goes to, whose line `compact_leaf`
+    // prefetches.
     let mut leaf = [lpm::CompactLeaf::default(); BURST_MAX];
     for k in 0..n {
-        if let Some(c) = vnet[k].and_then(|v| v.compact4.as_ref()) {
-            leaf[k] = c.leaf(cand.dst[k]);
+        if let Some(l) = vnet[k].and_then(|v| v.compact_leaf(cand.dst[k])) {
+            leaf[k] = l;
         }
     }
     // Level 3, the leaves: the next hops, and their gateway entries fetched.
@@ -73,8 +69,9 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         let Some(v) = vnet[k] else {
             continue;
         };
-        let Some(g) = v.gateway(hops[k]) else {
-            // Not a resolved gateway: the general path's.
+        // Not a resolved gateway: the general path's. (A slot that let a
+        // frame through has counters for every worker.)
+        let (Some(g), Some(c)) = (v.gateway(hops[k]), cand.counters[k]) else {
             continue;
         };
         let Some(frame) = frames[usize::from(cand.slot[k])].take() else {
@@ -82,7 +79,6 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         };
         let s = forward(out, frame, cand, k, g);
         taken += 1;
-        let c = v.counters(w);
         bump(&c.rx_packets, 1);
         bump(&c.rx_bytes, s.rx);
         bump(&c.forwarded, 1);

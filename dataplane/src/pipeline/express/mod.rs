@@ -26,6 +26,7 @@ use super::Output;
 use super::PathCtx;
 use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
+use crate::stats::VnetWorkerCounters;
 use crate::tables::{DemuxEntry, GatewayEgress, PortDemux};
 use crate::wire::{self, EtherType, Ipv4Packet, MacAddr};
 use check::check;
@@ -43,10 +44,12 @@ thread_local! {
 /// The burst's express-worthy frames, in arrival order, a field per array (the
 /// destinations are the batch lookup's keys as they are; a struct per frame was
 /// packed into and out of registers).
-struct Candidates {
+struct Candidates<'t> {
     /// Each one's slot in the burst (at most BURST_MAX: `burst` hands over one chunk).
     slot: [u8; BURST_MAX],
     owner: [DemuxEntry; BURST_MAX],
+    /// This worker's counters of the owner, from its (port, VLAN) slot.
+    counters: [Option<&'t VnetWorkerCounters>; BURST_MAX],
     /// `Candidate`'s fields.
     dst: [u32; BURST_MAX],
     l3: [u8; BURST_MAX],
@@ -70,6 +73,7 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let mut cand = Candidates {
         slot: [0; BURST_MAX],
         owner: [DemuxEntry::NONE; BURST_MAX],
+        counters: [None; BURST_MAX],
         dst: [0; BURST_MAX],
         l3: [0; BURST_MAX],
         end: [0; BURST_MAX],
@@ -78,19 +82,25 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let mut last = DemuxEntry::NONE;
     let mut owners_seen = 0u32;
     for (i, f) in frames.iter().enumerate() {
-        let Some((o, c)) = f.as_ref().and_then(|f| check(f, owners)) else {
+        let Some((s, c)) = f.as_ref().and_then(|f| check(f, owners)) else {
             continue;
         };
-        if o != last {
-            last = o;
+        let counters = s.counters(ctx.worker);
+        if s.owner != last {
+            last = s.owner;
             owners_seen += 1;
-            // The owner's `Vnet` line, on its way while the rest is checked
-            // (a burst of one tenant has it hot after its first frame).
-            super::ingress::prefetch(ctx.tables.vnets.as_ptr().wrapping_add(o.vnet()));
+            // The owner's `Vnet` line and counters, on their way while the
+            // rest is checked (a burst of one tenant has them hot after its
+            // first frame).
+            super::ingress::prefetch(ctx.tables.vnets.as_ptr().wrapping_add(last.vnet()));
+            if let Some(c) = counters {
+                super::ingress::prefetch(c);
+            }
         }
         let k = cand.n;
         cand.slot[k] = i as u8;
-        cand.owner[k] = o;
+        cand.owner[k] = s.owner;
+        cand.counters[k] = counters;
         cand.dst[k] = c.dst;
         cand.l3[k] = c.l3;
         cand.end[k] = c.end;
@@ -124,7 +134,7 @@ struct Sizes {
 fn forward<F: Frame, O: Output<F>>(
     out: &mut O,
     mut frame: F,
-    cand: &Candidates,
+    cand: &Candidates<'_>,
     k: usize,
     g: &GatewayEgress,
 ) -> Sizes {

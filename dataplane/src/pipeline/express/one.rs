@@ -12,7 +12,7 @@ use crate::stats::{bump, DropReason};
 pub(super) fn run<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
     out: &mut O,
-    cand: &Candidates,
+    cand: &Candidates<'_>,
     frames: &mut [Option<F>],
 ) -> u64 {
     let n = cand.n;
@@ -20,7 +20,7 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         return 0;
     };
     let c = vnet.counters(ctx.worker);
-    if vnet.firewall().is_some() || c.tap.is_recording() {
+    if vnet.has_firewall() || c.tap.is_recording() {
         return 0;
     }
     let keys = &cand.dst;
