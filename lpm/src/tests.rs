@@ -738,6 +738,114 @@ fn sub_tables_past_64_match_reference() {
     fib.table.check_invariants();
 }
 
+/// A skip (`Dxr::emit_skip`): a crowd of /124../128 prefixes in one /96 under a
+/// /32's sub-direct table, with /64s and /48s beside it in the same slot and
+/// around the block's ends, as the real table's 2001:590::/96. Batch, portable
+/// and scalar lookups against the naive reference on every route's edges and on
+/// random keys in and around the block, before and after updates inside and
+/// outside it.
+#[test]
+fn skips_match_reference_v6() {
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+    let block: u128 = 0x2001_0db8_0000_0000_0000_0000 << 32;
+    // A second crowd at the very end of the /32 (the block ends where its span does).
+    let end_block: u128 = 0x2001_0db8_ffff_ffff_ffff_ffff << 32;
+    let pick = |next: &mut dyn FnMut() -> u64, kind: u64| -> (u128, u8) {
+        match kind % 8 {
+            // The crowds.
+            0..=3 => {
+                let l = 124 + (next() % 5) as u8;
+                let b = if kind == 3 { end_block } else { block };
+                ((b | u128::from(next() as u32)) & mask6(l), l)
+            }
+            // Beside it: /64s in the same /46, one covering the block's first
+            // and one right after its last address.
+            4 => {
+                let a = (0x2001_0db8_0000u128 << 80) | (u128::from(next() % 4) << 64);
+                (a & mask6(64), 64)
+            }
+            5 => {
+                let l = [48, 56, 96][next() as usize % 3];
+                let a = block
+                    .wrapping_add(u128::from(next() % 3) << 32)
+                    .wrapping_sub(1 << 32);
+                (a & mask6(l), l)
+            }
+            // /48s over the /32 (its sub-direct table) and elsewhere.
+            6 => {
+                let a = (0x2001_0db8u128 << 96) | (u128::from(next() as u16) << 80);
+                (a & mask6(48), 48)
+            }
+            _ => {
+                let l = [32, 48][next() as usize % 2];
+                let a = (0x2a00u128 << 112) | (u128::from(next()) << 64) >> 16;
+                (a & mask6(l), l)
+            }
+        }
+    };
+    let mut routes = std::collections::HashMap::new();
+    let mut load = Vec::new();
+    // The covering /32 and /64, and the block's first address in a prefix of its
+    // own: after the block, the rest's structure must go on with the hop that
+    // covers the block's end (the /64's), not the one at its start; the end
+    // block's last addresses in one too (nothing goes on after that block).
+    for (p, l, nh) in [
+        (0x2001_0db8u128 << 96, 32, 7),
+        (block & mask6(64), 64, 9),
+        (block, 126, 8),
+        (end_block | 0xffff_fff0, 124, 11),
+    ] {
+        routes.insert((p, l), nh);
+        load.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+    }
+    while routes.len() < 6000 {
+        let kind = if routes.len() < 1200 { next() % 7 } else { 7 };
+        let (p, l) = pick(&mut next, kind);
+        let nh = (next() % 1000) as NextHop;
+        routes.insert((p, l), nh);
+        load.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+    }
+    let mut fib = Fib6::new();
+    fib.apply(&load).unwrap();
+    for round in 0..4 {
+        let skips = fib.table.dxr.skips();
+        assert!(
+            skips >= 2,
+            "round {round}: the test needs two skips ({skips})"
+        );
+        fib.table.check_invariants();
+        let mut keys = edge_keys6(&routes);
+        for _ in 0..2_500 {
+            for b in [block, end_block] {
+                let k = b | u128::from(next() as u32);
+                keys.extend([
+                    k,
+                    k ^ (u128::from(next() % 8) << 32),
+                    k.wrapping_add(1 << 32),
+                ]);
+            }
+        }
+        let mut out = vec![0; keys.len()];
+        fib.lookup_batch(&keys, &mut out);
+        check_batch6(&fib, &routes, &keys, &out, &format!("round {round}"));
+        let mut batch = Vec::new();
+        for _ in 0..150 {
+            let kind = next() % 7;
+            let (p, l) = pick(&mut next, kind);
+            if next().is_multiple_of(2) {
+                routes.remove(&(p, l));
+                batch.push(Update6::Remove(Ipv6Addr::from(p), l));
+            } else {
+                let nh = (next() % 1000) as NextHop;
+                routes.insert((p, l), nh);
+                batch.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
+            }
+        }
+        fib.apply(&batch).unwrap();
+    }
+    fib.table.check_invariants();
+}
+
 /// Tables under 4096 routes (range chunks under a small top level, searched 16
 /// lanes at a time by the AVX-512 batch lookup) against the naive reference on
 /// every route's edges, next hops with the top bit set included.

@@ -88,6 +88,11 @@ const K_R8: u8 = 1;
 const K_R16: u8 = 2;
 const K_R32: u8 = 3;
 const K_R128: u8 = 4;
+/// A skip (IPv6, `emit_skip`): four words of `direct` from `off`, the block's
+/// `bits` key bits (high word, low word), the block's entry, the rest's entry.
+const K_SKIP: u8 = 5;
+/// Fewest bits a skip jumps over (below that, sub-direct tables do as well).
+const SKIP_MIN: u32 = 16;
 
 /// `repr(C)`: the IPv4 batch lookup reads it as three `u32`s (see `avx512.rs`).
 #[derive(Clone, Copy, Debug, Default)]
@@ -276,6 +281,22 @@ fn search<S: Copy + Ord>(starts: &[S], x: S) -> usize {
         n -= half;
     }
     base
+}
+
+/// The block of a skip for span `iv` (`o` bits fixed), as `(l, lo)`: the bits
+/// past `o` that at least 3 of 4 interval starts share with the middle one (at
+/// most 64, the rest of the key at most), `SKIP_MIN` or more, and the block's
+/// first address.
+fn skip_block(iv: &[(u128, NextHop)], o: u32) -> Option<(u32, u128)> {
+    let starts = &iv[1..];
+    let m = starts[starts.len() / 2].0;
+    let mut common: Vec<u32> = starts
+        .iter()
+        .map(|&(s, _)| ((s ^ m) << o).leading_zeros().min(128 - o))
+        .collect();
+    let (_, &mut l, _) = common.select_nth_unstable_by(starts.len() * 3 / 4, |a, b| b.cmp(a));
+    let l = l.min(64).min(127 - o);
+    (l >= SKIP_MIN).then(|| (l, m & !(u128::MAX >> (o + l))))
 }
 
 /// Keys looked up together by `lookup_batch`.
@@ -564,6 +585,13 @@ impl<K: Key> Dxr<K> {
             let off = self.r128.push(iv, o, |r| r);
             return Some(self.range_entry(K_R128, off, n));
         }
+        // Not for a /32's own span (o = 32): its keys outside the block would
+        // leave the vector steps for the scalar walk.
+        if o > 32 {
+            if let Some(e) = self.emit_skip(iv, o) {
+                return Some(e);
+            }
+        }
         // A sub-direct table of at most 2^10 entries per interval right under a
         // big table's 16-bit top level (a crowded /16 gets all 16 bits: its /32s
         // in one step), 2^6 elsewhere (2^16 at most): its slots then hold a few
@@ -585,6 +613,53 @@ impl<K: Key> Dxr<K> {
         Some(self.desc(Desc {
             kind: K_DIRECT,
             bits: t as u8,
+            count: 0,
+            off: u32::try_from(d).expect("lpm: direct table too large"),
+        }))
+    }
+
+    /// A skip for a span most of whose interval starts lie in one small block at
+    /// least `SKIP_MIN` bits deeper (the real table's crowd of /126s in
+    /// 2001:590::/96, with a few /64s beside it in 2001:590::/46): the key's bits
+    /// from `o` to the block's depth either name the block, whose structure goes
+    /// on from there, or not, and the rest of the span (the block's intervals
+    /// folded into the one before it) has a structure of its own at depth `o`.
+    /// Without it the walk to the crowd took a sub-direct table of 2^14 entries
+    /// for every 14 bits, each with one slot in use: six steps from /46 to /126.
+    /// `None`: no such block (fewer than 3 of 4 starts share 16 more bits).
+    fn emit_skip(&mut self, iv: &[(u128, NextHop)], o: u32) -> Option<u32> {
+        let (l, lo) = skip_block(iv, o)?;
+        let so = o + l;
+        let hi = lo | (u128::MAX >> so);
+        // The block: the interval covering its start, then those starting inside.
+        let a = iv.partition_point(|&(s, _)| s <= lo);
+        let b = iv.partition_point(|&(s, _)| s <= hi);
+        if b - a < 2 {
+            return None;
+        }
+        // The rest: the block's intervals folded into the one covering its start,
+        // then the interval covering its end resumes after it (where the span
+        // goes on and no interval starts there anyway).
+        let mut rest = iv[..a].to_vec();
+        let after = iv[b - 1].1;
+        let span_hi = lo | (u128::MAX >> o);
+        if hi != span_hi && iv.get(b).is_none_or(|&(s, _)| s > hi + 1) && after != rest[a - 1].1 {
+            rest.push((hi + 1, after));
+        }
+        for &(s, nh) in &iv[b..] {
+            if rest.last().is_some_and(|&(_, h)| h != nh) {
+                rest.push((s, nh));
+            }
+        }
+        let d = self.direct.len();
+        self.direct.resize(d + 4, 0);
+        let block = self.emit(&iv[a - 1..b], so);
+        let others = self.emit(&rest, o);
+        let v = ((lo << o) >> (128 - l)) as u64;
+        self.direct[d..d + 4].copy_from_slice(&[(v >> 32) as u32, v as u32, block, others]);
+        Some(self.desc(Desc {
+            kind: K_SKIP,
+            bits: l as u8,
             count: 0,
             off: u32::try_from(d).expect("lpm: direct table too large"),
         }))
@@ -733,6 +808,18 @@ impl<K: Key> Dxr<K> {
             let (off, n) = (d.off as usize, d.count as usize);
             match d.kind {
                 K_DIRECT => (u32::from(d.bits), off),
+                K_SKIP => {
+                    let new = self.direct.len();
+                    self.direct.extend_from_slice(&src.direct[off..off + 4]);
+                    for w in 2..4 {
+                        let sub = self.copy_entry(src, src.direct[off + w]);
+                        self.direct[new + w] = sub;
+                    }
+                    return self.desc(Desc {
+                        off: u32::try_from(new).expect("lpm: direct table too large"),
+                        ..d
+                    });
+                }
                 K_R8 => {
                     let new = self.r8.starts.len();
                     self.r8
@@ -838,6 +925,13 @@ impl<K: Key> Dxr<K> {
                     self.release(sub);
                 }
             }
+            K_SKIP => {
+                self.garbage += 16;
+                for w in 2..4 {
+                    let sub = self.direct[d.off as usize + w];
+                    self.release(sub);
+                }
+            }
             K_R8 => self.garbage += n * 5,
             K_R16 => self.garbage += n * 6,
             K_R32 => self.garbage += n * 8,
@@ -893,6 +987,16 @@ impl<K: Key> Dxr<K> {
                     let t = u32::from(d.bits);
                     e = self.direct[off + key.bits(o, t)];
                     o += t;
+                }
+                K_SKIP => {
+                    let l = u32::from(d.bits);
+                    let v = u64::from(self.direct[off]) << 32 | u64::from(self.direct[off + 1]);
+                    if key.bits(o, l) as u64 == v {
+                        e = self.direct[off + 2];
+                        o += l;
+                    } else {
+                        e = self.direct[off + 3];
+                    }
                 }
                 K_R8 => return self.r8.find(off, n, key.tail(o).top8()),
                 K_R16 => return self.r16.find(off, n, key.tail(o).top16()),
@@ -1023,6 +1127,39 @@ impl<K: Key> Dxr<K> {
         }
     }
 
+    /// A skip entry's block bits, block entry and rest entry.
+    pub(crate) fn skip(&self, e: u32) -> Option<(u32, u32, u32)> {
+        if !(DESC..LINE).contains(&e) {
+            return None;
+        }
+        let d = self.descs[(e & INDEX_MASK) as usize];
+        let off = d.off as usize;
+        (d.kind == K_SKIP).then(|| {
+            (
+                u32::from(d.bits),
+                self.direct[off + 2],
+                self.direct[off + 3],
+            )
+        })
+    }
+
+    /// Skips reachable from the top level.
+    pub(crate) fn skips(&self) -> usize {
+        fn walk<K: Key>(d: &Dxr<K>, e: u32) -> usize {
+            if let Some((_, block, others)) = d.skip(e) {
+                return 1 + walk(d, block) + walk(d, others);
+            }
+            match d.slot_kind(e) {
+                Slot::Sub { bits, off } => (0..1usize << bits)
+                    .map(|j| walk(d, d.direct[off + j]))
+                    .sum(),
+                _ => 0,
+            }
+        }
+        let top = &self.direct[..(1usize << self.s).min(self.direct.len())];
+        top.iter().map(|&e| walk(self, e)).sum()
+    }
+
     /// Lines of line chunks (garbage included).
     pub(crate) fn line_count(&self) -> usize {
         self.lines.v.len()
@@ -1039,6 +1176,9 @@ impl<K: Key> Dxr<K> {
     /// Deepest end (`o + t` bits) of a sub-direct table reachable from the top level.
     pub(crate) fn deepest_sub(&self) -> u32 {
         fn walk<K: Key>(d: &Dxr<K>, e: u32, o: u32) -> u32 {
+            if let Some((l, block, others)) = d.skip(e) {
+                return walk(d, block, o + l).max(walk(d, others, o));
+            }
             match d.slot_kind(e) {
                 Slot::Sub { bits, off } => (0..1usize << bits)
                     .map(|j| walk(d, d.direct[off + j], o + bits))
