@@ -57,6 +57,10 @@ pub struct Qfq {
     /// 100,000 classes it stays in the caches. Grows with the largest queue id
     /// seen, never per packet once there.
     next: Vec<u32>,
+    /// Where `hint_bucket` left its walk: the class it started from and the
+    /// classes `AHEAD / 4`, `AHEAD / 2` and `AHEAD` down its chain (NIL past
+    /// the end).
+    hint_at: [QueueId; 4],
 }
 
 #[inline]
@@ -108,6 +112,7 @@ impl Qfq {
                 slots: [NIL; MAX_SLOTS as usize],
             }),
             next: Vec::new(),
+            hint_at: [NIL; 4],
         }
     }
 
@@ -245,21 +250,49 @@ impl Qfq {
     /// was read). Hinting only the class right behind (before) left its head
     /// packet a miss on nearly every packet at 100,000 classes. (Without the
     /// third packet, or 12 places down: no better, measured.)
+    ///
+    /// The walk goes on from where the last call left it (`hint_at`) when `q`
+    /// is the class behind the last one (the bucket's head was served and
+    /// removed): one step of each cursor instead of eight dependent loads (the
+    /// walk was ~3.5% of QFQ's time at 100,000 classes). Buckets change only
+    /// at their heads, so the chain behind `q` is the one walked before; any
+    /// other `q` walks afresh. Only hints either way.
     #[inline]
-    fn hint_bucket(&self, qs: &Queues, q: QueueId) {
-        let mut c = q;
-        for k in 1..=super::AHEAD {
-            c = self.next[c as usize];
-            if c == NIL {
-                return;
-            }
-            if k == super::AHEAD / 4 {
-                qs.prefetch_third(c);
-            } else if k == super::AHEAD / 2 {
-                qs.prefetch_head(c);
-            }
+    fn hint_bucket(&mut self, qs: &Queues, q: QueueId) {
+        let [from, c2, c4, c8] = self.hint_at;
+        if q == from {
+            return; // served again: its hints went out last time
         }
-        qs.prefetch(c);
+        let step = |c: QueueId| self.next.get(c as usize).copied().unwrap_or(NIL);
+        let at = if from != NIL && step(from) == q {
+            [q, step(c2), step(c4), step(c8)]
+        } else {
+            let mut at = [q, NIL, NIL, NIL];
+            let mut c = q;
+            for k in 1..=super::AHEAD {
+                c = step(c);
+                if c == NIL {
+                    break;
+                }
+                match k {
+                    k if k == super::AHEAD / 4 => at[1] = c,
+                    k if k == super::AHEAD / 2 => at[2] = c,
+                    k if k == super::AHEAD => at[3] = c,
+                    _ => {}
+                }
+            }
+            at
+        };
+        self.hint_at = at;
+        if at[1] != NIL {
+            qs.prefetch_third(at[1]);
+        }
+        if at[2] != NIL {
+            qs.prefetch_head(at[2]);
+        }
+        if at[3] != NIL {
+            qs.prefetch(at[3]);
+        }
     }
 
     /// The served class `q` moves on; true if the group's front changed.
