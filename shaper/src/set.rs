@@ -164,6 +164,8 @@ pub struct ShaperSet<P> {
     /// Packets put on a link so far (wrapping): tells `enqueue_hinted` whether
     /// its `admit` moved anything (see there).
     sent: u32,
+    /// `expire_parked` has nothing to do before this time.
+    expire_after: u64,
 }
 
 impl<P> std::fmt::Debug for ShaperSet<P> {
@@ -304,6 +306,7 @@ impl<P> ShaperSet<P> {
             idle_head: NIL,
             idle_tail: NIL,
             sent: 0,
+            expire_after: 0,
         };
         for p in 0..set.pipes.len() {
             if set.pipes[p].mask.is_none() {
@@ -975,11 +978,24 @@ impl<P> ShaperSet<P> {
         self.q_free.push(q);
     }
 
-    /// Frees parked queues idle for more than a second, a few per poll.
+    /// Frees parked queues idle for more than a second, a few per poll. Once the
+    /// oldest is found younger than that, nothing is looked at before it could
+    /// expire (`expire_after`): its idle time is in its third line, a miss every
+    /// poll with many flows (2-3 ns a packet at 100,000). A queue parked later
+    /// with an older idle time (a drop on arrival parks without sending) may then
+    /// wait up to a second longer.
     fn expire_parked(&mut self, now: u64) {
+        if now < self.expire_after {
+            return;
+        }
         for _ in 0..8 {
             let q = self.idle_head;
-            if q == NIL || now.saturating_sub(self.qs.q[q as usize].idle_since) < self.hz {
+            if q == NIL {
+                return;
+            }
+            let since = self.qs.q[q as usize].idle_since;
+            if now.saturating_sub(since) < self.hz {
+                self.expire_after = since.saturating_add(self.hz);
                 return;
             }
             self.free_queue(self.qs.q[q as usize].instance, q);
