@@ -2,7 +2,7 @@
 //! for the frames they let through unchanged to a route lookup.
 use crate::frame::{Frame, RxChecksum};
 use crate::tables::{DemuxSlot, PortDemux};
-use crate::wire::checksum;
+use crate::wire::{checksum, IpProtocol};
 
 /// What `check` found of an express-worthy frame.
 #[derive(Clone, Copy)]
@@ -29,25 +29,7 @@ pub(super) fn check<'t, F: Frame>(
     owners: PortDemux<'t>,
 ) -> Option<(&'t DemuxSlot, Candidate)> {
     let d = frame.data();
-    let (vid, l3) = match d.get(12..14)? {
-        [0x08, 0x00] => (frame.stripped_vlan().unwrap_or(0), 14),
-        [0x81, 0x00] => {
-            let tag = d.get(14..18)?;
-            if tag[2..] != [0x08, 0x00] {
-                return None;
-            }
-            // VID 0 (a priority tag) is untagged, as below.
-            (u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff, 18)
-        }
-        _ => return None,
-    };
-    // VID 4095 is no interface's: its slot has no owner.
-    let s = owners.lookup((vid != 0).then_some(vid));
-    // Unicast to the interface (the promiscuous port's other stations, and
-    // broadcast or multicast frames, are the general path's).
-    if s.owner.is_none() || d[..6] != s.mac {
-        return None;
-    }
+    let (s, l3) = l2(frame, d, owners, [0x08, 0x00])?;
     let h: &[u8; 20] = d.get(l3..)?.first_chunk()?;
     // Version 4 and a 20-byte header.
     if h[0] != 0x45 {
@@ -77,6 +59,64 @@ pub(super) fn check<'t, F: Frame>(
     Some((s, c))
 }
 
+/// The L2 half of `check` for `ethertype` (in the frame's second byte, 0x00
+/// for IPv4, 0xdd for IPv6): the frame's (port, VLAN) slot when it is unicast to
+/// the slot's interface, and the L3 offset.
+#[inline(always)]
+fn l2<'t, F: Frame>(
+    frame: &F,
+    d: &[u8],
+    owners: PortDemux<'t>,
+    ethertype: [u8; 2],
+) -> Option<(&'t DemuxSlot, usize)> {
+    let (vid, l3) = match d.get(12..14)? {
+        t if t == ethertype => (frame.stripped_vlan().unwrap_or(0), 14),
+        [0x81, 0x00] => {
+            let tag = d.get(14..18)?;
+            if tag[2..] != ethertype {
+                return None;
+            }
+            // VID 0 (a priority tag) is untagged, as below.
+            (u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff, 18)
+        }
+        _ => return None,
+    };
+    // VID 4095 is no interface's: its slot has no owner.
+    let s = owners.lookup((vid != 0).then_some(vid));
+    // Unicast to the interface (the promiscuous port's other stations, and
+    // broadcast or multicast frames, are the general path's).
+    if s.owner.is_none() || d[..6] != s.mac {
+        return None;
+    }
+    Some((s, l3))
+}
+
+/// `check` for IPv6: a frame the general path would route without a word
+/// (version 6, its length there, hop limit above 1, no ICMPv6 (neighbor
+/// discovery, echo for the router), no multicast or link-local address): its
+/// slot, destination (host order) and L3 offset and end.
+#[inline(always)]
+pub(super) fn check6<'t, F: Frame>(
+    frame: &F,
+    owners: PortDemux<'t>,
+) -> Option<(&'t DemuxSlot, u128, u8, u16)> {
+    let d = frame.data();
+    let (s, l3) = l2(frame, d, owners, [0x86, 0xdd])?;
+    let h: &[u8; 40] = d.get(l3..)?.first_chunk()?;
+    let total = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
+    if h[0] >> 4 != 6 || total > d.len() - l3 || h[6] == IpProtocol::ICMPV6 || h[7] <= 1 {
+        return None;
+    }
+    let src = u128::from_be_bytes(*h[8..].first_chunk::<16>()?);
+    let dst = u128::from_be_bytes(*h[24..].first_chunk::<16>()?);
+    let link_local = |a: u128| (a >> 118) == 0xfe80 >> 6;
+    if dst >> 120 == 0xff || link_local(src) || link_local(dst) {
+        return None;
+    }
+    // Frames are at most a few KB.
+    Some((s, dst, l3 as u8, (l3 + total) as u16))
+}
+
 /// The (port, VLAN) slot of a frame with an 802.1Q tag, to prefetch it: with
 /// many tenants on VLANs every frame's slot is another line (4,096 slots of 32
 /// bytes a port), and `check` would wait for each in turn. `None` for a frame
@@ -88,4 +128,12 @@ pub(super) fn tagged_slot<'t, F: Frame>(frame: &F, owners: PortDemux<'t>) -> Opt
         [0x81, 0x00, hi, lo] => Some(owners.lookup(Some(u16::from_be_bytes([*hi, *lo]) & 0x0fff))),
         _ => None,
     }
+}
+
+/// Whether a frame carries IPv6 (behind an 802.1Q tag or not).
+#[inline(always)]
+pub(super) fn is_ipv6<F: Frame>(frame: &F) -> bool {
+    let d = frame.data();
+    matches!(d.get(12..14), Some([0x86, 0xdd]))
+        || matches!(d.get(12..18), Some([0x81, 0x00, _, _, 0x86, 0xdd]))
 }

@@ -3,13 +3,12 @@
 //! passes over the burst, one level each, and the misses of all frames overlap
 //! instead of queueing one behind the other (as the general path's `warm`,
 //! `locate_compact` and `warm_gateways` do).
-use super::{forward, Candidates};
+use super::{forward, Candidates, Tally};
 use crate::capture;
 use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
 use crate::pipeline::ingress::prefetch;
 use crate::pipeline::{Output, PathCtx};
-use crate::stats::{bump, DropReason};
 use crate::tables::Vnet;
 
 /// Forwards the candidates whose tenant has no firewall and whose route is a
@@ -77,18 +76,10 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         let Some(frame) = frames[usize::from(cand.slot[k])].take() else {
             continue;
         };
-        let s = forward(out, frame, cand, k, g);
-        taken += 1;
-        bump(&c.rx_packets, 1);
-        bump(&c.rx_bytes, s.rx);
-        bump(&c.forwarded, 1);
-        match s.tx {
-            Some(tx) => {
-                bump(&c.tx_packets, 1);
-                bump(&c.tx_bytes, tx);
-            }
-            None => c.drop(DropReason::NoBuffer),
-        }
+        let s = forward::<false, _, _>(out, frame, cand.l3[k], cand.end[k], g);
+        let mut tally = Tally::default();
+        tally.add(s, c);
+        taken += tally.count(c);
     }
     taken
 }

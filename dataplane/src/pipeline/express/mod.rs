@@ -17,18 +17,20 @@
 //!
 //! Two shapes of burst: one tenant's (`one`: its state is hot after the first
 //! frame, one batched lookup, counted once), and many tenants' (`many`: their
-//! state is cold, fetched in passes so the misses overlap).
+//! state is cold, fetched in passes so the misses overlap). IPv6 (`six`), for
+//! a burst of one tenant, after the IPv4 frames.
 mod check;
 mod many;
 mod one;
+mod six;
 
 use super::Output;
 use super::PathCtx;
 use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
-use crate::stats::VnetWorkerCounters;
+use crate::stats::{bump, DropReason, VnetWorkerCounters};
 use crate::tables::{DemuxEntry, GatewayEgress, PortDemux};
-use crate::wire::{self, EtherType, Ipv4Packet, MacAddr};
+use crate::wire::{self, EtherType, Ipv4Packet, Ipv6Packet, MacAddr};
 use check::check;
 
 #[cfg(test)]
@@ -36,9 +38,10 @@ thread_local! {
     /// Tests turn the lane off to compare the general path's results with it.
     pub(super) static OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// Frames the lane forwarded on this thread, so tests can see it was taken:
-    /// all, and those of bursts over several tenants.
+    /// all, those of bursts over several tenants, IPv6 ones.
     pub(super) static TAKEN: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     pub(super) static TAKEN_MANY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    pub(super) static TAKEN_SIX: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// The burst's express-worthy frames, in arrival order, a field per array (the
@@ -116,11 +119,19 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         cand.end[k] = c.end;
         cand.n = k + 1;
     }
-    let taken = match owners_seen {
+    let mut taken = match owners_seen {
         0 => 0,
         1 => one::run(ctx, out, &cand, frames),
         _ => many::run(ctx, out, &cand, frames),
     };
+    // IPv6, when the burst holds some (its keys are 16 bytes: their lanes are
+    // zeroed only then).
+    if frames.iter().flatten().any(check::is_ipv6) {
+        let six = six::run(ctx, out, owners, frames);
+        #[cfg(test)]
+        TAKEN_SIX.with(|t| t.set(t.get() + six));
+        taken += six;
+    }
     #[cfg(test)]
     {
         TAKEN.with(|t| t.set(t.get() + taken));
@@ -138,20 +149,60 @@ struct Sizes {
     tx: Option<u64>,
 }
 
-/// Candidate `k`'s IP packet (from its L3 offset to its end, Ethernet padding
-/// cut) one hop on, behind `g`'s Ethernet header, handed to TX.
+/// What the lane took of one tenant's frames, counted into its slot at once
+/// (for a burst of one tenant: once for the burst).
+#[derive(Default)]
+struct Tally {
+    taken: u64,
+    sent: u64,
+    rx_bytes: u64,
+    tx_bytes: u64,
+}
+
+impl Tally {
+    #[inline(always)]
+    fn add(&mut self, s: Sizes, c: &VnetWorkerCounters) {
+        self.taken += 1;
+        self.rx_bytes += s.rx;
+        match s.tx {
+            Some(tx) => {
+                self.sent += 1;
+                self.tx_bytes += tx;
+            }
+            None => c.drop(DropReason::NoBuffer),
+        }
+    }
+
+    /// Into `c`; returns the frames taken.
+    #[inline(always)]
+    fn count(self, c: &VnetWorkerCounters) -> u64 {
+        if self.taken > 0 {
+            bump(&c.rx_packets, self.taken);
+            bump(&c.rx_bytes, self.rx_bytes);
+            bump(&c.forwarded, self.taken);
+            bump(&c.tx_packets, self.sent);
+            bump(&c.tx_bytes, self.tx_bytes);
+        }
+        self.taken
+    }
+}
+
+/// The IP packet of a frame the lane took (from `l3` to `end`, Ethernet padding
+/// cut) one hop on, behind `g`'s Ethernet header, handed to TX. `V6`: an IPv6
+/// packet (hop limit, no checksum), else IPv4 with a 20-byte header; `check`
+/// saw the hops to spare either way.
 #[inline(always)]
-fn forward<F: Frame, O: Output<F>>(
+fn forward<const V6: bool, F: Frame, O: Output<F>>(
     out: &mut O,
     mut frame: F,
-    cand: &Candidates<'_>,
-    k: usize,
+    l3: u8,
+    end: u16,
     g: &GatewayEgress,
 ) -> Sizes {
     let rx = frame.data().len() as u64;
     // Shrinking to what `check` measured: cannot fail.
-    frame.set_len(usize::from(cand.end[k]));
-    let (l3, vlan) = (usize::from(cand.l3[k]), g.vlan());
+    frame.set_len(usize::from(end));
+    let (l3, vlan) = (usize::from(l3), g.vlan());
     let hl = wire::ethernet::header_len(vlan.is_some());
     let room = if l3 >= hl {
         frame.adj(l3 - hl)
@@ -162,15 +213,13 @@ fn forward<F: Frame, O: Output<F>>(
         return Sizes { rx, tx: None };
     }
     let d = frame.data_mut();
-    let hl = wire::emit_ethernet(
-        d,
-        MacAddr(g.dst_mac),
-        MacAddr(g.src_mac),
-        vlan,
-        EtherType::IPV4,
-    );
-    // `check` saw TTL > 1 and a 20-byte header.
-    Ipv4Packet::new_unchecked(&mut d[hl..]).decrement_ttl();
+    let ethertype = if V6 { EtherType::IPV6 } else { EtherType::IPV4 };
+    let hl = wire::emit_ethernet(d, MacAddr(g.dst_mac), MacAddr(g.src_mac), vlan, ethertype);
+    if V6 {
+        Ipv6Packet::new_unchecked(&mut d[hl..]).decrement_hop_limit();
+    } else {
+        Ipv4Packet::new_unchecked(&mut d[hl..]).decrement_ttl();
+    }
     let tx = d.len() as u64;
     frame.clear_offload_flags();
     out.tx(g.port, frame);

@@ -1,9 +1,8 @@
 //! A burst of one tenant: its state is hot after the first frame, so no passes
 //! to warm it; one batched lookup; the counters updated once for the burst.
-use super::{forward, Candidates};
+use super::{forward, Candidates, Tally};
 use crate::frame::Frame;
 use crate::pipeline::{Output, PathCtx};
-use crate::stats::{bump, DropReason};
 
 /// Forwards the candidates (all of one owner) whose route is a resolved
 /// gateway, if their tenant has no firewall and no running capture; returns
@@ -33,7 +32,7 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         fib.lookup_batch(&keys[..n], &mut hops[..n]);
     }
 
-    let (mut taken, mut sent, mut rx_bytes, mut tx_bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
     for k in 0..n {
         let Some(g) = vnet.gateway(hops[k]) else {
             // A connected destination, an unresolved gateway, the router's own
@@ -43,23 +42,8 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         let Some(frame) = frames[usize::from(cand.slot[k])].take() else {
             continue;
         };
-        let s = forward(out, frame, cand, k, g);
-        taken += 1;
-        rx_bytes += s.rx;
-        match s.tx {
-            Some(tx) => {
-                sent += 1;
-                tx_bytes += tx;
-            }
-            None => c.drop(DropReason::NoBuffer),
-        }
+        let s = forward::<false, _, _>(out, frame, cand.l3[k], cand.end[k], g);
+        tally.add(s, c);
     }
-    if taken > 0 {
-        bump(&c.rx_packets, taken);
-        bump(&c.rx_bytes, rx_bytes);
-        bump(&c.forwarded, taken);
-        bump(&c.tx_packets, sent);
-        bump(&c.tx_bytes, tx_bytes);
-    }
-    taken
+    tally.count(c)
 }

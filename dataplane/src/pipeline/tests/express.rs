@@ -3,7 +3,7 @@
 //! frames out and the same counters, over random bursts of every kind of frame
 //! the lane must decline or take.
 use super::*;
-use crate::pipeline::express::{OFF, TAKEN, TAKEN_MANY};
+use crate::pipeline::express::{OFF, TAKEN, TAKEN_MANY, TAKEN_SIX};
 
 /// splitmix64: the test's own deterministic stream.
 struct Rng(u64);
@@ -67,6 +67,7 @@ fn random_frame(rng: &mut Rng, from: From) -> VecFrame {
     let l3 = match rng.below(20) {
         0 => arp_request(host, "10.0.1.10", "10.0.1.1"),
         1 => echo6("fd00:1::10", "fd00:2::10", 64, b"six"),
+        2..=4 => udp6(rng),
         _ => {
             let dst = match rng.below(12) {
                 0 => "10.0.2.10".to_string(),
@@ -100,7 +101,7 @@ fn random_frame(rng: &mut Rng, from: From) -> VecFrame {
         }
     };
     let ethertype = match l3.first() {
-        Some(0x60) if l3.len() > 40 && l3[6] == IpProtocol::ICMPV6 => EtherType::IPV6,
+        Some(0x60) if l3.len() >= 40 => EtherType::IPV6,
         _ if l3.len() == 28 && l3[7] == 1 => EtherType::ARP,
         _ => EtherType::IPV4,
     };
@@ -124,6 +125,48 @@ fn random_frame(rng: &mut Rng, from: From) -> VecFrame {
         _ => RxChecksum::Unknown,
     };
     f
+}
+
+/// A random UDP/IPv6 packet: mostly to the gateway route (2001:db8::/32), the
+/// rest to what the lane declines (connected, the router's own, multicast,
+/// link-local, unrouted addresses; a link-local source; hop limits 0 and 1; a
+/// truncated payload; version 4 in the header).
+fn udp6(rng: &mut Rng) -> Vec<u8> {
+    let dst = match rng.below(12) {
+        0 => "fd00:2::10".to_string(),
+        1 => "fd00:1::1".to_string(),
+        2 => "ff02::1".to_string(),
+        3 => "fe80::1".to_string(),
+        4 => "2002::1".to_string(),
+        _ => format!(
+            "2001:db8:{:x}::{:x}",
+            rng.below(0x10000),
+            rng.below(0x10000)
+        ),
+    };
+    let src = if rng.below(16) == 0 {
+        "fe80::10"
+    } else {
+        "fd00:1::10"
+    };
+    let hop_limit = rng.pick(&[0, 1, 2, 64, 64, 64]);
+    let payload = 8 + rng.below(40) as usize;
+    let mut b = vec![0u8; 40 + payload];
+    ipv6::emit_header(
+        &mut b,
+        v6(src),
+        v6(&dst),
+        IpProtocol::UDP,
+        hop_limit,
+        payload,
+    );
+    match rng.below(16) {
+        0 => b.truncate(b.len() - 3),
+        1 => b[0] = 0x45,
+        2 => b.extend_from_slice(&[0xee; 5]), // Ethernet padding
+        _ => {}
+    }
+    b
 }
 
 /// A random burst of up to 40 frames (a burst over BURST_MAX goes in chunks):
@@ -166,13 +209,15 @@ fn with_lane(on: bool, f: impl FnOnce()) {
 }
 
 /// Runs 400 random bursts through two routers made by `router`, one with the
-/// lane off, and compares what leaves them and their counters; returns the
-/// frames the lane took (all, over several tenants).
+/// lane off, and compares what leaves them and their counters (and that the
+/// IPv6 lane took its share); returns the frames the lane took (all, over
+/// several tenants).
 fn compare_with_general_path(seed: u64, router: impl Fn() -> Router) -> (u64, u64) {
     let mut rng = Rng(seed);
     let (mut fast, mut general) = (router(), router());
     TAKEN.with(|t| t.set(0));
     TAKEN_MANY.with(|t| t.set(0));
+    TAKEN_SIX.with(|t| t.set(0));
     for round in 0..400 {
         let (port, frames) = random_burst(&mut rng);
         let mut a = Vec::new();
@@ -202,21 +247,25 @@ fn compare_with_general_path(seed: u64, router: impl Fn() -> Router) -> (u64, u6
         };
         assert_eq!(t(&fast), t(&general), "{port:?}");
     }
+    let six = TAKEN_SIX.with(|t| t.get());
+    assert!(six > 100, "the lane took {six} IPv6 frames");
     (TAKEN.with(|t| t.get()), TAKEN_MANY.with(|t| t.get()))
 }
 
 #[test]
 fn the_express_lane_gives_what_the_general_path_gives() {
-    // Red also has a default route, so that broadcast, multicast and the
+    // Red also has default routes, so that broadcast, multicast and the
     // unrouted destinations meet a gateway route there: the lane must decline
     // them by their address, not by their lookup.
     let (taken, many) = compare_with_general_path(7, || {
         let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
         red.routes4.push((v4("0.0.0.0"), 0, v4("10.0.2.10")));
-        resolved(Router::with(&[
-            red,
-            tenant(2, "blue", 20, BLUE2, BLUE2_MAC),
-        ]))
+        red.routes6.push((v6("::"), 0, v6("fd00:2::10")));
+        let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
+        for t in [&mut red, &mut blue] {
+            t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
+        }
+        resolved(Router::with(&[red, blue]))
     });
     // The lane took a good share of the frames (most bursts are one tenant's,
     // mostly forwarded to a gateway), some in bursts over both tenants: the
@@ -245,6 +294,9 @@ fn the_express_lane_gives_what_the_general_path_gives_with_a_big_table() {
         red.routes4.extend(alternate(100));
         let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
         blue.routes4.extend(alternate(256));
+        for t in [&mut red, &mut blue] {
+            t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
+        }
         let r = resolved(Router::with(&[red, blue]));
         assert!(r.vnet("blue").compact4.is_none());
         let red = r.vnet("red");
