@@ -204,17 +204,31 @@ fn forward<const V6: bool, F: Frame, O: Output<F>>(
     frame.set_len(usize::from(end));
     let (l3, vlan) = (usize::from(l3), g.vlan());
     let hl = wire::ethernet::header_len(vlan.is_some());
-    let room = if l3 >= hl {
-        frame.adj(l3 - hl)
+    let d = if l3 == hl {
+        // The header keeps its shape (tagged or not, as it came): its TPID and
+        // EtherType are what they must be (`check` read them), so only the
+        // addresses and the tag's VID (priority 0) are written.
+        let d = frame.data_mut();
+        d[..6].copy_from_slice(&g.dst_mac);
+        d[6..12].copy_from_slice(&g.src_mac);
+        if let Some(vid) = vlan {
+            d[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+        }
+        d
     } else {
-        frame.prepend(hl - l3)
+        let room = if l3 > hl {
+            frame.adj(l3 - hl)
+        } else {
+            frame.prepend(hl - l3)
+        };
+        if !room {
+            return Sizes { rx, tx: None };
+        }
+        let d = frame.data_mut();
+        let ethertype = if V6 { EtherType::IPV6 } else { EtherType::IPV4 };
+        wire::emit_ethernet(d, MacAddr(g.dst_mac), MacAddr(g.src_mac), vlan, ethertype);
+        d
     };
-    if !room {
-        return Sizes { rx, tx: None };
-    }
-    let d = frame.data_mut();
-    let ethertype = if V6 { EtherType::IPV6 } else { EtherType::IPV4 };
-    let hl = wire::emit_ethernet(d, MacAddr(g.dst_mac), MacAddr(g.src_mac), vlan, ethertype);
     if V6 {
         Ipv6Packet::new_unchecked(&mut d[hl..]).decrement_hop_limit();
     } else {

@@ -75,6 +75,7 @@ fn random_frame(rng: &mut Rng, from: From) -> VecFrame {
                 2 => "172.16.0.1".to_string(),
                 3 => "224.0.0.5".to_string(),
                 4 => "255.255.255.255".to_string(),
+                5 | 6 => format!("172.31.{}.{}", rng.below(256), rng.below(256)),
                 _ => format!("192.168.{}.{}", rng.below(256), rng.below(256)),
             };
             let ttl = rng.pick(&[0, 1, 2, 64, 64, 64]);
@@ -214,6 +215,19 @@ fn with_lane(on: bool, f: impl FnOnce()) {
 /// several tenants).
 fn compare_with_general_path(seed: u64, router: impl Fn() -> Router) -> (u64, u64) {
     let mut rng = Rng(seed);
+    // Both tenants also route 172.31/16 to a gateway on the trunk (tagged in,
+    // tagged out; untagged in, tagged out), resolved here.
+    let router = || {
+        let mut r = router();
+        for (vlan, host) in [(10, RED1_HOST), (20, BLUE1_HOST)] {
+            let reply = arp_reply(host, "10.0.1.10", TRUNK_MAC, "10.0.1.1");
+            r.rx(
+                TRUNK,
+                eth(TRUNK_MAC, host, Some(vlan), EtherType::ARP, &reply),
+            );
+        }
+        r
+    };
     let (mut fast, mut general) = (router(), router());
     TAKEN.with(|t| t.set(0));
     TAKEN_MANY.with(|t| t.set(0));
@@ -264,6 +278,7 @@ fn the_express_lane_gives_what_the_general_path_gives() {
         let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
         for t in [&mut red, &mut blue] {
             t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
+            t.routes4.push((v4("172.31.0.0"), 16, v4("10.0.1.10")));
         }
         resolved(Router::with(&[red, blue]))
     });
@@ -296,6 +311,7 @@ fn the_express_lane_gives_what_the_general_path_gives_with_a_big_table() {
         blue.routes4.extend(alternate(256));
         for t in [&mut red, &mut blue] {
             t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
+            t.routes4.push((v4("172.31.0.0"), 16, v4("10.0.1.10")));
         }
         let r = resolved(Router::with(&[red, blue]));
         assert!(r.vnet("blue").compact4.is_none());
