@@ -361,20 +361,22 @@ impl Queues {
         Some(h)
     }
 
-    /// `pop`, and hints the slot of the packet that becomes second, which the
-    /// next pop of `q` reads: for a scheduler that serves a queue many packets
-    /// in a row (FQ-CoDel's quantum over a few hashed queues), whose walk down
-    /// the queue's list is otherwise one dependent miss per packet. Not in
-    /// `pop` itself: the others serve a queue one or two packets a visit, and
-    /// without the hint DRR, QFQ and WF2Q+ were 3-7% faster at 100,000 flows
-    /// (in-process A/B, 2026-11-22; FQ-CoDel 6-10% slower).
+    /// `pop`, and hints the slot of the packet that becomes second (what `pop`
+    /// hinted itself before 2026-11-22), which the next pop of `q` reads: for a
+    /// scheduler that serves a queue many packets in a row (FQ-CoDel's quantum
+    /// over a few hashed queues), whose walk down the queue's list is otherwise
+    /// one dependent miss per packet. Not in `pop` itself: the others serve a
+    /// queue one or two packets a visit, and without the hint DRR, QFQ and
+    /// WF2Q+ were 3-7% faster at 100,000 flows (in-process A/B, 2026-11-22;
+    /// FQ-CoDel 6-10% slower). Hinting the packet behind that one instead
+    /// (reading the new second's slot) cost FQ-CoDel ~3 ns: that slot was often
+    /// still on its way.
     #[inline]
     pub fn pop_hinting_next(&mut self, q: QueueId) -> Option<SlotId> {
         let h = self.pop(q)?;
-        let second = self.q[q as usize].second;
-        if let Some(n) = self.slots.get(second as usize) {
-            prefetch_at(&self.slots, n.next as usize);
-        }
+        // The new second's id is in the queue's line (`pop` read it from the
+        // new head's slot): no slot is read here, only hinted.
+        prefetch_at(&self.slots, self.q[q as usize].second as usize);
         Some(h)
     }
 
