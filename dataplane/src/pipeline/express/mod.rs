@@ -20,6 +20,7 @@
 //! state is cold, fetched in passes so the misses overlap). IPv6 (`six`), for
 //! a burst of one tenant, after the IPv4 frames.
 mod check;
+mod filtered;
 mod many;
 mod one;
 mod six;
@@ -142,11 +143,19 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let _ = taken;
 }
 
-/// Sizes of a frame the lane took, for the counters: as received, and as sent
-/// (`None`: no headroom for a longer header, dropped as `NoBuffer`).
+/// What became of a frame the lane took, for the counters: its size as
+/// received, and whether it was sent (its size then), dropped for want of
+/// headroom for a longer header (counted as forwarded, as the general path
+/// does), or kept by the firewall (which counted it).
 struct Sizes {
     rx: u64,
-    tx: Option<u64>,
+    fate: Fate,
+}
+
+enum Fate {
+    Sent(u64),
+    NoBuffer,
+    Kept,
 }
 
 /// What the lane took of one tenant's frames, counted into its slot at once
@@ -154,6 +163,7 @@ struct Sizes {
 #[derive(Default)]
 struct Tally {
     taken: u64,
+    forwarded: u64,
     sent: u64,
     rx_bytes: u64,
     tx_bytes: u64,
@@ -164,12 +174,17 @@ impl Tally {
     fn add(&mut self, s: Sizes, c: &VnetWorkerCounters) {
         self.taken += 1;
         self.rx_bytes += s.rx;
-        match s.tx {
-            Some(tx) => {
+        match s.fate {
+            Fate::Sent(tx) => {
+                self.forwarded += 1;
                 self.sent += 1;
                 self.tx_bytes += tx;
             }
-            None => c.drop(DropReason::NoBuffer),
+            Fate::NoBuffer => {
+                self.forwarded += 1;
+                c.drop(DropReason::NoBuffer);
+            }
+            Fate::Kept => {}
         }
     }
 
@@ -179,7 +194,7 @@ impl Tally {
         if self.taken > 0 {
             bump(&c.rx_packets, self.taken);
             bump(&c.rx_bytes, self.rx_bytes);
-            bump(&c.forwarded, self.taken);
+            bump(&c.forwarded, self.forwarded);
             bump(&c.tx_packets, self.sent);
             bump(&c.tx_bytes, self.tx_bytes);
         }
@@ -202,6 +217,19 @@ fn forward<const V6: bool, F: Frame, O: Output<F>>(
     let rx = frame.data().len() as u64;
     // Shrinking to what `check` measured: cannot fail.
     frame.set_len(usize::from(end));
+    let fate = send::<V6, true, _, _>(out, frame, l3, g);
+    Sizes { rx, fate }
+}
+
+/// The L2 rewrite for `g` and the hand-off to TX of a frame whose IP packet
+/// starts at `l3`; with `DECREMENT`, one hop less in its header on the way.
+#[inline(always)]
+fn send<const V6: bool, const DECREMENT: bool, F: Frame, O: Output<F>>(
+    out: &mut O,
+    mut frame: F,
+    l3: u8,
+    g: &GatewayEgress,
+) -> Fate {
     let (l3, vlan) = (usize::from(l3), g.vlan());
     let hl = wire::ethernet::header_len(vlan.is_some());
     let d = if l3 == hl {
@@ -222,20 +250,22 @@ fn forward<const V6: bool, F: Frame, O: Output<F>>(
             frame.prepend(hl - l3)
         };
         if !room {
-            return Sizes { rx, tx: None };
+            return Fate::NoBuffer;
         }
         let d = frame.data_mut();
         let ethertype = if V6 { EtherType::IPV6 } else { EtherType::IPV4 };
         wire::emit_ethernet(d, MacAddr(g.dst_mac), MacAddr(g.src_mac), vlan, ethertype);
         d
     };
-    if V6 {
-        Ipv6Packet::new_unchecked(&mut d[hl..]).decrement_hop_limit();
-    } else {
-        Ipv4Packet::new_unchecked(&mut d[hl..]).decrement_ttl();
+    if DECREMENT {
+        if V6 {
+            Ipv6Packet::new_unchecked(&mut d[hl..]).decrement_hop_limit();
+        } else {
+            Ipv4Packet::new_unchecked(&mut d[hl..]).decrement_ttl();
+        }
     }
     let tx = d.len() as u64;
     frame.clear_offload_flags();
     out.tx(g.port, frame);
-    Sizes { rx, tx: Some(tx) }
+    Fate::Sent(tx)
 }

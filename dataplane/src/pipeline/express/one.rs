@@ -1,12 +1,12 @@
 //! A burst of one tenant: its state is hot after the first frame, so no passes
 //! to warm it; one batched lookup; the counters updated once for the burst.
-use super::{forward, Candidates, Tally};
+use super::{filtered, forward, Candidates, Tally};
 use crate::frame::Frame;
 use crate::pipeline::{Output, PathCtx};
 
 /// Forwards the candidates (all of one owner) whose route is a resolved
-/// gateway, if their tenant has no firewall and no running capture; returns
-/// how many it took.
+/// gateway (through the firewall's passes when the tenant has one), unless
+/// the tenant's capture runs; returns how many it took.
 #[inline(always)]
 pub(super) fn run<F: Frame, O: Output<F>>(
     ctx: &PathCtx<'_>,
@@ -19,7 +19,7 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         return 0;
     };
     let c = vnet.counters(ctx.worker);
-    if vnet.has_firewall() || c.tap.is_recording() {
+    if c.tap.is_recording() {
         return 0;
     }
     let keys = &cand.dst;
@@ -32,6 +32,9 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         fib.lookup_batch(&keys[..n], &mut hops[..n]);
     }
 
+    if vnet.has_firewall() {
+        return filtered::finish(ctx, out, vnet, c, cand, &hops, frames);
+    }
     let mut tally = Tally::default();
     for k in 0..n {
         let Some(g) = vnet.gateway(hops[k]) else {

@@ -1,0 +1,120 @@
+//! A frame of a tenant with a firewall, in the express lane: the firewall's
+//! "in" pass, one hop less, its "out" pass (or the "in" pass's replay), then
+//! the L2 rewrite and TX, in the general path's order. Its route was looked up
+//! first: the rule set cannot change a packet's destination (vnetd refuses
+//! `fwd`), so the answer is the one the general path would find after the
+//! "in" pass, and a frame not routed to a resolved gateway goes back to it
+//! before any pass has seen it.
+use super::{send, Candidates, Fate, Sizes, Tally};
+use crate::dpdk::BURST_MAX;
+use crate::firewall::meta;
+use crate::frame::Frame;
+use crate::pipeline::filter::{self, Pass};
+use crate::pipeline::{Ingress, Output, PathCtx};
+use crate::stats::VnetWorkerCounters;
+use crate::tables::{DemuxEntry, GatewayEgress, Vnet};
+use crate::wire::Ipv4Packet;
+use ::firewall::{FlowKey, Tags};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Where a frame of `owner` goes: its IPv4 packet from `l3` to `end`, to
+/// `dst`, routed by next hop `nh` to gateway `g`.
+pub(super) struct Route<'a> {
+    pub owner: DemuxEntry,
+    pub l3: u8,
+    pub end: u16,
+    pub dst: u32,
+    pub nh: lpm::NextHop,
+    pub g: &'a GatewayEgress,
+}
+
+/// Forwards `frame` through `vnet`'s firewall passes (`counters`: this
+/// worker's of `vnet`).
+#[inline(always)]
+pub(super) fn forward<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    out: &mut O,
+    vnet: &Vnet,
+    counters: &VnetWorkerCounters,
+    mut frame: F,
+    r: Route<'_>,
+) -> Sizes {
+    let rx = frame.data().len() as u64;
+    // Shrinking to what `check` measured: cannot fail.
+    frame.set_len(usize::from(r.end));
+    let ing = Ingress {
+        vnet,
+        counters,
+        // An interface index fits (the demux entry's field is narrower).
+        iface_index: r.owner.iface() as u16,
+        l3_off: usize::from(r.l3),
+        from_pipe: false,
+    };
+    let mut tags = Tags::EMPTY;
+    let Some(mut frame) = filter::pass(ctx, out, &ing, frame, false, || Pass::In, &mut tags) else {
+        return Sizes {
+            rx,
+            fate: Fate::Kept,
+        };
+    };
+    Ipv4Packet::new_unchecked(&mut frame.data_mut()[ing.l3_off..]).decrement_ttl();
+    let dst = IpAddr::V4(Ipv4Addr::from(r.dst));
+    let out_pass = || filter::out_pass(&ing, r.nh, dst);
+    let Some(frame) = filter::pass_forwarded(ctx, out, &ing, frame, false, out_pass, &mut tags)
+    else {
+        // Kept by the "out" pass: not counted as forwarded (as in the general
+        // path).
+        return Sizes {
+            rx,
+            fate: Fate::Kept,
+        };
+    };
+    let fate = send::<false, false, _, _>(out, frame, r.l3, r.g);
+    Sizes { rx, fate }
+}
+
+/// `one`'s last step for a tenant with a firewall: the candidates routed to a
+/// resolved gateway (`hops`, by candidate) through its passes. Out of line:
+/// the lane's code for tenants without one stays as short as it was.
+#[inline(never)]
+pub(super) fn finish<F: Frame, O: Output<F>>(
+    ctx: &PathCtx<'_>,
+    out: &mut O,
+    vnet: &Vnet,
+    c: &VnetWorkerCounters,
+    cand: &Candidates<'_>,
+    hops: &[lpm::NextHop; BURST_MAX],
+    frames: &mut [Option<F>],
+) -> u64 {
+    // With live states, each frame's state bucket is likely a miss to memory:
+    // fetch them all before the "in" passes look them up (as the general
+    // path's `filter::prefetch_states`).
+    if let Some(fw) = vnet.firewall().filter(|f| !f.states.is_empty()) {
+        for k in 0..cand.n {
+            if let Some(f) = &frames[usize::from(cand.slot[k])] {
+                if let Some(ip) = f.data().get(usize::from(cand.l3[k])..) {
+                    fw.states.prefetch(&FlowKey::of_head4(&meta::head4(ip)));
+                }
+            }
+        }
+    }
+    let mut tally = Tally::default();
+    for k in 0..cand.n {
+        let Some(g) = vnet.gateway(hops[k]) else {
+            continue;
+        };
+        let Some(frame) = frames[usize::from(cand.slot[k])].take() else {
+            continue;
+        };
+        let r = Route {
+            owner: cand.owner[k],
+            l3: cand.l3[k],
+            end: cand.end[k],
+            dst: cand.dst[k],
+            nh: hops[k],
+            g,
+        };
+        tally.add(forward(ctx, out, vnet, c, frame, r), c);
+    }
+    tally.count(c)
+}
