@@ -119,6 +119,18 @@ impl Bank {
         c.last.store(now_ms.max(1), Relaxed);
     }
 
+    /// Counts `packets` packets of `bytes` bytes in all in `slot` for
+    /// `worker` at `now_ms` (a burst's matches of one rule).
+    #[inline]
+    pub(crate) fn add_n(&self, worker: usize, slot: u32, packets: u64, bytes: u64, now_ms: u64) {
+        let c = self.cell(worker, slot as usize);
+        c.packets
+            .store(c.packets.load(Relaxed).wrapping_add(packets), Relaxed);
+        c.bytes
+            .store(c.bytes.load(Relaxed).wrapping_add(bytes), Relaxed);
+        c.last.store(now_ms.max(1), Relaxed);
+    }
+
     /// Worker `worker`'s cells, for counting many packets: the bank's
     /// fields are read once instead of per packet.
     #[inline]

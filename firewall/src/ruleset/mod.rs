@@ -6,6 +6,7 @@ mod burst;
 mod eval;
 mod fixed;
 mod forest;
+mod forwarded;
 mod matcher;
 mod region;
 mod tree;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use eval::AtOnce;
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
+pub use forwarded::{Allowed4, BurstCounts};
 use fixed::Fixed;
 use forest::{Cands, Forest, Links};
 use matcher::{Body, IfSide, RCond, RTerm};

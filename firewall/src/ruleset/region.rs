@@ -368,6 +368,18 @@ impl Quick4 {
         self.place & DECIDES != 0
     }
 
+    /// Its rule index when it is a plain allow matched exactly (a
+    /// [`Self::decides`] allow), else u32::MAX: one masked compare.
+    #[inline(always)]
+    pub fn allowing(&self) -> u32 {
+        const MASK: u32 = DECIDES | 3 << TERMINAL_AT;
+        if self.place & MASK == DECIDES | 1 << TERMINAL_AT {
+            self.rule
+        } else {
+            u32::MAX
+        }
+    }
+
     /// The outcome of a [`Self::decides`] rule numbered `number`.
     #[inline(always)]
     pub fn outcome(&self, number: u16) -> Outcome {
