@@ -51,8 +51,18 @@ const PATTERNS: &[&str] = &[
 ];
 
 const ACTIONS: &[&str] = &[
-    "allow", "allow", "allow", "deny", "deny", "pipe 1", "count", "skipto 30000", "reject",
-    "prob 0.5 allow", "allow tag 3", "setdscp 4",
+    "allow",
+    "allow",
+    "allow",
+    "deny",
+    "deny",
+    "pipe 1",
+    "count",
+    "skipto 30000",
+    "reject",
+    "prob 0.5 allow",
+    "allow tag 3",
+    "setdscp 4",
 ];
 
 fn rule(r: &mut Rng, number: u32) -> String {
@@ -105,14 +115,18 @@ fn counters(rs: &RuleSet) -> Vec<(u16, u64, u64)> {
 
 #[test]
 fn burst_allows_what_both_passes_allow_and_counts_alike() {
-    let mut r = Rng(0xf0_4a4d_ed);
+    let mut r = Rng(0xf04a_4ded);
     let (mut allowed, mut fixed_sets, mut several_rules) = (0u32, 0u32, 0u32);
     let (mut forests, mut forest_allowed) = (0u32, 0u32);
     for set in 0..2000 {
         let mut text = String::new();
         let mut number = 0;
         // Up to 8 rules make one tree; more may make several.
-        let len = if r.below(3) == 0 { 9 + r.below(16) } else { 1 + r.below(6) };
+        let len = if r.below(3) == 0 {
+            9 + r.below(16)
+        } else {
+            1 + r.below(6)
+        };
         for _ in 0..len {
             number += 1 + r.below(200) as u32;
             text.push_str(&rule(&mut r, number));
@@ -161,8 +175,20 @@ fn burst_allows_what_both_passes_allow_and_counts_alike() {
                 });
                 // What `decide` says of both passes (a third copy: it counts).
                 let (pi, po) = (*p, out_of(p, p));
-                let di = probe.decide(Family::V4, Direction::In, p.ip_len, || pi.head4(), &ctx(&sc));
-                let d_o = probe.decide(Family::V4, Direction::Out, p.ip_len, || po.head4(), &ctx(&sc));
+                let di = probe.decide(
+                    Family::V4,
+                    Direction::In,
+                    p.ip_len,
+                    || pi.head4(),
+                    &ctx(&sc),
+                );
+                let d_o = probe.decide(
+                    Family::V4,
+                    Direction::Out,
+                    p.ip_len,
+                    || po.head4(),
+                    &ctx(&sc),
+                );
                 let both = matches!(
                     (di, d_o),
                     (Some(a), Some(b)) if a.verdict == Verdict::Allow && b.verdict == Verdict::Allow
@@ -228,7 +254,9 @@ fn by_hand() {
         let rs = compile(text, DefaultPolicy::Allow);
         let mut out = vec![None; heads.len()];
         rs.allow_forwarded4(heads, &mut out);
-        out.iter().map(|a: &Option<Allowed4>| a.map(|a| a.rules())).collect::<Vec<_>>()
+        out.iter()
+            .map(|a: &Option<Allowed4>| a.map(|a| a.rules()))
+            .collect::<Vec<_>>()
     };
     let heads = [
         packet_to(53, proto::UDP),

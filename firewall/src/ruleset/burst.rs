@@ -201,7 +201,7 @@ impl RuleSet {
 
 /// Walks the IPv4 packets of `keys` down `tree` (tree `t` of the forest)
 /// level by level: `links[i][t]` becomes packet `i`'s leaf, prefetched.
-pub(super) fn walk_down(tree: &Tree, t: usize, keys: &[Key4], links: &mut [[Link; MAX_TREES]; CHUNK]) {
+fn walk_down(tree: &Tree, t: usize, keys: &[Key4], links: &mut [[Link; MAX_TREES]; CHUNK]) {
     let root = tree.root();
     if root.is_leaf() {
         tree.prefetch_leaf(root);

@@ -17,9 +17,9 @@ use std::sync::Arc;
 
 use eval::AtOnce;
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
-pub use forwarded::{Allowed4, BurstCounts};
 use fixed::Fixed;
 use forest::{Cands, Forest, Links};
+pub use forwarded::{Allowed4, BurstCounts, Forwarded4};
 use matcher::{Body, IfSide, RCond, RTerm};
 use region::{key4, key4_head, Key4, Quick4, Region, FAST_BANKS};
 

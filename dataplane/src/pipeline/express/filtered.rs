@@ -98,6 +98,20 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
             }
         }
     }
+    // A frame both of whose passes the rule set allows from its 20-byte
+    // header (fixed passes, or the first candidate holding the head a plain
+    // allow matched exactly: `RuleSet::forwarded4`) goes without them, its
+    // rules counted once per run of equal rules (`BurstCounts`): ~200
+    // instructions a frame where the passes cost ~500 (router.py's ACL).
+    let fw = vnet.firewall();
+    let f4 = fw.map(|fw| fw.rules.forwarded4()).filter(|f| f.may_allow());
+    let mut counts = f4.and(fw).map(|fw| {
+        fw.rules.burst_counts(&::firewall::Ctx {
+            states: &fw.states,
+            now_ms: ctx.now_ms,
+            worker: ctx.worker,
+        })
+    });
     let mut tally = Tally::default();
     for k in 0..cand.n {
         let Some(g) = vnet.gateway(hops[k]) else {
@@ -106,6 +120,14 @@ pub(super) fn finish<F: Frame, O: Output<F>>(
         let Some(frame) = frames[usize::from(cand.slot[k])].take() else {
             continue;
         };
+        if let (Some(f4), Some(counts)) = (&f4, &mut counts) {
+            let (l3, end) = (cand.l3[k], cand.end[k]);
+            if let Some(a) = filter::allowed4(f4, &frame, l3, end) {
+                counts.add(a, end - u16::from(l3));
+                tally.add(super::forward::<false, _, _>(out, frame, l3, end, g), c);
+                continue;
+            }
+        }
         let r = Route {
             owner: cand.owner[k],
             l3: cand.l3[k],
