@@ -76,8 +76,15 @@ fn l2<'t, F: Frame>(
             if tag[2..] != ethertype {
                 return None;
             }
-            // VID 0 (a priority tag) is untagged, as below.
-            (u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff, 18)
+            // VID 0 (a priority tag) says nothing of the VLAN: then the NIC's
+            // stripped tag, if any, as the general path reads it.
+            let vid = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
+            let vid = if vid == 0 {
+                frame.stripped_vlan().unwrap_or(0)
+            } else {
+                vid
+            };
+            (vid, 18)
         }
         _ => return None,
     };

@@ -33,6 +33,8 @@ enum From {
     TrunkStripped(u16),
     /// An 802.1Q tag with VID 0: untagged, by 802.1Q.
     TrunkPriority,
+    /// A priority tag in the frame, the VLAN's tag stripped by the NIC.
+    TrunkPriorityStripped(u16),
     Red2,
     /// On red's untagged port, with a priority tag.
     Red2Priority,
@@ -113,6 +115,12 @@ fn random_frame(rng: &mut Rng, from: From) -> VecFrame {
             f.data_mut()[14..16].copy_from_slice(&[0, 0]);
             f
         }
+        From::TrunkPriorityStripped(vlan) => {
+            let mut f = eth(dst_mac, host, Some(1), ethertype, &l3);
+            f.data_mut()[14..16].copy_from_slice(&[0, 0]);
+            f.vlan_meta = Some(vlan);
+            f
+        }
         From::TrunkStripped(vlan) => {
             let mut f = eth(dst_mac, host, None, ethertype, &l3);
             f.vlan_meta = Some(vlan);
@@ -181,12 +189,14 @@ fn random_burst(rng: &mut Rng) -> (PortId, Vec<VecFrame>) {
         From::TrunkStripped(10),
         From::TrunkStripped(20),
         From::TrunkPriority,
+        From::TrunkPriorityStripped(10),
     ];
-    let main = match rng.below(6) {
+    let main = match rng.below(7) {
         0 => From::Red2,
         1 => From::Blue2,
         2 => From::TrunkStripped(20),
         3 => From::Trunk(20),
+        4 => From::TrunkPriorityStripped(10),
         _ => From::Trunk(10),
     };
     let n = 1 + rng.below(40) as usize;
