@@ -286,6 +286,18 @@ fn compare_with_general_path(seed: u64, router: impl Fn() -> Router) -> (u64, u6
     (TAKEN.with(|t| t.get()), TAKEN_MANY.with(|t| t.get()))
 }
 
+/// The router of the differential tests: `red` and `blue` with, besides
+/// their own, a route to 2001:db8::/32 by the IPv6 gateway of their lan2 and
+/// one to 172.31/16 by a gateway on the trunk (resolved by
+/// `compare_with_general_path`).
+fn lane_router(mut red: VnetSpec, mut blue: VnetSpec) -> Router {
+    for t in [&mut red, &mut blue] {
+        t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
+        t.routes4.push((v4("172.31.0.0"), 16, v4("10.0.1.10")));
+    }
+    resolved(Router::with(&[red, blue]))
+}
+
 #[test]
 fn the_express_lane_gives_what_the_general_path_gives() {
     // Red also has default routes, so that broadcast, multicast and the
@@ -296,11 +308,7 @@ fn the_express_lane_gives_what_the_general_path_gives() {
         red.routes4.push((v4("0.0.0.0"), 0, v4("10.0.2.10")));
         red.routes6.push((v6("::"), 0, v6("fd00:2::10")));
         let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
-        for t in [&mut red, &mut blue] {
-            t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
-            t.routes4.push((v4("172.31.0.0"), 16, v4("10.0.1.10")));
-        }
-        resolved(Router::with(&[red, blue]))
+        lane_router(red, blue)
     });
     // The lane took a good share of the frames (most bursts are one tenant's,
     // mostly forwarded to a gateway), some in bursts over both tenants: the
@@ -329,11 +337,7 @@ fn the_express_lane_gives_what_the_general_path_gives_with_a_big_table() {
         red.routes4.extend(alternate(100));
         let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
         blue.routes4.extend(alternate(256));
-        for t in [&mut red, &mut blue] {
-            t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
-            t.routes4.push((v4("172.31.0.0"), 16, v4("10.0.1.10")));
-        }
-        let r = resolved(Router::with(&[red, blue]));
+        let r = lane_router(red, blue);
         assert!(r.vnet("blue").compact4.is_none());
         let red = r.vnet("red");
         let c = red.compact4.as_ref().unwrap();
@@ -368,11 +372,7 @@ fn the_express_lane_gives_what_the_general_path_gives_through_a_firewall() {
             max_states: None,
         };
         let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
-        for t in [&mut red, &mut blue] {
-            t.routes6.push((v6("2001:db8::"), 32, v6("fd00:2::10")));
-            t.routes4.push((v4("172.31.0.0"), 16, v4("10.0.1.10")));
-        }
-        resolved(Router::with(&[red, blue]))
+        lane_router(red, blue)
     });
     assert!(taken > 400, "the lane took {taken} frames");
 }
