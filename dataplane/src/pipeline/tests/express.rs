@@ -307,7 +307,7 @@ fn the_express_lane_gives_what_the_general_path_gives() {
         let mut red = tenant(1, "red", 10, RED2, RED2_MAC);
         red.routes4.push((v4("0.0.0.0"), 0, v4("10.0.2.10")));
         red.routes6.push((v6("::"), 0, v6("fd00:2::10")));
-        let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
+        let blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
         lane_router(red, blue)
     });
     // The lane took a good share of the frames (most bursts are one tenant's,
@@ -371,7 +371,7 @@ fn the_express_lane_gives_what_the_general_path_gives_through_a_firewall() {
             rules: rules.into(),
             max_states: None,
         };
-        let mut blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
+        let blue = tenant(2, "blue", 20, BLUE2, BLUE2_MAC);
         lane_router(red, blue)
     });
     assert!(taken > 400, "the lane took {taken} frames");
