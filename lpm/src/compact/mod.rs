@@ -11,24 +11,25 @@
 //! - line 0, the *root*: the first interval start of leaves 1..=16 (`u32::MAX`
 //!   past the last leaf; how many leaves there are is the allocation's length,
 //!   known from the table's handle without reading a line);
-//! - then one line per leaf of up to 13 intervals: words 0..12 the starts of its
-//!   intervals 1..=12 (ascending; `u32::MAX` past the table's last interval; the
-//!   start of interval 0 is the leaf's separator in the root), then, from word 12,
-//!   the next hops of intervals 0..=12, one byte each (`u8::MAX` for `NO_ROUTE`;
+//! - then one line per leaf of up to 15 intervals: words 0..14 the starts of its
+//!   intervals 1..=14 (ascending; `u32::MAX` past the table's last interval; the
+//!   start of interval 0 is the leaf's separator in the root), then, from word 14,
+//!   the next hops of intervals 0..=14, four bits each (15 for `NO_ROUTE`;
 //!   past the last interval the last interval's hop, so that a key of `u32::MAX`
 //!   counting the padding still gets its own answer).
 //!
 //! A lookup compares the key with a whole line at once and counts (one SIMD compare
 //! and a POPCNT with AVX-512, a few vector instructions otherwise): leaf `j` =
 //! separators `<=` key, then interval `i` = the leaf's starts `<=` key, hop =
-//! byte `i`. The allocation always has 17 leaf lines: past the table's last leaf,
+//! nibble `i`. The allocation always has 17 leaf lines: past the table's last leaf,
 //! copies of it, so that a key counting the root's padding (`u32::MAX`) lands on
 //! a line that answers like the last leaf, without a cap on the count or a leaf
 //! count to read.
 //!
 //! The root in 32 bytes ([`Root16`]): the builder cuts leaves at /16 boundaries
-//! when the table allows it (at most 12 interval starts inside any /16, 17
-//! leaves in all: 1,993 of 2,000 tables of 100 real routes), so that each
+//! when the table allows it (at most 14 interval starts inside any /16, 17
+//! leaves in all: every one of the benchmark's tenant tables, 100 real routes
+//! and the connected and local routes of two interfaces, ~209 intervals), so that each
 //! separator is its top 16 bits. A caller that has 32 bytes in a line it reads
 //! anyway (the dataplane's `Vnet`) keeps the root there, and a lookup reads one
 //! line of the table, its leaf. No branch depends on the key, the step count is
@@ -39,10 +40,13 @@
 //! Why one line a leaf: with 10,000 tenants in the dataplane every frame's leaf is
 //! a miss, and a leaf of 16 starts and 16 four-byte hops took two lines (of the
 //! seven cold lines a frame read). The next hops of a tenant's table are indices
-//! into its few next hops, which a byte holds; a table with a next hop above 254
-//! has no compact form (its lookups take the DXR path).
+//! into its few next hops (its own addresses, its interfaces' subnets, its
+//! gateways), which four bits hold; a table with a next hop above 14 has no
+//! compact form (its lookups take the DXR path). Why four bits and not a byte:
+//! 14 starts a leaf instead of 12, so that a table of ~209 intervals fits 17
+//! leaves cut at /16s (with 12, 997 of 1,000 benchmark tables needed 18).
 //!
-//! Up to 17 leaves: 221 intervals, which any table of 110 routes or fewer fits
+//! Up to 17 leaves: 255 intervals, which any table of 127 routes or fewer fits
 //! (`n` routes make at most `2n + 1` intervals). Every table takes 1,216 bytes
 //! (18 lines and the `Arc`'s counts); the handle is one thin pointer.
 
@@ -60,15 +64,15 @@ use crate::{Fib4, NextHop};
 const W: usize = 16;
 /// Interval starts a leaf line holds (words 0..STARTS); its first interval's start
 /// is its separator in the root.
-const STARTS: usize = 12;
+const STARTS: usize = 14;
 /// Intervals a leaf holds.
 const PER_LEAF: usize = STARTS + 1;
 /// Leaves a table may have: the root holds 16 separators.
 const MAX_LEAVES: usize = W + 1;
 /// Intervals a compact table holds at most.
 pub const COMPACT_MAX_INTERVALS: usize = MAX_LEAVES * PER_LEAF;
-/// A leaf's hop byte for `NO_ROUTE`.
-const MISS: u8 = u8::MAX;
+/// A leaf's hop nibble for `NO_ROUTE`.
+const MISS: u8 = 0xf;
 /// Keys a group of `lookup_each4` takes through each level together.
 const GROUP: usize = 32;
 
@@ -104,7 +108,7 @@ impl fmt::Debug for Compact4 {
 impl Fib4 {
     /// The table as a [`Compact4`], or `None` when its intervals (maximal address
     /// ranges with one answer) do not fit one: more than
-    /// [`COMPACT_MAX_INTERVALS`], a next hop above 254 (other than `NO_ROUTE`), or
+    /// [`COMPACT_MAX_INTERVALS`], a next hop above 14 (other than `NO_ROUTE`), or
     /// more than 4096 routes (not even looked at).
     /// O(routes); the result does not follow later edits of `self`.
     pub fn compact(&self) -> Option<Compact4> {
@@ -116,19 +120,19 @@ impl Fib4 {
 impl Compact4 {
     /// From the intervals of the whole IPv4 space, left-aligned in `u128`s
     /// (`iv[0].0 == 0`, ascending, as `Table::all_intervals` gives them): leaves
-    /// cut at /16 boundaries when they fit (`cuts16`), else every 13 intervals.
+    /// cut at /16 boundaries when they fit (`cuts16`), else every 15 intervals.
     fn build(iv: &[(u128, NextHop)]) -> Option<Self> {
         debug_assert!(iv.first().is_some_and(|&(s, _)| s == 0));
         if iv.is_empty() || iv.len() > COMPACT_MAX_INTERVALS {
             return None;
         }
-        let byte = |nh: NextHop| match nh {
+        let nibble = |nh: NextHop| match nh {
             crate::NO_ROUTE => Some(MISS),
-            nh => u8::try_from(nh).ok().filter(|&b| b != MISS),
+            nh => u8::try_from(nh).ok().filter(|&b| b < MISS),
         };
         let starts: Vec<(u32, u8)> = iv
             .iter()
-            .map(|&(s, nh)| Some(((s >> 96) as u32, byte(nh)?)))
+            .map(|&(s, nh)| Some(((s >> 96) as u32, nibble(nh)?)))
             .collect::<Option<_>>()?;
         let seps = cuts16(&starts).unwrap_or_else(|| {
             (starts.iter().step_by(PER_LEAF).skip(1))
@@ -156,15 +160,15 @@ impl Compact4 {
             debug_assert!(ivs.len() <= PER_LEAF);
             let leaf = &mut lines.0[1 + j].0;
             // Past the last interval: its hop (see the module's comment).
-            let mut hops = [ivs[ivs.len() - 1].1; 4 * (W - STARTS)];
+            let mut hops = [ivs[ivs.len() - 1].1; 8 * (W - STARTS)];
             for (k, &(start, hop)) in ivs.iter().enumerate() {
                 if k > 0 {
                     leaf[k - 1] = start;
                 }
                 hops[k] = hop;
             }
-            for (w, b) in leaf[STARTS..].iter_mut().zip(hops.chunks_exact(4)) {
-                *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            for (w, h) in leaf[STARTS..].iter_mut().zip(hops.chunks_exact(8)) {
+                *w = (h.iter().enumerate()).fold(0, |w, (i, &h)| w | u32::from(h) << (4 * i));
             }
         }
         // Past the last leaf: copies of it (see the module's comment).
@@ -303,7 +307,7 @@ fn leaf_of(lines: &[Line; 1 + MAX_LEAVES], key: u32) -> usize {
 }
 
 /// Leaf separators at /16 boundaries for `starts` (each interval's start and
-/// hop, ascending from 0), when at most 12 starts fall inside any leaf and 17
+/// hop, ascending from 0), when at most 14 starts fall inside any leaf and 17
 /// leaves do: greedily, each leaf takes whole /16 blocks while its starts fit.
 /// A start at a leaf's boundary is its separator, not stored in it.
 fn cuts16(starts: &[(u32, u8)]) -> Option<Vec<u32>> {
@@ -332,7 +336,7 @@ fn cuts16(starts: &[(u32, u8)]) -> Option<Vec<u32>> {
     Some(seps)
 }
 
-/// How many of the first `N` words of `line` are `<= key` (`N` a multiple of 4).
+/// How many of the first `N` words of `line` are `<= key`.
 ///
 /// With SSE2 (every x86_64): four words per compare, the lanes' -1s summed into a
 /// vector and added across once, ~5 instructions per four words. The iterator
@@ -342,11 +346,11 @@ fn cuts16(starts: &[(u32, u8)]) -> Option<Vec<u32>> {
 /// `burst::run` were this compact lookup's two counts (callgrind, scenario 4).
 #[inline(always)]
 fn count_le<const N: usize>(line: &Line, key: u32) -> u32 {
-    const { assert!(N.is_multiple_of(4) && N <= W) };
+    const { assert!(N <= W) };
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     // SAFETY: SSE2 is part of x86_64; each load reads 16 bytes at a 16-byte
-    // boundary of the 64-aligned line, inside it (`N <= W`).
+    // boundary of the 64-aligned line, inside it (`N <= W`, `W` a multiple of 4).
     unsafe {
         use std::arch::x86_64::*;
         // No unsigned compare in SSE2: both sides biased into signed order.
@@ -355,8 +359,12 @@ fn count_le<const N: usize>(line: &Line, key: u32) -> u32 {
         let mut above = _mm_setzero_si128();
         for i in (0..N).step_by(4) {
             let v = _mm_load_si128(line.0.as_ptr().add(i).cast());
-            // -1 in each lane whose word is > key.
-            above = _mm_sub_epi32(above, _mm_cmpgt_epi32(_mm_xor_si128(v, bias), k));
+            // -1 in each lane whose word is > key; lanes at N and past it (a
+            // leaf's hops) masked out.
+            let gt = _mm_cmpgt_epi32(_mm_xor_si128(v, bias), k);
+            let live = |l: usize| if i + l < N { -1 } else { 0 };
+            let gt = _mm_and_si128(gt, _mm_setr_epi32(live(0), live(1), live(2), live(3)));
+            above = _mm_sub_epi32(above, gt);
         }
         let sum = _mm_add_epi32(above, _mm_shuffle_epi32::<0b01_00_11_10>(above));
         let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
@@ -372,7 +380,7 @@ fn count_le<const N: usize>(line: &Line, key: u32) -> u32 {
 /// The hop of interval `i` of a leaf.
 #[inline(always)]
 fn hop_at(leaf: &Line, i: usize) -> NextHop {
-    let b = (leaf.0[STARTS + i / 4] >> (8 * (i % 4))) as u8;
+    let b = (leaf.0[STARTS + i / 8] >> (4 * (i % 8))) as u8 & 0xf;
     if b == MISS {
         crate::NO_ROUTE
     } else {

@@ -17,10 +17,10 @@ fn arb_route() -> impl Strategy<Value = (u32, u8, NextHop)> {
         const BASES: [u32; 4] = [0x0a00_0000, 0xc0a8_0100, 0xffff_ffff, 0];
         let a = BASES[b] ^ noise.checked_shr(s).unwrap_or(0);
         // Next hop 7 stands for `NO_ROUTE` (a route may point there too), 6 for
-        // the highest hop a leaf's byte holds.
+        // the highest hop a leaf's nibble holds.
         let nh = match nh {
             7 => NO_ROUTE,
-            6 => 254,
+            6 => 14,
             nh => nh,
         };
         (a & mask(len), len, nh)
@@ -103,25 +103,25 @@ fn spaced(n: u32, nh: impl Fn(u32) -> NextHop) -> Fib4 {
 }
 
 #[test]
-fn capacity_is_221_intervals() {
-    // 110 routes: 221 intervals, 17 leaves of 13; 111: 223.
-    let fits = spaced(110, |i| i);
-    let c = fits.compact().expect("221 intervals fit");
+fn capacity_is_255_intervals() {
+    // 127 routes: 255 intervals, 17 leaves of 15; 128: 257.
+    let fits = spaced(127, |i| i % 15);
+    let c = fits.compact().expect("255 intervals fit");
     assert_eq!(c.leaves(), 17);
     let keys = probe_keys(&fits, &[]);
     for &k in &keys {
         assert_eq!(c.lookup_u32(k), fits.lookup_u32(k), "key {k:#x}");
     }
-    assert!(spaced(111, |i| i).compact().is_none());
+    assert!(spaced(128, |i| i % 15).compact().is_none());
     // A route at the very top: the last interval ends at u32::MAX inside a leaf
     // with padding (n = 5, 11, 13: 12, 24, 28 intervals), and in a full last
-    // leaf (n = 12: 26).
-    for n in [5u32, 11, 12, 13] {
+    // leaf (n = 14: 30).
+    for n in [5u32, 11, 13, 14] {
         let mut routes: Vec<_> = (0..n).map(|i| (0x0100_0000 + 16 * i, 32, i)).collect();
-        routes.push((u32::MAX, 32, 99));
+        routes.push((u32::MAX, 32, 9));
         let fib = fib_of(&routes);
         let c = fib.compact().unwrap();
-        assert_eq!(c.lookup_u32(u32::MAX), 99, "{n} routes");
+        assert_eq!(c.lookup_u32(u32::MAX), 9, "{n} routes");
         assert_eq!(c.lookup_u32(u32::MAX - 1), NO_ROUTE, "{n} routes");
         check_single(&fib, &c, &probe_keys(&fib, &[])).unwrap();
     }
@@ -130,12 +130,12 @@ fn capacity_is_221_intervals() {
     assert!(fib_of(&big).compact().is_none());
 }
 
-/// A leaf is one cache line: the root and 16 leaves for 100 spaced routes (201
+/// A leaf is one cache line: the root and 14 leaves for 100 spaced routes (201
 /// intervals); every table has room for 17, plus the line of the `Arc`'s counts.
 #[test]
 fn a_leaf_is_one_line() {
     let c = spaced(100, |i| i % 4).compact().unwrap();
-    assert_eq!(c.leaves(), 16);
+    assert_eq!(c.leaves(), 14);
     assert_eq!(c.memory_bytes(), (1 + 17 + 1) * 64);
     assert_eq!(size_of::<Line>(), 64);
     assert_eq!(size_of::<Root16>(), 32);
@@ -158,37 +158,40 @@ fn root16_when_leaves_cut_at_16_bits() {
     let mut keys = probe_keys(&fib, &[0xffff_0000, 0xffff_ffff, 0x8000_0000, 0x7fff_ffff]);
     keys.extend((0..=0xffffu32).map(|b| (b << 16) | 0x1234));
     check_single(&fib, &c, &keys).unwrap();
-    // More than 12 starts inside one /16: no cut there, no Root16, the same
+    // More than 14 starts inside one /16: no cut there, no Root16, the same
     // answers through the root line.
     let mut dense = routes.clone();
-    dense.extend((0..7u32).map(|i| (0x0a0a_0000 + (i << 9), 24, 1)));
+    dense.extend((0..8u32).map(|i| (0x0a0a_0000 + (i << 9), 24, 1)));
     let fib = fib_of(&dense);
     let c = fib.compact().unwrap();
     assert!(c.root16().is_none());
     check_single(&fib, &c, &probe_keys(&fib, &[])).unwrap();
 }
 
-/// Next hops are bytes in a leaf: 254 is the highest that fits, `NO_ROUTE` has
-/// its own, and a table with any hop above 254 has no compact form.
+/// Next hops are nibbles in a leaf: 14 is the highest that fits, `NO_ROUTE` has
+/// its own, and a table with any hop above 14 has no compact form.
 #[test]
-fn next_hops_must_fit_a_byte() {
-    let fib = spaced(20, |i| if i % 2 == 0 { 254 } else { NO_ROUTE });
-    let c = fib.compact().expect("254 and NO_ROUTE fit");
+fn next_hops_must_fit_a_nibble() {
+    let fib = spaced(20, |i| if i % 2 == 0 { 14 } else { NO_ROUTE });
+    let c = fib.compact().expect("14 and NO_ROUTE fit");
     check_single(&fib, &c, &probe_keys(&fib, &[])).unwrap();
-    assert_eq!(c.lookup_u32(0x0100_0000), 254);
+    assert_eq!(c.lookup_u32(0x0100_0000), 14);
     assert_eq!(c.lookup_u32(0x0100_0010), NO_ROUTE);
-    assert!(spaced(20, |i| if i == 19 { 255 } else { 1 })
+    // Every hop in every place of a leaf (15 intervals).
+    let fib = spaced(40, |i| (i * 7) % 15);
+    check_single(&fib, &fib.compact().unwrap(), &probe_keys(&fib, &[])).unwrap();
+    assert!(spaced(20, |i| if i == 19 { 15 } else { 1 })
         .compact()
         .is_none());
     assert!(spaced(20, |i| 1000 + i).compact().is_none());
     // The default route's hop too (interval 0 of leaf 0, a start the leaf does
     // not store).
-    let fib = fib_of(&[(0, 0, 200), (0x0a00_0000, 8, 3)]);
+    let fib = fib_of(&[(0, 0, 12), (0x0a00_0000, 8, 3)]);
     let c = fib.compact().unwrap();
-    assert_eq!(c.lookup_u32(0), 200);
+    assert_eq!(c.lookup_u32(0), 12);
     assert_eq!(c.lookup_u32(0x0a01_0203), 3);
-    assert_eq!(c.lookup_u32(u32::MAX), 200);
-    assert!(fib_of(&[(0, 0, 300)]).compact().is_none());
+    assert_eq!(c.lookup_u32(u32::MAX), 12);
+    assert!(fib_of(&[(0, 0, 15)]).compact().is_none());
 }
 
 #[test]
@@ -215,12 +218,12 @@ proptest! {
 
     #[test]
     fn compact_answers_as_the_table(
-        routes in prop::collection::vec(arb_route(), 0..=110),
+        routes in prop::collection::vec(arb_route(), 0..=127),
         extra in prop::collection::vec(any::<u32>(), 0..64),
     ) {
         let fib = fib_of(&routes);
         let c = fib.compact();
-        // At most 110 routes: at most 221 intervals, always a compact table.
+        // At most 127 routes: at most 255 intervals, always a compact table.
         prop_assert!(c.is_some());
         let c = c.unwrap();
         check_single(&fib, &c, &probe_keys(&fib, &extra))?;
