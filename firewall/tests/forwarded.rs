@@ -7,26 +7,14 @@
 //! (else the dataplane's fast path would silently never be taken).
 
 mod common;
-use common::Rng;
+use common::{compile, Rng};
 use std::net::Ipv4Addr;
 
 use firewall::packet::proto;
 use firewall::{
-    Allowed4, Chain, Ctx, DefaultPolicy, Direction, Env, Family, Outcome, PacketMeta, RuleSet,
-    StateConfig, StateTable, Verdict,
+    Allowed4, Ctx, DefaultPolicy, Direction, Family, Outcome, PacketMeta, RuleSet, StateConfig,
+    StateTable, Verdict,
 };
-
-fn env() -> Env {
-    Env {
-        interfaces: vec![("lan".into(), 0), ("wan".into(), 1)],
-        addrs: vec![Ipv4Addr::new(10, 0, 0, 1).into()],
-    }
-}
-
-fn compile(text: &str, default: DefaultPolicy) -> RuleSet {
-    let chain = Chain::from_text(text, default, 1).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    RuleSet::compile(&chain, &env()).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
 
 /// Patterns the head decides (prefixes, protocols, port ranges) and ones
 /// that stop it (the direction, interfaces, TTL, tags, flags, `not`).

@@ -10,26 +10,14 @@
 //! tags, rejects, `not`, or-blocks and patterns on anything else.
 
 mod common;
-use common::Rng;
+use common::{compile, Rng};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use firewall::packet::{proto, tcp};
 use firewall::{
-    Chain, Ctx, DefaultPolicy, Direction, Env, Family, Outcome, PacketMeta, RuleSet, StateConfig,
-    StateTable, Verdict,
+    Ctx, DefaultPolicy, Direction, Family, Outcome, PacketMeta, RuleSet, StateConfig, StateTable,
+    Verdict,
 };
-
-fn env() -> Env {
-    Env {
-        interfaces: vec![("lan".into(), 0), ("wan".into(), 1)],
-        addrs: vec![Ipv4Addr::new(10, 0, 0, 1).into()],
-    }
-}
-
-fn compile(text: &str, default: DefaultPolicy) -> RuleSet {
-    let chain = Chain::from_text(text, default, 1).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    RuleSet::compile(&chain, &env()).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
 
 /// Patterns: most read only the direction and the family; the rest read
 /// the packet.
