@@ -21,6 +21,25 @@ fn fib4(routes: &[(&str, u8, NextHop)]) -> Fib4 {
     fib
 }
 
+/// A random edit of `(p, l)` for the batched-update tests, mirrored in the
+/// reference `routes`: removed or (re)inserted with even odds, the next hop
+/// drawn by `hop` from the next random word.
+fn edit6(
+    routes: &mut std::collections::HashMap<(u128, u8), NextHop>,
+    (p, l): (u128, u8),
+    next: &mut dyn FnMut() -> u64,
+    hop: impl Fn(u64) -> NextHop,
+) -> Update6 {
+    if next().is_multiple_of(2) {
+        routes.remove(&(p, l));
+        Update6::Remove(Ipv6Addr::from(p), l)
+    } else {
+        let nh = hop(next());
+        routes.insert((p, l), nh);
+        Update6::Insert(Ipv6Addr::from(p), l, nh)
+    }
+}
+
 /// A xorshift64 generator from `seed` (nonzero): the random tests' keys and tables.
 pub(crate) fn xorshift(mut rng: u64) -> impl FnMut() -> u64 {
     move || {
@@ -665,14 +684,9 @@ fn deep_maps_match_reference_v6() {
         let mut batch = Vec::new();
         for _ in 0..(40 << round) {
             let (p, l) = pick(&mut next);
-            if next().is_multiple_of(2) {
-                routes.remove(&(p, l));
-                batch.push(Update6::Remove(Ipv6Addr::from(p), l));
-            } else {
-                let nh = hops[next() as usize % hops.len()];
-                routes.insert((p, l), nh);
-                batch.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
-            }
+            batch.push(edit6(&mut routes, (p, l), &mut next, |r| {
+                hops[r as usize % hops.len()]
+            }));
         }
         fib.apply(&batch).unwrap();
     }
@@ -724,14 +738,9 @@ fn sub_tables_past_64_match_reference() {
         let mut batch = Vec::new();
         for _ in 0..200 {
             let (p, l) = pick(&mut next, true);
-            if next().is_multiple_of(2) {
-                routes.remove(&(p, l));
-                batch.push(Update6::Remove(Ipv6Addr::from(p), l));
-            } else {
-                let nh = (next() % 1000) as NextHop;
-                routes.insert((p, l), nh);
-                batch.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
-            }
+            batch.push(edit6(&mut routes, (p, l), &mut next, |r| {
+                (r % 1000) as NextHop
+            }));
         }
         fib.apply(&batch).unwrap();
     }
@@ -832,14 +841,9 @@ fn skips_match_reference_v6() {
         for _ in 0..150 {
             let kind = next() % 7;
             let (p, l) = pick(&mut next, kind);
-            if next().is_multiple_of(2) {
-                routes.remove(&(p, l));
-                batch.push(Update6::Remove(Ipv6Addr::from(p), l));
-            } else {
-                let nh = (next() % 1000) as NextHop;
-                routes.insert((p, l), nh);
-                batch.push(Update6::Insert(Ipv6Addr::from(p), l, nh));
-            }
+            batch.push(edit6(&mut routes, (p, l), &mut next, |r| {
+                (r % 1000) as NextHop
+            }));
         }
         fib.apply(&batch).unwrap();
         if round == 1 {
