@@ -18,7 +18,11 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let Some(vnet) = ctx.tables.vnets.get(cand.owner[0].vnet()) else {
         return 0;
     };
-    let c = vnet.counters(ctx.worker);
+    // This worker's counters from the (port, VLAN) slot, as `many` and `six`
+    // take them (`Vnet::counters` would reach them through the forwarding part).
+    let Some(c) = cand.counters[0] else {
+        return 0;
+    };
     if c.tap.is_recording() {
         return 0;
     }
