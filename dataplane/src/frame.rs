@@ -12,6 +12,10 @@ pub trait Frame {
     fn adj(&mut self, n: usize) -> bool;
     /// Sets the frame length (shrinking, or growing into tailroom); false if no room.
     fn set_len(&mut self, len: usize) -> bool;
+    /// Cuts the frame to `len` bytes (its Ethernet padding off); a `len` at or
+    /// past its end leaves it as it is. Unlike `set_len` there is nothing to
+    /// refuse, so nothing for the caller to check.
+    fn shrink(&mut self, len: usize);
     /// The most bytes `set_len` can give from the current start.
     fn capacity(&self) -> usize;
     /// The VLAN ID the NIC stripped into metadata, if it did.
@@ -94,6 +98,9 @@ impl Frame for VecFrame {
         }
         self.len = len;
         true
+    }
+    fn shrink(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
     fn capacity(&self) -> usize {
         self.buf.len() - self.start

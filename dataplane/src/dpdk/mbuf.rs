@@ -134,6 +134,18 @@ impl Frame for Mbuf {
         true
     }
 
+    #[inline(always)]
+    fn shrink(&mut self, len: usize) {
+        let m = self.m_mut();
+        // Padding is rare: a frame without it is one compare. A chained mbuf
+        // (whose `pkt_len` counts its other segments) stays whole, as
+        // `set_len` leaves it.
+        if len < usize::from(m.data_len) && m.nb_segs == 1 {
+            m.data_len = len as u16;
+            m.pkt_len = len as u32;
+        }
+    }
+
     #[inline]
     fn capacity(&self) -> usize {
         let m = self.m();

@@ -160,6 +160,17 @@ pub const fn update_ttl_decrement(csum: u16) -> u16 {
     !(((acc & 0xffff) + (acc >> 16)) as u16)
 }
 
+/// [`update_ttl_decrement`] on the checksum field's two bytes as they lie in the
+/// header: the ones'-complement sum commutes with swapping bytes (RFC 1071
+/// section 2(B)), so on a little-endian host the field loads as it is and the
+/// constant is swapped instead (0xfeff → 0xfffe): no byte swap in and out, three
+/// instructions fewer per forwarded packet.
+#[inline(always)]
+pub const fn update_ttl_decrement_bytes(field: [u8; 2]) -> [u8; 2] {
+    let acc = (!u16::from_le_bytes(field)) as u32 + 0xfffe;
+    (!(((acc & 0xffff) + (acc >> 16)) as u16)).to_le_bytes()
+}
+
 /// Incremental update for a 32-bit field (an IPv4 address), as two word updates.
 #[inline]
 pub const fn update32(csum: u16, old: u32, new: u32) -> u16 {
@@ -171,6 +182,18 @@ pub const fn update32(csum: u16, old: u32, new: u32) -> u16 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn ttl_decrement_on_bytes_equals_the_big_endian_update() {
+        for csum in 0..=u16::MAX {
+            let want = update_ttl_decrement(csum).to_be_bytes();
+            assert_eq!(
+                update_ttl_decrement_bytes(csum.to_be_bytes()),
+                want,
+                "{csum:#06x}"
+            );
+        }
+    }
 
     /// The IPv4 header from RFC 1071-style worked examples: 45 00 00 73 ... checksum b861.
     const IPV4_HEADER: [u8; 20] = [

@@ -46,8 +46,9 @@ pub(super) fn check<'t, F: Frame>(
         RxChecksum::Bad => false,
     };
     let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-    // Limited broadcast and multicast are not routed (the general path counts them).
-    if !good || dst == u32::MAX || dst >> 28 == 0xe {
+    // Limited broadcast and multicast are not routed (the general path counts
+    // them); with them the rest of 240/4 (reserved) goes there too: one compare.
+    if !good || dst >= 0xe000_0000 {
         return None;
     }
     let c = Candidate {
@@ -92,10 +93,23 @@ fn l2<'t, F: Frame>(
     let s = owners.lookup((vid != 0).then_some(vid));
     // Unicast to the interface (the promiscuous port's other stations, and
     // broadcast or multicast frames, are the general path's).
-    if s.owner.is_none() || d[..6] != s.mac {
+    if s.owner.is_none() || !is_mac(d, &s.mac) {
         return None;
     }
     Some((s, l3))
+}
+
+/// Whether `d` (14 bytes or more: `l2` read its EtherType) is addressed to
+/// `mac`: two compares of four and two bytes (as an array compare, the six
+/// bytes of each side were assembled into one word first).
+#[inline(always)]
+fn is_mac(d: &[u8], mac: &[u8; 6]) -> bool {
+    let Some(to) = d.first_chunk::<6>() else {
+        return false;
+    };
+    let word = |m: &[u8; 6]| u32::from_ne_bytes([m[0], m[1], m[2], m[3]]);
+    let tail = |m: &[u8; 6]| u16::from_ne_bytes([m[4], m[5]]);
+    word(to) == word(mac) && tail(to) == tail(mac)
 }
 
 /// `check` for IPv6: a frame the general path would route without a word
