@@ -297,7 +297,9 @@ impl TxBuffer {
         // self.len += 1` the compiler reloaded `len` after the pointer store (it
         // cannot tell the store does not overlap it), a store-forwarding wait per
         // frame on a chain through every frame of the burst.
-        let n = self.len;
+        // Below BURST_MAX (a full buffer is flushed at once): the mask spares
+        // the bounds check.
+        let n = self.len & (BURST_MAX - 1);
         self.ptrs[n] = m.into_raw();
         self.len = n + 1;
         if n + 1 == BURST_MAX {
