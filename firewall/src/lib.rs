@@ -24,6 +24,7 @@ pub use error::ParseError;
 pub use packet::{Direction, Family, Head4, IfaceId, PacketMeta, Tags, NO_IFACE};
 pub use policy::{DefaultPolicy, ParseDefaultPolicyError};
 pub use ruleset::{
-    Allowed4, BurstCounts, Ctx, DenyCause, Env, Forwarded4, Outcome, Reject, RuleSet, Verdict,
+    Allowed4, Burst4, BurstCounts, Ctx, Decide4, DenyCause, Env, Forwarded4, Outcome, Reject,
+    RuleSet, Verdict,
 };
 pub use state::{FlowKey, Lifetimes, StateConfig, StateStats, StateTable};

@@ -53,26 +53,26 @@ pub(super) fn prefetch_states<F: Frame>(
     }
 }
 
-/// The rules that allow the forwarded IPv4 packet of `frame` (a 20-byte
-/// header from `l3` to `end`, as the express lane checked it) on both the
-/// "in" and the "out" pass, decided from its head alone
-/// (`RuleSet::allow_forwarded4`); `None`: take the passes. Counts nothing.
+/// The head of the forwarded IPv4 packet of `frame` (a 20-byte header from
+/// `l3` to `end`, as the express lane checked it), for
+/// `Forwarded4::dispatch` (`RuleSet::allow_forwarded4`); `None` for a
+/// frame too short to hold it. `dst`: its destination, which the lane read
+/// (host order).
 #[inline(always)]
-pub(super) fn allowed4<F: Frame>(
-    f4: &::firewall::Forwarded4<'_>,
+pub(super) fn head4_express<F: Frame>(
     frame: &F,
     l3: u8,
     end: u16,
-) -> Option<::firewall::Allowed4> {
+    dst: u32,
+) -> Option<::firewall::Head4> {
     let (l3, end) = (usize::from(l3), usize::from(end));
     let d = frame.data();
     // 24 bytes from the header: a frame is at least 60 (Ethernet's minimum);
     // a shorter one takes the general reading.
-    let h = match d.get(l3..).and_then(|d| d.first_chunk()) {
-        Some(ip) => meta::head4_plain(ip, end - l3),
-        None => meta::head4(d.get(l3..end)?),
-    };
-    f4.allow(&h)
+    match d.get(l3..).and_then(|d| d.first_chunk()) {
+        Some(ip) => Some(meta::head4_plain(ip, end - l3, dst)),
+        None => d.get(l3..end).map(meta::head4),
+    }
 }
 
 /// Runs one firewall pass over the IP packet at `ing.l3_off`. Returns the

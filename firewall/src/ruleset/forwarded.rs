@@ -10,40 +10,54 @@
 //! instructions a packet for the "in" pass called frame by frame (the call,
 //! its context, the checks of which shortcut applies, the tree walk, the
 //! region test, the count: callgrind, perf/README "Firewall") and ~40 for
-//! the replayed "out" pass. Over a burst the checks are made once, the
-//! packets walk the trees level by level (`walk_down`, their loads
-//! overlapping), and the counters of a burst that one rule allows (the
-//! default rule, in router.py) are one add.
+//! the replayed "out" pass. Over a burst the checks are made once and the
+//! trees' roots decoded once ([`Forwarded4::dispatch`]: the caller's loop
+//! is compiled for the burst's way of deciding), and the counters of a
+//! burst that one rule allows (the default rule, in router.py) are one add.
 //!
 //! The head ([`Head4`]) holds nothing a forwarded packet changes between
 //! its passes (the TTL is not in it), and the shortcut reads nothing but
 //! the head: where neither pass is fixed, the same candidate decides both.
 
-use super::region::key4_head;
-use super::tree::Tree;
+use super::forest::MAX_TREES;
+use super::region::{key4_head, Quick4};
+use super::tree::{Root, Tree};
 use super::{Ctx, Outcome, RuleSet, Verdict};
 use crate::packet::{Direction, Family, Head4};
 
 /// A forwarded IPv4 packet that the rule set allows on both passes from its
 /// head alone ([`RuleSet::allow_forwarded4`]): the index of the allowing
 /// rule of each pass, for [`BurstCounts::add`].
+///
+/// Both indexes in one word ("in" low, "out" high): [`BurstCounts::add`]
+/// compares a packet's pair with the run's in one instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowed4 {
-    rin: u32,
-    rout: u32,
+    pair: u64,
 }
 
 impl Allowed4 {
     /// A placeholder for arrays: no rule (adding it to [`BurstCounts`]
-    /// counts nothing).
-    pub const NONE: Allowed4 = Allowed4 {
-        rin: u32::MAX,
-        rout: u32::MAX,
-    };
+    /// counts nothing); what [`Forwarded4::allow_or_none`] answers for a
+    /// packet it does not allow.
+    pub const NONE: Allowed4 = Allowed4 { pair: u64::MAX };
+
+    fn new(rin: u32, rout: u32) -> Self {
+        Allowed4 {
+            pair: u64::from(rin) | u64::from(rout) << 32,
+        }
+    }
 
     /// The allowing rules' indexes in the rule set: ("in", "out").
+    #[inline(always)]
     pub fn rules(&self) -> (u32, u32) {
-        (self.rin, self.rout)
+        (self.pair as u32, (self.pair >> 32) as u32)
+    }
+
+    /// Whether it is [`Self::NONE`].
+    #[inline(always)]
+    pub fn is_none(&self) -> bool {
+        *self == Self::NONE
     }
 }
 
@@ -65,13 +79,16 @@ enum Mode<'a> {
     /// Both passes fixed to an allow.
     Fixed(Allowed4),
     /// From the head: the first candidate holding it, in the IPv4 trees
-    /// (`one`: the only one, a realistic ACL's case: no merge of several
-    /// trees' answers). `fin`/`fout`: a pass's fixed allowing rule,
-    /// u32::MAX where the head decides it (a pass fixed where the other is
-    /// not, e.g. `deny tcp from any to any in` before `allow ip from any to
-    /// any`: the head's rule is then the fixed one).
+    /// (`one`: there is only one, a realistic ACL's case: no merge of
+    /// several trees' answers), walked from their roots decoded once for
+    /// the burst (`roots`, by tree). `fin`/`fout`: a pass's fixed allowing
+    /// rule, u32::MAX where the head decides it (a pass fixed where the
+    /// other is not, e.g. `deny tcp from any to any in` before `allow ip
+    /// from any to any`: the head's rule is then the fixed one).
     Head {
-        one: Option<&'a Tree>,
+        trees: &'a [Tree],
+        roots: [Root; MAX_TREES],
+        one: bool,
         fin: u32,
         fout: u32,
     },
@@ -102,23 +119,145 @@ impl Forwarded4<'_> {
     /// as [`RuleSet::allow_forwarded4`].
     #[inline(always)]
     pub fn allow(&self, h: &Head4) -> Option<Allowed4> {
-        match self.mode {
-            Mode::Fixed(a) => Some(a),
-            Mode::No => None,
-            Mode::Head { one, fin, fout } => {
-                let rs = self.rs;
-                let k = key4_head(h);
-                let q = match one {
-                    Some(t) => t.first_holding(t.leaf_link(&k), &k, &rs.default4),
-                    None => rs.first_holding(&rs.trees[0].leaves(&k), &k),
-                };
-                let r = q.allowing();
-                (r != u32::MAX).then_some(Allowed4 {
-                    rin: if fin == u32::MAX { r } else { fin },
-                    rout: if fout == u32::MAX { r } else { fout },
-                })
+        let a = self.allow_or_none(h);
+        (!a.is_none()).then_some(a)
+    }
+
+    /// [`Self::allow`], [`Allowed4::NONE`] for `None`.
+    #[inline(always)]
+    pub fn allow_or_none(&self, h: &Head4) -> Allowed4 {
+        struct One<'h>(&'h Head4, Allowed4);
+        impl Burst4 for &mut One<'_> {
+            fn run<D: Decide4>(self, d: &D) {
+                self.1 = d.allow(self.0);
             }
         }
+        let mut one = One(h, Allowed4::NONE);
+        self.dispatch(&mut one);
+        one.1
+    }
+
+    /// Runs `b` with the decider for this burst: how the burst is decided
+    /// (fixed, one tree, several) is settled once, before `b` loops over
+    /// its packets, and the trees' roots are decoded once. `b.run` is
+    /// compiled for each decider, its loop holding only the head, the key
+    /// and the walk (a `match` per packet copied the roots and tested the
+    /// mode every time; a burst of heads in an array cost its stores and
+    /// loads).
+    #[inline(always)]
+    pub fn dispatch<B: Burst4>(&self, b: B) {
+        match &self.mode {
+            Mode::Fixed(a) => b.run(&Fixed(*a)),
+            Mode::No => b.run(&Fixed(Allowed4::NONE)),
+            Mode::Head {
+                trees,
+                roots,
+                one,
+                fin,
+                fout,
+            } => {
+                // "In" in the low half, "out" in the high one: a pass the
+                // head decides takes the rule `r` in its half (`keep`), a
+                // fixed one its rule (`fixed`).
+                let half = |f: u32| if f == u32::MAX { (u32::MAX, 0) } else { (0, f) };
+                let ((kin, fxin), (kout, fxout)) = (half(*fin), half(*fout));
+                let keep = u64::from(kin) | u64::from(kout) << 32;
+                let fixed = u64::from(fxin) | u64::from(fxout) << 32;
+                let none = &self.rs.default4;
+                if *one {
+                    b.run(&OneTree {
+                        tree: &trees[0],
+                        root: roots[0],
+                        none,
+                        keep,
+                        fixed,
+                    })
+                } else {
+                    b.run(&Trees {
+                        trees,
+                        roots: *roots,
+                        none,
+                        keep,
+                        fixed,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// What a burst's loop over its forwarded IPv4 packets does with the
+/// decider [`Forwarded4::dispatch`] hands it: `d.allow(&head)` for each.
+pub trait Burst4 {
+    fn run<D: Decide4>(self, d: &D);
+}
+
+/// Decides a forwarded IPv4 packet's both passes from its head, as
+/// [`Forwarded4::allow_or_none`].
+pub trait Decide4 {
+    fn allow(&self, h: &Head4) -> Allowed4;
+}
+
+/// Both passes fixed (or nothing allowed from the head: `NONE`).
+struct Fixed(Allowed4);
+
+impl Decide4 for Fixed {
+    #[inline(always)]
+    fn allow(&self, _: &Head4) -> Allowed4 {
+        self.0
+    }
+}
+
+/// The answer from `q`, the first candidate holding a packet (see
+/// [`Forwarded4::dispatch`] for `keep` and `fixed`): both halves `r` where
+/// no pass is fixed (`r` = u32::MAX, not an allow, gives `NONE`).
+#[inline(always)]
+fn answer(q: &Quick4, keep: u64, fixed: u64) -> Allowed4 {
+    let r = q.allowing();
+    let a = (u64::from(r) * 0x1_0000_0001) & keep | fixed;
+    Allowed4 {
+        pair: if r == u32::MAX { u64::MAX } else { a },
+    }
+}
+
+/// The head decides, in one tree (a realistic ACL's case: no merge of
+/// several trees' answers).
+struct OneTree<'a> {
+    tree: &'a Tree,
+    root: Root,
+    none: &'a Quick4,
+    keep: u64,
+    fixed: u64,
+}
+
+impl Decide4 for OneTree<'_> {
+    #[inline(always)]
+    fn allow(&self, h: &Head4) -> Allowed4 {
+        let (t, k) = (self.tree, key4_head(h));
+        let q = t.first_holding(t.leaf_link4(&self.root, &k), &k, self.none);
+        answer(q, self.keep, self.fixed)
+    }
+}
+
+/// The head decides, in several trees: the first candidate over all.
+struct Trees<'a> {
+    trees: &'a [Tree],
+    roots: [Root; MAX_TREES],
+    none: &'a Quick4,
+    keep: u64,
+    fixed: u64,
+}
+
+impl Decide4 for Trees<'_> {
+    #[inline(always)]
+    fn allow(&self, h: &Head4) -> Allowed4 {
+        let k = key4_head(h);
+        let mut best = self.none;
+        for (t, r) in self.trees.iter().zip(&self.roots) {
+            let q = t.first_holding(t.leaf_link4(r, &k), &k, self.none);
+            best = if q.rule() < best.rule() { q } else { best };
+        }
+        answer(best, self.keep, self.fixed)
     }
 }
 
@@ -149,15 +288,21 @@ impl RuleSet {
         );
         let mode = match (pin, pout) {
             (Pass::No, _) | (_, Pass::No) => Mode::No,
-            (Pass::Allows(a), Pass::Allows(b)) => Mode::Fixed(Allowed4 { rin: a, rout: b }),
-            _ => Mode::Head {
-                one: match self.trees[0].trees() {
-                    [t] => Some(t),
-                    _ => None,
-                },
-                fin: head(pin),
-                fout: head(pout),
-            },
+            (Pass::Allows(a), Pass::Allows(b)) => Mode::Fixed(Allowed4::new(a, b)),
+            _ => {
+                let trees = self.trees[0].trees();
+                let mut roots = [Root::default(); MAX_TREES];
+                for (r, t) in roots.iter_mut().zip(trees) {
+                    *r = t.root4();
+                }
+                Mode::Head {
+                    trees,
+                    roots,
+                    one: trees.len() == 1,
+                    fin: head(pin),
+                    fout: head(pout),
+                }
+            }
         };
         Forwarded4 { rs: self, mode }
     }
@@ -210,7 +355,8 @@ pub struct BurstCounts<'a> {
 
 impl BurstCounts<'_> {
     /// Counts a forwarded packet `ip_len` bytes long that
-    /// [`RuleSet::allow_forwarded4`] allowed with `a`.
+    /// [`RuleSet::allow_forwarded4`] allowed with `a` (not
+    /// [`Allowed4::NONE`]).
     #[inline(always)]
     pub fn add(&mut self, a: Allowed4, ip_len: u16) {
         if a != self.run {
@@ -224,7 +370,8 @@ impl BurstCounts<'_> {
     #[inline(never)]
     fn flush(&mut self) {
         if self.packets != 0 {
-            for rule in [self.run.rin, self.run.rout] {
+            let (rin, rout) = self.run.rules();
+            for rule in [rin, rout] {
                 if let Some(&(b, slot)) = self.rs.places.get(rule as usize) {
                     self.rs.banks[b as usize].add_n(
                         self.worker,

@@ -19,7 +19,7 @@ use eval::AtOnce;
 pub use eval::{Ctx, DenyCause, Outcome, Reject, Verdict, CALL_DEPTH};
 use fixed::Fixed;
 use forest::{Cands, Forest, Links};
-pub use forwarded::{Allowed4, BurstCounts, Forwarded4};
+pub use forwarded::{Allowed4, Burst4, BurstCounts, Decide4, Forwarded4};
 use matcher::{Body, IfSide, RCond, RTerm};
 use region::{key4, key4_head, Key4, Quick4, Region, FAST_BANKS};
 

@@ -96,8 +96,11 @@ fn cut_word(f: Family, d: usize, shift: u32) -> (usize, u32) {
 const LEAF: u32 = 1 << 31;
 
 /// A node as its parent holds it. Cut: `a` = first child (in `children`),
-/// `b` = word | shift << 3 | bits << 9. Leaf: `a` = start (in `lists`),
-/// `b` = LEAF | length.
+/// `b` = word | shift << 3 | mask << 9, the mask of the child's index
+/// (2^bits - 1, at most [`MAX_BITS`] bits: below LEAF) kept rather than its
+/// width, so that a step of the walk decodes it with one shift (a width
+/// cost a shift, a shift by it and a complement more, on every level of
+/// every packet). Leaf: `a` = start (in `lists`), `b` = LEAF | length.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Link {
     a: u32,
@@ -114,7 +117,7 @@ impl Link {
         debug_assert!(word < WORDS && shift < 64 && (1..=MAX_BITS).contains(&bits));
         Link {
             a: first_child,
-            b: word as u32 | shift << 3 | bits << 9,
+            b: word as u32 | shift << 3 | ((1 << bits) - 1) << 9,
         }
     }
 
@@ -124,6 +127,16 @@ impl Link {
             b: LEAF | len,
         }
     }
+}
+
+/// A tree's root as [`Tree::leaf_link4`] reads it: the link, and for a
+/// cut its key word, shift and mask, decoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Root {
+    link: Link,
+    word: usize,
+    shift: u32,
+    mask: usize,
 }
 
 /// A leaf's candidates: rule indexes in rule order and, for IPv4, each one's
@@ -372,9 +385,37 @@ impl Tree {
         debug_assert!(!l.is_leaf() && N.is_power_of_two());
         let word = (l.b & 7) as usize;
         let shift = (l.b >> 3) & 63;
-        let bits = (l.b >> 9) & 31;
-        let c = (k[word & (N - 1)] >> shift) as usize & ((1usize << bits) - 1);
+        // A cut's `b` has LEAF clear: the mask is all that is above bit 9.
+        let mask = (l.b >> 9) as usize;
+        let c = (k[word & (N - 1)] >> shift) as usize & mask;
         self.children[l.a as usize + c]
+    }
+
+    /// Its root decoded for [`Self::leaf_link4`] (once per burst).
+    pub fn root4(&self) -> Root {
+        let l = self.root;
+        Root {
+            link: l,
+            word: (l.b & 3) as usize,
+            shift: (l.b >> 3) & 63,
+            mask: if l.is_leaf() { 0 } else { (l.b >> 9) as usize },
+        }
+    }
+
+    /// [`Self::leaf_link`] of an IPv4 key from the root `r` decoded by
+    /// [`Self::root4`]: the root's step without loading and decoding it
+    /// (a realistic ACL's tree is a wide root cut and leaves: that step is
+    /// most of the walk).
+    #[inline(always)]
+    pub fn leaf_link4(&self, r: &Root, k: &Key4) -> Link {
+        let mut l = r.link;
+        if !l.is_leaf() {
+            l = self.children[l.a as usize + ((k[r.word & 3] >> r.shift) as usize & r.mask)];
+            while !l.is_leaf() {
+                l = self.step(l, k);
+            }
+        }
+        l
     }
 
     /// The leaf a packet's fields reach.

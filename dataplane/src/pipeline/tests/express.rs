@@ -396,7 +396,7 @@ fn rule_counts(r: &Router, vnet: &str) -> Vec<(u16, u64, u64)> {
 }
 
 /// Firewalls whose rule sets decide most frames from the head: the lane
-/// forwards those without the passes (`filter::allowed4`) and counts their
+/// forwards those without the passes (`filter::head4_express`, `Forwarded4::allow_each`) and counts their
 /// rules per burst; the others take the passes. Frames, vnet counters and
 /// rule counters as the general path's.
 #[test]
