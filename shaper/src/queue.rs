@@ -17,7 +17,13 @@ pub type SlotId = u32;
 /// Index of a flow queue in the set's queue table.
 pub type QueueId = u32;
 
+/// A packet's slot, 32 bytes aligned to 32 so that it never straddles two cache
+/// lines: schedulers that serve flows in another order than their packets
+/// arrived (DRR, QFQ, WF2Q+ at 100,000 flows) find every slot they pop cold, and
+/// a hint fetches one line (24-byte slots packed, a quarter of them began 48 or 56
+/// bytes into a line and needed the next line too, a miss no hint covered).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
 pub(crate) struct SlotMeta {
     pub(crate) next: u32,
     pub(crate) len: u32,
@@ -434,6 +440,17 @@ impl Queues {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every slot lies within one cache line (`SlotMeta`'s docs).
+    #[test]
+    fn a_slot_never_straddles_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<SlotMeta>(), 32);
+        let q = Queues::new(1000);
+        for s in &q.slots {
+            let a = s as *const SlotMeta as usize;
+            assert_eq!(a / 64, (a + 31) / 64, "slot at {a:#x}");
+        }
+    }
 
     /// What a dequeue reads (list, head length, weight, scheduler fields) sits
     /// in the first line, what an arrival's lookup and parking read in the
