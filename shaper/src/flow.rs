@@ -143,6 +143,12 @@ impl FlowMask {
         if self.is_none() {
             return FlowKey::default();
         }
+        self.apply_some(k)
+    }
+
+    /// `apply` for a mask known not to be `NONE` (the caller keeps that fact).
+    #[inline]
+    pub(crate) fn apply_some(&self, k: &FlowKey) -> FlowKey {
         let (src, dst) = match k.family {
             Family::V4 => (
                 k.src & u128::from(self.src_ip),
