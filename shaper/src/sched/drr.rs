@@ -4,8 +4,7 @@
 //!
 //! Fields: `deficit`, `flags` bit 0 = in the active list.
 
-use std::collections::VecDeque;
-
+use super::ring::IdRing;
 use super::Scheduler;
 use crate::queue::{QueueId, Queues, SlotId};
 
@@ -14,14 +13,14 @@ const ACTIVE: u32 = 1;
 #[derive(Debug)]
 pub struct Drr {
     quantum: u32,
-    active: VecDeque<QueueId>,
+    active: IdRing,
 }
 
 impl Drr {
     pub fn new(quantum: u32) -> Self {
         Drr {
             quantum: quantum.max(1),
-            active: VecDeque::with_capacity(16),
+            active: IdRing::with_capacity(16),
         }
     }
 
@@ -52,7 +51,7 @@ impl Scheduler for Drr {
         // every such pass (measured: the served queue's head missed in most calls
         // at 100,000 flows).
         loop {
-            let &q = self.active.front()?;
+            let q = self.active.front()?;
             let Some(len) = qs.head_len(q) else {
                 // Emptied behind our back (cannot happen today); forget it.
                 qs.fields_mut(q).flags &= !ACTIVE;
@@ -74,7 +73,7 @@ impl Scheduler for Drr {
             }
             let quantum = self.quantum(qs, q);
             qs.fields_mut(q).deficit += quantum;
-            self.active.rotate_left(1);
+            self.active.rotate();
             super::prefetch_ahead(qs, &self.active, false);
         }
     }

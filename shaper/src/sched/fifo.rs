@@ -4,20 +4,19 @@
 //! ring of queue ids, one entry per queued packet. The ring grows to its high-water
 //! mark (at most the pool size) and then never allocates again.
 
-use std::collections::VecDeque;
-
+use super::ring::IdRing;
 use super::Scheduler;
 use crate::queue::{QueueId, Queues, SlotId};
 
 #[derive(Debug, Default)]
 pub struct Fifo {
-    order: VecDeque<QueueId>,
+    order: IdRing,
 }
 
 impl Fifo {
     pub fn new() -> Self {
         Fifo {
-            order: VecDeque::with_capacity(64),
+            order: IdRing::with_capacity(64),
         }
     }
 }

@@ -14,8 +14,8 @@
 //! queues' fields are kept to what every scheduler needs in the queue's first
 //! line (`queue::SchedFields`).
 
-use std::collections::VecDeque;
 
+use super::ring::IdRing;
 use super::Scheduler;
 use crate::clock::nanos_to_ticks;
 use crate::config::FqCodelConfig;
@@ -47,8 +47,8 @@ pub struct FqCodel {
     base: QueueId,
     total_pkts: u32,
     total_bytes: u64,
-    new_flows: VecDeque<QueueId>,
-    old_flows: VecDeque<QueueId>,
+    new_flows: IdRing,
+    old_flows: IdRing,
     /// CoDel state of hashed queue `base + i` at `i`.
     codel: Vec<Codel>,
 }
@@ -66,8 +66,8 @@ impl FqCodel {
             base: 0,
             total_pkts: 0,
             total_bytes: 0,
-            new_flows: VecDeque::with_capacity(64),
-            old_flows: VecDeque::with_capacity(64),
+            new_flows: IdRing::with_capacity(64),
+            old_flows: IdRing::with_capacity(64),
             codel: vec![Codel::default(); c.flows.max(1) as usize],
         }
     }
@@ -219,10 +219,10 @@ impl Scheduler for FqCodel {
 
     fn dequeue(&mut self, qs: &mut Queues, now: u64) -> Option<SlotId> {
         loop {
-            let (q, from_new) = if let Some(&q) = self.new_flows.front() {
+            let (q, from_new) = if let Some(q) = self.new_flows.front() {
                 (q, true)
             } else {
-                (*self.old_flows.front()?, false)
+                (self.old_flows.front()?, false)
             };
             let list = if from_new {
                 &mut self.new_flows

@@ -18,6 +18,7 @@ mod fq_codel;
 mod heap4;
 mod prio;
 mod qfq;
+mod ring;
 mod wf2q;
 
 pub use drr::Drr;
@@ -43,17 +44,17 @@ pub(crate) const AHEAD: usize = 8;
 #[inline]
 pub(crate) fn prefetch_ahead(
     qs: &Queues,
-    order: &std::collections::VecDeque<QueueId>,
+    order: &ring::IdRing,
     third: bool,
 ) {
-    if let Some(&q) = order.get(AHEAD) {
+    if let Some(q) = order.get(AHEAD) {
         qs.prefetch_whole(q);
     }
-    if let Some(&q) = order.get(AHEAD / 2) {
+    if let Some(q) = order.get(AHEAD / 2) {
         qs.prefetch_slots(q);
     }
     if third {
-        if let Some(&q) = order.get(AHEAD / 4) {
+        if let Some(q) = order.get(AHEAD / 4) {
             qs.prefetch_third(q);
         }
     }
@@ -62,11 +63,11 @@ pub(crate) fn prefetch_ahead(
 /// `prefetch_ahead` without the third packets (FIFO serves a queue one packet a
 /// visit).
 #[inline]
-pub(crate) fn prefetch_ahead_lists(qs: &Queues, order: &std::collections::VecDeque<QueueId>) {
-    if let Some(&q) = order.get(AHEAD) {
+pub(crate) fn prefetch_ahead_lists(qs: &Queues, order: &ring::IdRing) {
+    if let Some(q) = order.get(AHEAD) {
         qs.prefetch(q);
     }
-    if let Some(&q) = order.get(AHEAD / 2) {
+    if let Some(q) = order.get(AHEAD / 2) {
         qs.prefetch_head(q);
     }
 }

@@ -3,8 +3,7 @@
 //!
 //! Fields: `flags` bit 0 = in its level's list.
 
-use std::collections::VecDeque;
-
+use super::ring::IdRing;
 use super::Scheduler;
 use crate::queue::{QueueId, Queues, SlotId};
 
@@ -13,14 +12,14 @@ const ACTIVE: u32 = 1;
 
 #[derive(Debug)]
 pub struct Prio {
-    levels: [VecDeque<QueueId>; LEVELS],
+    levels: [IdRing; LEVELS],
     nonempty: u32,
 }
 
 impl Prio {
     pub fn new() -> Self {
         Prio {
-            levels: std::array::from_fn(|_| VecDeque::new()),
+            levels: std::array::from_fn(|_| IdRing::default()),
             nonempty: 0,
         }
     }
@@ -34,7 +33,7 @@ impl Default for Prio {
 
 impl Scheduler for Prio {
     fn reset(&mut self) {
-        self.levels.iter_mut().for_each(VecDeque::clear);
+        self.levels.iter_mut().for_each(IdRing::clear);
         self.nonempty = 0;
     }
 
