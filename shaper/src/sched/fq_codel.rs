@@ -14,7 +14,6 @@
 //! queues' fields are kept to what every scheduler needs in the queue's first
 //! line (`queue::SchedFields`).
 
-
 use super::ring::IdRing;
 use super::Scheduler;
 use crate::clock::nanos_to_ticks;

@@ -42,11 +42,7 @@ pub(crate) const AHEAD: usize = 8;
 /// for. DRR and PRIO without the third packet: 3-4% faster at 100,000 flows
 /// (in-process A/B, 2026-11-22), a visit there pops one or two.
 #[inline]
-pub(crate) fn prefetch_ahead(
-    qs: &Queues,
-    order: &ring::IdRing,
-    third: bool,
-) {
+pub(crate) fn prefetch_ahead(qs: &Queues, order: &ring::IdRing, third: bool) {
     if let Some(q) = order.get(AHEAD) {
         qs.prefetch_whole(q);
     }
