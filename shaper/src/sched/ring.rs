@@ -137,7 +137,7 @@ mod tests {
                     1 => r < 40,
                     _ => r < 50,
                 };
-                if r % 7 == 0 {
+                if r.is_multiple_of(7) {
                     ours.rotate();
                     theirs.rotate_left(usize::from(!theirs.is_empty()));
                 } else if push {
