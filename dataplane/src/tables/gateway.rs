@@ -48,6 +48,15 @@ impl GatewayEgress {
         self.port.0 != u16::MAX
     }
 
+    /// The destination and source MAC as an Ethernet header starts.
+    #[inline(always)]
+    pub fn macs(&self) -> [u8; 12] {
+        let (d, s) = (self.dst_mac, self.src_mac);
+        [
+            d[0], d[1], d[2], d[3], d[4], d[5], s[0], s[1], s[2], s[3], s[4], s[5],
+        ]
+    }
+
     #[inline(always)]
     pub fn vlan(&self) -> Option<u16> {
         (self.vlan != 0).then_some(self.vlan)

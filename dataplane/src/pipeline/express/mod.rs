@@ -257,16 +257,16 @@ fn in_place<const V6: bool, const DECREMENT: bool, const HL: usize>(
             h[7] -= 1;
         }
     } else {
-        // TTL (byte 8) and the checksum's update (bytes 10 and 11).
+        // TTL (byte 8) and the checksum's update (bytes 10 and 11), read and
+        // written as one word with the protocol between them.
         let h = ip.first_chunk_mut::<12>()?;
         if DECREMENT {
-            h[8] -= 1;
-            let c = checksum::update_ttl_decrement_bytes([h[10], h[11]]);
-            h[10..12].copy_from_slice(&c);
+            let w = h[8..].first_chunk_mut::<4>()?;
+            let c = checksum::update_ttl_decrement_bytes([w[2], w[3]]);
+            *w = [w[0] - 1, w[1], c[0], c[1]];
         }
     }
-    eth[..6].copy_from_slice(&g.dst_mac);
-    eth[6..12].copy_from_slice(&g.src_mac);
+    *eth.first_chunk_mut::<12>()? = g.macs();
     if HL == 18 {
         eth[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
     }
