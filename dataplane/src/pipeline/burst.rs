@@ -242,7 +242,7 @@ fn run_one<F: Frame, O: Output<F>>(
                     // line for a frame that will read it (all but IPv4).
                     let v = ctx.tables.vnets.as_ptr().wrapping_add(last);
                     ingress::prefetch(v);
-                    if let Some(counters) = c.slot.counters(ctx.worker) {
+                    if let Some(counters) = c.counters {
                         ingress::prefetch(counters);
                     }
                     if c.l2.ethertype != EtherType::IPV4 {

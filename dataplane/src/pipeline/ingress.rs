@@ -17,9 +17,11 @@ pub(super) struct Classified<'t> {
     pub l2: wire::L2Info,
     /// The VID the frame carried, in its header or in the NIC's metadata.
     pub vlan: Option<u16>,
-    /// Its (port, VLAN) slot: the owner, the owning interface's MAC and the
-    /// owner's counters (found from it once per run of frames of one owner).
+    /// Its (port, VLAN) slot: the owner and the owning interface's MAC.
     pub slot: &'t DemuxSlot,
+    /// This worker's counters of the owner, from beside the slot (`None`: the
+    /// owner has none for this worker, which `demux` drops).
+    pub counters: Option<&'t VnetWorkerCounters>,
 }
 
 impl Classified<'_> {
@@ -56,7 +58,13 @@ pub(super) fn classify<'t, F: Frame>(
         port_drop(ctx, port, PortDropReason::UnknownVlan);
         return None;
     }
-    Some(Classified { l2, vlan, slot })
+    let counters = owners.counters(slot, ctx.worker);
+    Some(Classified {
+        l2,
+        vlan,
+        slot,
+        counters,
+    })
 }
 
 /// Brings the tenant state the burst's frames will touch into cache in a pass
@@ -157,19 +165,19 @@ pub(super) struct TenantMemo<'t> {
 }
 
 impl<'t> TenantMemo<'t> {
-    /// The state of the owner of `slot`, from the memo when it is the last
-    /// frame's owner; `None` for a slot without counters for this worker (none
-    /// that `classify` lets through).
+    /// The state of the owner of `c`, from the memo when it is the last
+    /// frame's owner; `None` for a frame without counters for this worker
+    /// (none that `classify` lets through).
     #[inline(always)]
-    fn get(memo: &mut Option<Self>, ctx: &PathCtx<'t>, slot: &'t DemuxSlot) -> Option<Self> {
-        let owner = slot.owner;
+    fn get(memo: &mut Option<Self>, ctx: &PathCtx<'t>, c: &Classified<'t>) -> Option<Self> {
+        let owner = c.slot.owner;
         match *memo {
             Some(m) if m.owner == owner => Some(m),
             _ => {
                 let m = TenantMemo {
                     owner,
                     vnet: &ctx.tables.vnets[owner.vnet()],
-                    counters: slot.counters(ctx.worker)?,
+                    counters: c.counters?,
                 };
                 *memo = Some(m);
                 Some(m)
@@ -192,7 +200,7 @@ pub(super) fn demux<'t, F: Frame>(
     let (l2, vlan, e, iface_mac) = (c.l2, c.vlan, c.owner(), c.slot.mac);
     let Some(TenantMemo {
         vnet, counters: c, ..
-    }) = TenantMemo::get(memo, ctx, c.slot)
+    }) = TenantMemo::get(memo, ctx, &c)
     else {
         port_drop(ctx, port, PortDropReason::UnknownVlan);
         return None;

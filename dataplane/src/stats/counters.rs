@@ -1,5 +1,6 @@
 //! Per-worker counter slots, cache-line padded so two workers never share a line.
 use super::drop_reason::{DropReason, PortDropReason};
+use super::sent::SentIndex;
 use crate::capture::Tap;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -38,6 +39,10 @@ pub struct VnetWorkerCounters {
     /// (here because it is per vnet and per worker, like the counters).
     pub icmp_tokens: AtomicU64,
     pub icmp_refill_tsc: AtomicU64,
+    /// The vnet's entry in the express lane's per-worker arrays (`sent`), held
+    /// by worker 0's slot (the others' is none): it is freed with the slots,
+    /// when neither the vnet nor a demux slot that names it is left.
+    sent: SentIndex,
 }
 
 impl VnetWorkerCounters {
@@ -81,6 +86,11 @@ impl VnetCounters {
                     CachePadded::new(VnetWorkerCounters {
                         tap: tap.clone(),
                         worker,
+                        sent: if worker == 0 {
+                            SentIndex::new(workers.max(1))
+                        } else {
+                            SentIndex::default()
+                        },
                         ..VnetWorkerCounters::default()
                     })
                 })
@@ -103,6 +113,11 @@ impl VnetCounters {
         self.slots.clone()
     }
 
+    /// The vnet's index in the express lane's arrays of sent frames (0: none).
+    pub fn sent_index(&self) -> u32 {
+        sent_index(&self.slots)
+    }
+
     pub fn totals(&self) -> VnetTotals {
         let mut t = VnetTotals::default();
         for s in self.slots.iter() {
@@ -118,8 +133,21 @@ impl VnetCounters {
                 *acc += d.load(Relaxed);
             }
         }
+        // What the express lane counted of frames it sent, apart.
+        let s = self.slots[0].sent.totals(self.slots.len());
+        t.rx_packets += s.packets + s.no_buffer;
+        t.forwarded += s.packets + s.no_buffer;
+        t.tx_packets += s.packets;
+        t.rx_bytes += s.rx_bytes;
+        t.tx_bytes += s.tx_bytes;
+        t.dropped[DropReason::NoBuffer as usize] += s.no_buffer;
         t
     }
+}
+
+/// The express lane's index (`SentIndex`) of the vnet whose slots these are.
+pub fn sent_index(slots: &VnetSlots) -> u32 {
+    slots.first().map_or(0, |s| s.sent.get())
 }
 
 #[derive(Default)]
@@ -174,6 +202,25 @@ mod tests {
         assert_eq!(t.rx_packets, 7);
         assert_eq!(t.dropped[DropReason::NoRoute as usize], 2);
         assert_eq!(t.dropped[DropReason::Malformed as usize], 0);
+    }
+
+    #[test]
+    fn totals_add_the_express_lanes_counts_of_sent_frames() {
+        let c = VnetCounters::new(2);
+        let i = c.sent_index() as usize;
+        assert_ne!(i, 0);
+        let w1 = &crate::stats::sent::worker(1).unwrap()[i];
+        bump(&w1.packets, 3);
+        bump(&w1.rx_bytes, 192);
+        bump(&w1.tx_bytes, 180);
+        bump(&w1.no_buffer, 1);
+        bump(&c.worker(0).rx_packets, 1);
+        let t = c.totals();
+        assert_eq!((t.rx_packets, t.forwarded, t.tx_packets), (5, 4, 3));
+        assert_eq!((t.rx_bytes, t.tx_bytes), (192, 180));
+        assert_eq!(t.dropped[DropReason::NoBuffer as usize], 1);
+        // Another vnet's index is another entry.
+        assert_ne!(VnetCounters::new(2).sent_index() as usize, i);
     }
 
     #[test]

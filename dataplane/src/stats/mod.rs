@@ -5,9 +5,11 @@
 //! atomic type only makes the scraper's concurrent reads well-defined.
 mod counters;
 mod drop_reason;
+pub mod sent;
 pub mod stage_cycles;
 
 pub use counters::{
-    bump, PortCounters, PortWorkerCounters, VnetCounters, VnetSlots, VnetTotals, VnetWorkerCounters,
+    bump, sent_index, PortCounters, PortWorkerCounters, VnetCounters, VnetSlots, VnetTotals,
+    VnetWorkerCounters,
 };
 pub use drop_reason::{DropReason, PortDropReason};

@@ -76,8 +76,10 @@ pub struct PortEntry {
 /// with a compact table and no firewall asks of the tenant (the compact IPv4
 /// table and its root, whether there is a firewall, and the egress entry of its
 /// first resolved gateway, `hot`) without a further load: such a frame's lookup
-/// reads one line of its table, the leaf. (Its counters' address comes with the
-/// demux slot, `DemuxSlot::counters`.) The second line holds what frames of
+/// reads one line of its table, the leaf. (The express lane counts it in this
+/// worker's dense array of sent frames, by the index in the demux slot,
+/// `DemuxSlot::sent`; other paths find the counters beside the slot,
+/// `PortDemux::counters`.) The second line holds what frames of
 /// other kinds read (the forwarding part, the other gateways' entries, the
 /// firewall) and the neighbor table: the packet path prefetches it only for
 /// them (`ingress::warm`).
@@ -232,9 +234,9 @@ impl Vnet {
     }
 
     /// Worker `w`'s counters of this vnet, through the forwarding part (the
-    /// second line): for a burst of one tenant, once. A frame of a burst over
-    /// many tenants gets its owner's from the demux slot (`DemuxSlot::counters`),
-    /// which saves the `Vnet`'s first line the room.
+    /// second line). The packet path finds them beside the frame's demux slot
+    /// instead (`PortDemux::counters`), one load from the slot, which saves
+    /// the `Vnet`'s first line the room.
     #[inline(always)]
     pub fn counters(&self, w: usize) -> &VnetWorkerCounters {
         self.fwd.counters.worker(w)

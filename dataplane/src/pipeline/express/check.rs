@@ -139,9 +139,10 @@ pub(super) fn check6<'t, F: Frame>(
 }
 
 /// The (port, VLAN) slot of a frame with an 802.1Q tag, to prefetch it: with
-/// many tenants on VLANs every frame's slot is another line (4,096 slots of 32
-/// bytes a port), and `check` would wait for each in turn. `None` for a frame
-/// without a tag in it (untagged traffic finds its one slot hot).
+/// many tenants on VLANs every frame's slot is likely another line (4,096
+/// slots of 16 bytes a port, in L2 at best), and `check` would wait for each in
+/// turn. `None` for a frame without a tag in it (untagged traffic finds its one
+/// slot hot).
 #[inline(always)]
 pub(super) fn tagged_slot<'t, F: Frame>(frame: &F, owners: PortDemux<'t>) -> Option<&'t DemuxSlot> {
     let d = frame.data();

@@ -29,8 +29,9 @@ use super::Output;
 use super::PathCtx;
 use crate::dpdk::BURST_MAX;
 use crate::frame::Frame;
-use crate::stats::{bump, DropReason, VnetWorkerCounters};
-use crate::tables::{DemuxEntry, GatewayEgress, PortDemux};
+use crate::stats::sent::SENT_SLOTS;
+use crate::stats::{self, bump, DropReason, VnetWorkerCounters};
+use crate::tables::{DemuxEntry, DemuxSlot, GatewayEgress, PortDemux};
 use crate::wire::{self, checksum, EtherType, Ipv4Packet, Ipv6Packet, MacAddr};
 use check::check;
 
@@ -52,8 +53,14 @@ struct Candidates<'t> {
     /// Each one's slot in the burst (at most BURST_MAX: `burst` hands over one chunk).
     slot: [u8; BURST_MAX],
     owner: [DemuxEntry; BURST_MAX],
-    /// This worker's counters of the owner, from its (port, VLAN) slot.
-    counters: [Option<&'t VnetWorkerCounters>; BURST_MAX],
+    /// The owner's entry in this worker's array of sent frames, from its
+    /// (port, VLAN) slot (`DemuxSlot::sent`; 0: none).
+    sent: [u32; BURST_MAX],
+    /// The first candidate's slot: a burst of one tenant counts into the
+    /// counters beside it.
+    first: &'t DemuxSlot,
+    /// The port's slots.
+    owners: PortDemux<'t>,
     /// `Candidate`'s fields.
     dst: [u32; BURST_MAX],
     l3: [u8; BURST_MAX],
@@ -76,10 +83,14 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     if OFF.with(std::cell::Cell::get) {
         return frames.iter().flatten().count();
     }
+    // This worker's entries of the owners' sent frames.
+    let sent = stats::sent::worker(ctx.worker);
     let mut cand = Candidates {
         slot: [0; BURST_MAX],
         owner: [DemuxEntry::NONE; BURST_MAX],
-        counters: [None; BURST_MAX],
+        sent: [0; BURST_MAX],
+        first: &DemuxSlot::NONE,
+        owners,
         dst: [0; BURST_MAX],
         l3: [0; BURST_MAX],
         end: [0; BURST_MAX],
@@ -96,9 +107,6 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         }
     }
     let mut last = DemuxEntry::NONE;
-    // The owner's counters, looked up when the owner changes (an owner is one
-    // (port, VLAN) slot: the same counters).
-    let mut counters = None;
     let mut owners_seen = 0u32;
     // The count in a register: as `cand.n` it went to memory twice a frame.
     let mut n = 0;
@@ -108,21 +116,23 @@ pub(super) fn run<F: Frame, O: Output<F>>(
         };
         if s.owner != last {
             last = s.owner;
-            counters = s.counters(ctx.worker);
             owners_seen += 1;
-            // The owner's `Vnet` line and counters, on their way while the
-            // rest is checked (a burst of one tenant has them hot after its
-            // first frame).
+            if owners_seen == 1 {
+                cand.first = s;
+            }
+            // The owner's `Vnet` line and entry of sent frames, on their way
+            // while the rest is checked (a burst of one tenant has them hot
+            // after its first frame).
             super::ingress::prefetch(ctx.tables.vnets.as_ptr().wrapping_add(last.vnet()));
-            if let Some(c) = counters {
-                super::ingress::prefetch(c);
+            if let Some(a) = sent {
+                super::ingress::prefetch(&a[s.sent as usize & (SENT_SLOTS - 1)]);
             }
         }
         // (`frames` is one chunk of at most BURST_MAX: `n` stays in the arrays.)
         let k = n & (BURST_MAX - 1);
         cand.slot[k] = i as u8;
         cand.owner[k] = s.owner;
-        cand.counters[k] = counters;
+        cand.sent[k] = s.sent;
         cand.dst[k] = c.dst;
         cand.l3[k] = c.l3;
         cand.end[k] = c.end;
@@ -132,7 +142,11 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let mut taken = match owners_seen {
         0 => 0,
         1 => one::run(ctx, out, &cand, frames),
-        _ => many::run(ctx, out, &cand, frames),
+        _ => match sent {
+            Some(sent) => many::run(ctx, out, &cand, sent, frames),
+            // A worker without an array of sent frames: the general path's.
+            None => 0,
+        },
     };
     // IPv6, when the burst holds some (its keys are 16 bytes: their lanes are
     // zeroed only then). Slots are full as they come from RX: a burst the IPv4

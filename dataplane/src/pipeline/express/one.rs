@@ -18,9 +18,10 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let Some(vnet) = ctx.tables.vnets.get(cand.owner[0].vnet()) else {
         return 0;
     };
-    // This worker's counters from the (port, VLAN) slot, as `many` and `six`
-    // take them (`Vnet::counters` would reach them through the forwarding part).
-    let Some(c) = cand.counters[0] else {
+    // This worker's counters from beside the (port, VLAN) slot, as `six`
+    // takes them (`Vnet::counters` would reach them through the forwarding
+    // part). Once a burst: they are hot after the first.
+    let Some(c) = cand.owners.counters(cand.first, ctx.worker) else {
         return 0;
     };
     if c.tap.is_recording() {

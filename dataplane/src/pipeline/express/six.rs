@@ -39,8 +39,10 @@ pub(super) fn run<F: Frame, O: Output<F>>(
     let Some(s) = owner else {
         return 0;
     };
-    let (Some(vnet), Some(c)) = (ctx.tables.vnets.get(s.owner.vnet()), s.counters(ctx.worker))
-    else {
+    let (Some(vnet), Some(c)) = (
+        ctx.tables.vnets.get(s.owner.vnet()),
+        owners.counters(s, ctx.worker),
+    ) else {
         return 0;
     };
     if vnet.has_firewall() || c.tap.is_recording() {
